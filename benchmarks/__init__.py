@@ -1,0 +1,1 @@
+"""carousel's engine: training, diagnostics, result store, logging, reports, entry points."""

@@ -1,0 +1,129 @@
+"""The typed config tree (Hydra structured configs) and its translation into objects.
+
+One source of defaults: the model and task schemas are *generated* from
+:class:`~models.base.ModelSpec` and the task dataclasses, with every field optional
+(``None`` = the preset's or the dataclass's default), and ``optim`` / ``train`` use
+:class:`~benchmarks.optim.OptimSpec` and :class:`~benchmarks.trainer.TrainSpec`
+directly. Hydra rejects unknown keys and mistyped values against this schema;
+:func:`build` then rejects unknown names and out-of-range values with one-line errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from benchmarks.optim import OptimSpec
+from benchmarks.trainer import Trainer, TrainSpec
+from models import make_model
+from models.base import ModelSpec
+from tasks import TASKS, make_task
+
+LOGGERS = ("none", "wandb")
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+def _optional_fields(classes: list[type], skip: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
+    seen: dict[str, Any] = {}
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name not in skip and f.name not in seen:
+                seen[f.name] = hints[f.name]
+    fields = []
+    for name, tp in seen.items():
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        base = args[0] if args else tp
+        fields.append((name, Optional[base], dataclasses.field(default=None)))  # noqa: UP045
+    return fields
+
+
+def _schema(name: str, cls: type) -> type:
+    """A mutable copy of the frozen spec ``cls`` (same fields and defaults) for Hydra."""
+    hints = typing.get_type_hints(cls)
+    return dataclasses.make_dataclass(
+        name, [(f.name, hints[f.name], dataclasses.field(default=f.default)) for f in dataclasses.fields(cls)]
+    )
+
+
+OptimConfig = _schema("OptimConfig", OptimSpec)
+TrainConfig = _schema("TrainConfig", TrainSpec)
+ModelConfig = dataclasses.make_dataclass(
+    "ModelConfig", [("name", str, dataclasses.field(default=MISSING))]
+    + _optional_fields([ModelSpec], skip=()),
+)
+TaskConfig = dataclasses.make_dataclass(
+    "TaskConfig", [("name", str, dataclasses.field(default=MISSING))]
+    + _optional_fields(list(TASKS.values())),
+)
+
+
+@dataclasses.dataclass
+class LoggerConfig:
+    """name: "wandb" or "none"; mode: W&B's mode (offline needs no account or network)."""
+
+    name: str = "wandb"
+    mode: str = "offline"
+    project: str = "carousel"
+    entity: Optional[str] = None  # noqa: UP045
+    group: Optional[str] = None  # noqa: UP045
+
+
+@dataclasses.dataclass
+class Config:
+    model: ModelConfig = MISSING  # type: ignore[valid-type]
+    task: TaskConfig = MISSING  # type: ignore[valid-type]
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)  # type: ignore[valid-type]
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)  # type: ignore[valid-type]
+    logger: LoggerConfig = dataclasses.field(default_factory=LoggerConfig)
+    seeds: int = 4
+    seed_offset: int = 0
+
+
+def register() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="carousel_schema", node=Config)
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    trainer: Trainer
+    seeds: list[int]
+    logger: LoggerConfig
+    model_name: str
+    task_name: str
+
+    def describe(self) -> dict[str, Any]:
+        """The resolved objects (every default filled in), for the result store."""
+        return {
+            "model": {"name": self.model_name, **dataclasses.asdict(self.trainer.model.spec)},
+            "task": {"name": self.task_name, **dataclasses.asdict(self.trainer.task)},
+            "optim": dataclasses.asdict(self.trainer.optim),
+            "train": dataclasses.asdict(self.trainer.spec),
+            "seeds": self.seeds,
+        }
+
+
+def _fields(node: Any) -> dict[str, Any]:
+    return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "name"}
+
+
+def build(cfg: DictConfig) -> Experiment:
+    """Objects from a composed config; raises a one-line ValueError on bad input."""
+    task = make_task(cfg.task.name, **_fields(cfg.task))
+    model = make_model(cfg.model.name, task.input_size, task.output_size, **_fields(cfg.model))
+    optim = OptimSpec(**OmegaConf.to_container(cfg.optim, resolve=True))
+    spec = TrainSpec(**OmegaConf.to_container(cfg.train, resolve=True))
+    if not isinstance(cfg.seeds, int) or cfg.seeds < 1:
+        raise ValueError(f"seeds must be an integer >= 1, got {cfg.seeds!r}")
+    if cfg.logger.name not in LOGGERS:
+        raise ValueError(f"unknown logger {cfg.logger.name!r}; valid: {', '.join(LOGGERS)}")
+    if cfg.logger.mode not in WANDB_MODES:
+        raise ValueError(f"unknown logger.mode {cfg.logger.mode!r}; valid: {', '.join(WANDB_MODES)}")
+    seeds = list(range(cfg.seed_offset, cfg.seed_offset + cfg.seeds))
+    logger = LoggerConfig(**OmegaConf.to_container(cfg.logger, resolve=True))
+    return Experiment(Trainer(model, task, optim, spec), seeds, logger, cfg.model.name, cfg.task.name)

@@ -1,0 +1,100 @@
+"""The local result store: one directory per run, every file written atomically.
+
+A run directory holds ``config.yaml`` (the fully resolved config), ``summary.json``,
+``metrics.parquet`` (one row per evaluation and seed), ``params_init.npz`` and
+``params_final.npz`` (every parameter by name, leading seed axis) and, with diagnostics,
+``diagnostics.npz``. Files are written to a temporary name in the same directory and
+renamed into place, so a crash never leaves a half-written file, and an interrupted run
+keeps whatever it had already stored.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _jsonable(obj: Any) -> Any:
+    """NaN/inf become null (JSON has no NaN); NumPy scalars become Python numbers."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write(path, json.dumps(_jsonable(obj), indent=2).encode())
+
+
+def write_yaml(path: Path, obj: Any) -> None:
+    atomic_write(path, yaml.safe_dump(_jsonable(obj), sort_keys=False).encode())
+
+
+def write_npz(path: Path, arrays: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    atomic_write(path, buf.getvalue())
+
+
+def write_table(path: Path, table: pd.DataFrame | list[dict[str, Any]]) -> None:
+    buf = io.BytesIO()
+    pd.DataFrame(table).to_parquet(buf, index=False)
+    atomic_write(path, buf.getvalue())
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / "summary.json").read_text())
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Every run directory (one holding summary.json) under ``root``, sorted."""
+    return sorted(p.parent for p in Path(root).rglob("summary.json"))
+
+
+def collect(root: Path) -> pd.DataFrame:
+    """One row per run under ``root``: model, task, variant, length, success rate, interval."""
+    rows = []
+    for run in find_runs(root):
+        s = read_summary(run)
+        cfg = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").exists() else {}
+        model, task = cfg.get("model", {}), cfg.get("task", {})
+        solved_steps = [x["steps_to_solve"] for x in s["seeds"] if x["steps_to_solve"] is not None]
+        rows.append({
+            "run": str(run), "model": model.get("name"), "task": task.get("name"),
+            "variant": task.get("variant"), "length": task.get("length"),
+            "seeds": s["n_seeds"], "solved": s["n_solved"], "diverged": s["n_diverged"],
+            "success_rate": s["success_rate"], "ci95_low": s["ci95"][0], "ci95_high": s["ci95"][1],
+            "median_steps_to_solve": float(np.median(solved_steps)) if solved_steps else None,
+            "wall_time_s": s.get("wall_time_s"),
+        })
+    return pd.DataFrame(rows)

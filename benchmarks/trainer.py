@@ -1,0 +1,320 @@
+"""The trainer: a pure per-seed training chunk, and seed strategies around it.
+
+``train_chunk(state, keys, steps)`` runs ``len(steps)`` optimizer steps for ONE seed inside
+one ``lax.scan`` and is the same function for every strategy:
+
+    vmap   all seeds in one compiled program (``jit(vmap(train_chunk))``): the GPU/TPU path
+    loop   a jitted single-seed chunk called once per seed: measured faster on small CPUs
+
+Per-seed randomness comes from one root key per seed, split into named streams with
+``fold_in``: ``params`` (initialisation), ``data`` (training batch of step s is drawn from
+``fold_in(data, s)``, so results do not depend on the chunk size) and ``eval`` (a fixed
+evaluation set). A seed whose loss or gradient becomes non-finite is recorded as diverged
+at that step and its parameters stop changing; the other seeds are unaffected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from benchmarks.optim import OptimSpec, make_optimizer
+from benchmarks.stats import wilson_interval
+from models.scan import Params, RecurrentNet
+from tasks.base import check_choice, check_positive
+
+STRATEGIES = ("auto", "vmap", "loop")
+STREAM_PARAMS, STREAM_DATA, STREAM_EVAL = 0, 1, 2
+EVAL_CHUNK = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSpec:
+    """steps: optimizer steps per seed; eval_every: steps per jitted chunk, after each of
+    which every seed is evaluated; eval_size: evaluation sequences (None: the task's
+    published size); strategy: how seeds are run (see module docstring);
+    stop_when_solved: end the run early once every seed has been solved or diverged."""
+
+    steps: int = 2000
+    batch_size: int = 20
+    eval_every: int = 100
+    eval_size: int | None = None
+    strategy: str = "auto"
+    stop_when_solved: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, int) or self.steps < 0:
+            raise ValueError(f"train.steps must be a non-negative integer, got {self.steps!r}")
+        check_positive("train.batch_size", self.batch_size)
+        check_positive("train.eval_every", self.eval_every)
+        if self.eval_size is not None:
+            check_positive("train.eval_size", self.eval_size)
+        check_choice("seed strategy", self.strategy, STRATEGIES)
+
+
+class TrainState(NamedTuple):
+    params: Params
+    opt_state: Any
+    diverged_at: jax.Array  # int32, -1 while finite
+
+
+class ChunkMetrics(NamedTuple):
+    loss: jax.Array  # [steps] training loss per step
+    grad_norm: jax.Array  # [steps] global gradient norm per step
+
+
+class EvalMetrics(NamedTuple):
+    loss: jax.Array
+    correct: jax.Array  # fraction of evaluation sequences correct
+    solved: jax.Array
+
+
+def seed_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    root = jax.random.key(seed)
+    return tuple(jax.random.fold_in(root, s) for s in (STREAM_PARAMS, STREAM_DATA, STREAM_EVAL))
+
+
+def resolve_strategy(strategy: str) -> str:
+    """``auto`` picks vmap on accelerators and the per-seed loop on the CPU."""
+    if strategy != "auto":
+        return strategy
+    return "loop" if jax.default_backend() == "cpu" else "vmap"
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """Pure training functions for one (model, task, optimizer, schedule)."""
+
+    model: RecurrentNet
+    task: Any
+    optim: OptimSpec
+    spec: TrainSpec
+
+    @property
+    def optimizer(self) -> optax.GradientTransformation:
+        return make_optimizer(self.optim)
+
+    @property
+    def eval_size(self) -> int:
+        return self.spec.eval_size or self.task.eval_size
+
+    def loss(self, params: Params, batch) -> jax.Array:
+        outputs, _ = self.model.apply(params, batch.x)
+        return self.task.loss(outputs, batch)
+
+    def init_state(self, params: Params) -> TrainState:
+        return TrainState(params, self.optimizer.init(params), jnp.array(-1, jnp.int32))
+
+    def train_chunk(self, state: TrainState, data_key: jax.Array, steps: jax.Array
+                    ) -> tuple[TrainState, ChunkMetrics]:
+        optimizer = self.optimizer
+
+        def one_step(state: TrainState, step: jax.Array):
+            batch = self.task.sample(jax.random.fold_in(data_key, step), self.spec.batch_size)
+            loss, grads = jax.value_and_grad(self.loss)(state.params, batch)
+            grad_norm = optax.tree.norm(grads)
+            finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+            live = finite & (state.diverged_at < 0)
+            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+            params = optax.apply_updates(state.params, updates)
+            keep = lambda new, old: jnp.where(live, new, old)  # noqa: E731
+            diverged_at = jnp.where((state.diverged_at < 0) & ~finite, step, state.diverged_at)
+            new = TrainState(jax.tree.map(keep, params, state.params),
+                             jax.tree.map(keep, opt_state, state.opt_state),
+                             diverged_at.astype(jnp.int32))
+            return new, ChunkMetrics(loss, grad_norm)
+
+        return jax.lax.scan(one_step, state, steps)
+
+    def evaluate(self, params: Params, eval_key: jax.Array) -> EvalMetrics:
+        """Loss, fraction correct and the task's criterion on the fixed evaluation set
+        (``eval_size`` rounded up to whole chunks of at most 1,000 sequences)."""
+        chunk = min(self.eval_size, EVAL_CHUNK)
+        n_chunks = math.ceil(self.eval_size / chunk)
+
+        def one(key):
+            batch = self.task.sample(key, chunk)
+            outputs, _ = self.model.apply(params, batch.x)
+            return self.task.loss(outputs, batch), jnp.mean(self.task.correct(outputs, batch))
+
+        keys = jax.random.split(eval_key, n_chunks)
+        losses, correct = jax.lax.map(one, keys)
+        loss, frac = jnp.mean(losses), jnp.mean(correct)
+        return EvalMetrics(loss, frac, self.task.solved(loss, frac))
+
+
+@dataclasses.dataclass
+class SeedResult:
+    seed: int
+    solved: bool = False
+    steps_to_solve: int | None = None
+    diverged_at: int | None = None
+    final_loss: float = math.nan
+    final_eval_loss: float = math.nan
+    final_correct: float = math.nan
+
+    def as_dict(self, batch_size: int) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["sequences_to_solve"] = (None if self.steps_to_solve is None
+                                   else self.steps_to_solve * batch_size)
+        return d
+
+
+@dataclasses.dataclass
+class RunResult:
+    seeds: list[SeedResult]
+    strategy: str
+    steps_run: int
+    params_init: Params  # stacked over seeds
+    params_final: Params
+    metrics: list[dict[str, Any]]  # one row per (evaluation, seed)
+    wall_time_s: float
+
+    def summary(self, batch_size: int) -> dict[str, Any]:
+        n = len(self.seeds)
+        k = sum(s.solved for s in self.seeds)
+        return {
+            "success_rate": k / n,
+            "ci95": list(wilson_interval(k, n)),
+            "n_solved": k,
+            "n_seeds": n,
+            "n_diverged": sum(s.diverged_at is not None for s in self.seeds),
+            "strategy": self.strategy,
+            "steps_run": self.steps_run,
+            "wall_time_s": self.wall_time_s,
+            "seeds": [s.as_dict(batch_size) for s in self.seeds],
+        }
+
+
+def _stack(trees: list[Any]) -> Any:
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _unstack(tree: Any, n: int) -> list[Any]:
+    return [jax.tree.map(lambda x, i=i: x[i], tree) for i in range(n)]
+
+
+@functools.lru_cache(maxsize=32)
+def seed_runner(trainer: Trainer, strategy: str) -> SeedRunner:
+    """One compiled runner per (trainer, strategy), reused across runs in a process."""
+    return SeedRunner(trainer, strategy)
+
+
+class SeedRunner:
+    """Runs a trainer's chunk and evaluation for all seeds with one strategy."""
+
+    def __init__(self, trainer: Trainer, strategy: str):
+        self.strategy = strategy
+        chunk, evaluate = trainer.train_chunk, trainer.evaluate
+        if strategy == "vmap":
+            self._chunk = jax.jit(jax.vmap(chunk, in_axes=(0, 0, None)))
+            self._eval = jax.jit(jax.vmap(evaluate))
+        else:
+            self._chunk = jax.jit(chunk)
+            self._eval = jax.jit(evaluate)
+
+    def chunk(self, states: Any, data_keys: Any, steps: jax.Array):
+        if self.strategy == "vmap":
+            return self._chunk(states, data_keys, steps)
+        out = [self._chunk(s, k, steps) for s, k in zip(states, data_keys, strict=True)]
+        return [o[0] for o in out], _stack([o[1] for o in out])
+
+    def evaluate(self, states: Any, eval_keys: Any) -> EvalMetrics:
+        if self.strategy == "vmap":
+            return self._eval(states.params, eval_keys)
+        return _stack([self._eval(s.params, k) for s, k in zip(states, eval_keys, strict=True)])
+
+
+def init_params(model: RecurrentNet, seeds: list[int]) -> Params:
+    """Initial parameters of every seed, stacked on a leading seed axis."""
+    keys = jnp.stack([seed_keys(s)[STREAM_PARAMS] for s in seeds])
+    return jax.jit(jax.vmap(model.init))(keys)
+
+
+def train(trainer: Trainer, seeds: list[int], *, params_init: Params | None = None,
+          strategy: str | None = None,
+          on_eval: Callable[[int, list[dict[str, Any]]], None] | None = None) -> RunResult:
+    """Train one model per seed; evaluate every ``eval_every`` steps.
+
+    ``params_init`` (stacked over seeds) replaces the seeds' own initialisation, e.g. to
+    inject a fault into one seed. ``on_eval(step, rows)`` is called after every
+    evaluation with one metrics row per seed (for progress bars, loggers, the store).
+    """
+    if not seeds:
+        raise ValueError("seeds must be at least 1")
+    strategy = resolve_strategy(strategy or trainer.spec.strategy)
+    runner = seed_runner(trainer, strategy)
+    n = len(seeds)
+    keys = [seed_keys(s) for s in seeds]
+    data_keys = jnp.stack([k[STREAM_DATA] for k in keys])
+    eval_keys = jnp.stack([k[STREAM_EVAL] for k in keys])
+    if params_init is None:
+        params_init = init_params(trainer.model, seeds)
+    states = jax.vmap(trainer.init_state)(params_init)
+    if strategy == "loop":
+        states = _unstack(states, n)
+        data_keys, eval_keys = list(data_keys), list(eval_keys)
+
+    results = [SeedResult(seed=s) for s in seeds]
+    rows: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    done = 0
+    last_loss = np.full(n, np.nan)
+    while True:
+        evaluation = jax.device_get(runner.evaluate(states, eval_keys))
+        diverged = np.asarray(jax.device_get(
+            states.diverged_at if strategy == "vmap" else jnp.stack([s.diverged_at for s in states])))
+        chunk_rows = []
+        for i, r in enumerate(results):
+            r.diverged_at = int(diverged[i]) if diverged[i] >= 0 else None
+            r.final_eval_loss = float(evaluation.loss[i])
+            r.final_correct = float(evaluation.correct[i])
+            if bool(evaluation.solved[i]) and r.diverged_at is None and not r.solved:
+                r.solved, r.steps_to_solve = True, done
+            chunk_rows.append({
+                "step": done, "seed": r.seed, "train_loss": float(last_loss[i]),
+                "eval_loss": r.final_eval_loss, "eval_correct": r.final_correct,
+                "solved": r.solved, "diverged": r.diverged_at is not None,
+            })
+        if done > 0:
+            for row, gn, gmax in zip(chunk_rows, grad_mean, grad_max, strict=True):
+                row["grad_norm_mean"], row["grad_norm_max"] = float(gn), float(gmax)
+        rows.extend(chunk_rows)
+        if on_eval is not None:
+            on_eval(done, chunk_rows)
+        finished = all(r.solved or r.diverged_at is not None for r in results)
+        if done >= trainer.spec.steps or (trainer.spec.stop_when_solved and finished):
+            break
+        n_steps = min(trainer.spec.eval_every, trainer.spec.steps - done)
+        steps = jnp.arange(done, done + n_steps, dtype=jnp.int32)
+        states, metrics = runner.chunk(states, data_keys, steps)
+        metrics = jax.device_get(metrics)
+        loss = np.asarray(metrics.loss)
+        last_loss = np.array([_finite_mean(loss[i]) for i in range(n)])
+        grad_mean = [_finite_mean(g) for g in np.asarray(metrics.grad_norm)]
+        grad_max = [_finite_max(g) for g in np.asarray(metrics.grad_norm)]
+        done += n_steps
+    for i, r in enumerate(results):
+        r.final_loss = float(last_loss[i])
+    final = states.params if strategy == "vmap" else _stack([s.params for s in states])
+    return RunResult(results, strategy, done, jax.device_get(params_init),
+                     jax.device_get(final), rows, time.perf_counter() - start)
+
+
+def _finite_mean(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else math.nan
+
+
+def _finite_max(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(x.max()) if x.size else math.nan

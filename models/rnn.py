@@ -1,0 +1,62 @@
+"""Vanilla (Elman) RNN cell.
+
+    h_t = act(W_xh x_t + W_hh h_{t-1} + b)
+
+with act in {tanh, relu, sigmoid, identity} (``ModelSpec.activation``); identity gives
+the linear RNN of Pascanu et al. 2013's analysis, relu with an identity recurrence the
+IRNN of Le et al. 2015. Kernels are used as x @ W_xh ([in, hidden]) and h @ W_hh
+([hidden, hidden]).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from flax import nnx
+from jaxtyping import Array, Float
+
+from models.base import ACTIVATIONS, ModelSpec, initialize
+
+Carry = tuple[Float[Array, "batch hidden"]]
+
+
+class RNNCell(nnx.Module):
+    """One vanilla RNN layer; see the module docstring for the equation."""
+
+    def __init__(self, spec: ModelSpec, in_features: int, *, rngs: nnx.Rngs):
+        self.spec = spec
+        hidden = spec.hidden
+        self.W_xh = nnx.Param(
+            initialize(spec.init_input, spec.init_input_scale, rngs.params(), (in_features, hidden))
+        )
+        self.W_hh = nnx.Param(
+            initialize(spec.init_recurrent, spec.init_recurrent_scale, rngs.params(), (hidden, hidden))
+        )
+        self.b_h = nnx.Param(jnp.full((hidden,), spec.bias, jnp.float32))
+
+    def recurrent_kernels(self) -> dict[str, Array]:
+        return {"W_hh": self.W_hh[...]}
+
+    def initialize_carry(self, batch: int) -> Carry:
+        return self.zero_carry(self.spec, batch)
+
+    def __call__(self, carry: Carry, x: Array) -> tuple[Carry, Array]:
+        params = nnx.to_pure_dict(nnx.state(self, nnx.Param))
+        carry = self.step(self.spec, self.fuse(self.spec, params), carry, x)
+        return carry, carry[0]
+
+    @staticmethod
+    def recurrent_names(spec: ModelSpec) -> tuple[str, ...]:
+        return ("W_hh",)
+
+    @staticmethod
+    def zero_carry(spec: ModelSpec, batch: int) -> Carry:
+        return (jnp.zeros((batch, spec.hidden), jnp.float32),)
+
+    @staticmethod
+    def fuse(spec: ModelSpec, p: dict[str, Array]) -> dict[str, Array]:
+        return {"W": p["W_xh"], "R": p["W_hh"], "b": p["b_h"]}
+
+    @staticmethod
+    def step(spec: ModelSpec, w: dict[str, Array], carry: Carry, x: Array) -> Carry:
+        (h,) = carry
+        return (ACTIVATIONS[spec.activation](x @ w["W"] + h @ w["R"] + w["b"]),)

@@ -1,0 +1,121 @@
+"""The scan wrapper: any cell family run over time, stacked, with a readout.
+
+:class:`RecurrentNet` is a frozen (hashable) description of a network; its parameters
+are a flat ``dict[str, Array]`` whose keys are the cells' own parameter names
+(``R_z``, ``W_hh``, ...; layer k > 0 prefixed ``layer{k}.``) plus the readout
+``W_out`` / ``b_out``. A flat dict of named arrays is what optax, ``jax.vmap`` over
+seeds, the ``.npz`` result store and the diagnostics all read without per-model code.
+
+The input projection ``x_t @ W`` runs inside the scan together with ``h @ R``: on XLA's
+CPU backend, precomputing it for all steps before the scan was measured slower (strided
+per-step slices; see DESIGN.md), and on a GPU the difference is small at these sizes.
+
+``apply`` optionally takes additive *probes*, zeros shaped like the states: the state
+after step t becomes ``state_t + probe_t``, so the gradient of the loss with respect to
+the probes is dL/dh_t (and dL/dc_t) in the same backward pass as the parameter gradient.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from jaxtyping import Array, Float
+
+from models.base import ModelSpec, initialize
+from models.gru import GRUCell
+from models.lstm import LSTMCell
+from models.rnn import RNNCell
+
+Params = dict[str, Array]
+States = tuple[Array, ...]  # per layer: (h,) or (h, c), each [time, batch, hidden]
+
+CELL_CLASSES: dict[str, type] = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
+
+
+def layer_prefix(k: int) -> str:
+    return "" if k == 0 else f"layer{k}."
+
+
+def scan_cell(cell_class: type, spec: ModelSpec, weights: dict[str, Array], x_TBD: Array,
+              probes: States | None = None) -> States:
+    """Run one layer over time (time-major), returning its states at every step."""
+    carry0 = cell_class.zero_carry(spec, x_TBD.shape[1])
+
+    def body(carry, inputs):
+        x_t, p_t = inputs
+        carry = cell_class.step(spec, weights, carry, x_t)
+        if p_t is not None:
+            carry = tuple(s + p for s, p in zip(carry, p_t, strict=True))
+        return carry, carry
+
+    _, states = jax.lax.scan(body, carry0, (x_TBD, probes))
+    return states
+
+
+@dataclasses.dataclass(frozen=True)
+class RecurrentNet:
+    """A stack of ``spec.layers`` recurrent layers and a linear readout at every step."""
+
+    spec: ModelSpec
+    input_size: int
+    output_size: int
+
+    @property
+    def cell_class(self) -> type:
+        return CELL_CLASSES[self.spec.cell]
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return ("h", "c") if self.spec.cell == "lstm" else ("h",)
+
+    def init(self, key: Array) -> Params:
+        """Initial parameters from one PRNG key (deterministic per key)."""
+        rngs = nnx.Rngs(params=key)
+        params: Params = {}
+        in_features = self.input_size
+        for k in range(self.spec.layers):
+            cell = self.cell_class(self.spec, in_features, rngs=rngs)
+            state = nnx.to_pure_dict(nnx.state(cell, nnx.Param))
+            params.update({layer_prefix(k) + name: value for name, value in state.items()})
+            in_features = self.spec.hidden
+        params["W_out"] = initialize(self.spec.init_readout, self.spec.init_readout_scale,
+                                     rngs.params(), (self.spec.hidden, self.output_size))
+        params["b_out"] = jnp.zeros((self.output_size,), jnp.float32)
+        return params
+
+    def layer_params(self, params: Params, k: int) -> Params:
+        prefix = layer_prefix(k)
+        names = [n for n in params if n not in ("W_out", "b_out")]
+        if k == 0:
+            return {n: params[n] for n in names if not n.startswith("layer")}
+        return {n[len(prefix):]: params[n] for n in names if n.startswith(prefix)}
+
+    def recurrent_names(self) -> tuple[str, ...]:
+        names = self.cell_class.recurrent_names(self.spec)
+        return tuple(layer_prefix(k) + n for k in range(self.spec.layers) for n in names)
+
+    def recurrent_kernels(self, params: Params) -> dict[str, Array]:
+        return {name: params[name] for name in self.recurrent_names()}
+
+    def zero_probes(self, batch: int, time: int) -> list[States]:
+        shape = (time, batch, self.spec.hidden)
+        return [tuple(jnp.zeros(shape, jnp.float32) for _ in self.state_names)
+                for _ in range(self.spec.layers)]
+
+    def apply(self, params: Params, x_BTD: Float[Array, "batch time input"],
+              probes: list[States] | None = None
+              ) -> tuple[Float[Array, "batch time output"], list[States]]:
+        """Outputs at every step and every layer's states (time-major)."""
+        inputs = jnp.swapaxes(x_BTD, 0, 1)
+        all_states = []
+        for k in range(self.spec.layers):
+            weights = self.cell_class.fuse(self.spec, self.layer_params(params, k))
+            states = scan_cell(self.cell_class, self.spec, weights, inputs,
+                               None if probes is None else probes[k])
+            all_states.append(states)
+            inputs = states[0]
+        outputs = inputs @ params["W_out"] + params["b_out"]
+        return jnp.swapaxes(outputs, 0, 1), all_states

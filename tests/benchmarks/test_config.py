@@ -1,0 +1,73 @@
+"""Every registry name has its YAML, every YAML composes and builds; bad input is one line."""
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from benchmarks import cli
+from benchmarks.config import build, register
+from models import MODELS
+from tasks import TASKS
+
+register()
+
+
+def composed(overrides):
+    with initialize_config_dir(config_dir=str(cli.CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def test_every_registry_name_has_its_yaml():
+    assert set(cli.group_options("model")) == set(MODELS)
+    assert set(cli.group_options("task")) == set(TASKS)
+
+
+@pytest.mark.parametrize("group", ["model", "task", "optim", "logger"])
+def test_every_yaml_composes_and_builds(group):
+    for option in cli.group_options(group):
+        exp = build(composed([f"{group}={option}"]))
+        if group == "model":
+            assert exp.model_name == option
+        if group == "task":
+            assert exp.task_name == option and exp.trainer.task.name == option
+
+
+def test_defaults_resolve_to_the_main_job():
+    exp = build(composed([]))
+    assert (exp.model_name, exp.task_name) == ("lstm", "adding")
+    assert exp.trainer.task.variant == "pascanu2013" and exp.trainer.task.length == 50
+    assert exp.trainer.model.spec.forget_gate and exp.seeds == [0, 1, 2, 3]
+    exp = build(composed(["model=lstm_nofg", "model.hidden=7", "seeds=2", "seed_offset=5"]))
+    assert not exp.trainer.model.spec.forget_gate and exp.trainer.model.spec.hidden == 7
+    assert exp.seeds == [5, 6]
+
+
+BAD = [
+    (["model=transformer"], "unknown model 'transformer'; valid: gru, lstm, lstm_nofg, rnn"),
+    (["task=sorting"], "unknown task 'sorting'; valid: "),
+    (["optim=adamw"], "unknown optim 'adamw'; valid: adam, momentum"),
+    (["task.variant=graves2014"], "valid: arjovsky2016, hochreiter1997, pascanu2013"),
+    (["task.length=-5"], "length"),
+    (["task.length=0"], "length"),
+    (["seeds=0"], "seeds must be an integer >= 1"),
+    (["task.lenght=50"], "unknown config key 'task.lenght'; valid keys here: "),
+    (["trian.steps=5"], "unknown config key 'trian'; valid keys here: logger, model, optim"),
+    (["train.steps=many"], "train.steps"),
+    (["optim.name=adamw"], "unknown optimizer 'adamw'; valid: adam, momentum, rmsprop, sgd"),
+    (["model.activation=swish"], "valid: identity, relu, sigmoid, tanh"),
+    (["train.strategy=threads"], "valid: auto, loop, vmap"),
+    (["logger.mode=cloud"], "valid: offline, online, disabled"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD)
+def test_bad_input_is_one_line_naming_valid_choices(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.check_argv(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert message in err, err
+
+
+def test_good_input_passes():
+    cli.check_argv(["model=gru", "task=copy", "task.length=10", "seeds=2", "hydra.run.dir=/tmp/x"])

@@ -1,0 +1,48 @@
+"""End to end through the command line: the interface contract and the smoke run."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "benchmarks.train", *args],
+                          capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def test_bad_model_exits_nonzero_with_one_line(tmp_path):
+    proc = run_cli("model=transformer", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: unknown model 'transformer'; valid: gru, lstm, lstm_nofg, rnn"]
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.slow
+def test_smoke_lstm_solves_short_adding_and_writes_the_contract(tmp_path):
+    """LSTM on the adding problem (T=20) reaches Pascanu's criterion on most seeds in
+    well under a minute on 2 cores; the run directory holds the contract's files."""
+    proc = run_cli("model=lstm", "task=adding", "task.variant=pascanu2013", "task.length=20",
+                   "seeds=3", "train.steps=1500", "train.batch_size=20", "optim.lr=0.003",
+                   "logger=none", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["success_rate"] >= 2 / 3
+    lo, hi = summary["ci95"]
+    assert 0 <= lo <= summary["success_rate"] <= hi <= 1
+    assert [s["seed"] for s in summary["seeds"]] == [0, 1, 2]
+    for s in summary["seeds"]:
+        assert set(s) >= {"seed", "solved", "steps_to_solve", "diverged_at", "final_loss"}
+        assert s["diverged_at"] is None and np.isfinite(s["final_loss"])
+        if s["solved"]:
+            assert 0 < s["steps_to_solve"] <= 1500
+    init, final = np.load(tmp_path / "params_init.npz"), np.load(tmp_path / "params_final.npz")
+    assert init["R_o"].shape == (3, 50, 50) and set(init.files) == set(final.files)
+    assert not np.allclose(init["R_o"], final["R_o"])
+    metrics = pd.read_parquet(tmp_path / "metrics.parquet")
+    assert set(metrics.seed) == {0, 1, 2} and metrics.step.iloc[0] == 0
+    assert (tmp_path / "config.yaml").exists()
