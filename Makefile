@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m benchmarks.train -m model=lstm,rnn hydra.sweep.dir=$(DEMO_DIR)
+	$(PY) -m benchmarks.train -m experiment=demo model=lstm,rnn hydra.sweep.dir=$(DEMO_DIR)
 	$(PY) -m benchmarks.collect $(DEMO_DIR)
 
 test: $(STAMP)

@@ -14,10 +14,27 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 CONF_DIR = (Path(__file__).resolve().parent.parent / "conf").resolve()
-GROUPS = ("model", "task", "optim", "logger")
-PASS_THROUGH_FLAGS = ("-h", "--help", "--hydra-help", "--info", "-i", "--cfg", "-c",
-                      "--shell-completion", "-sc", "--config-name", "-cn", "--config-path",
-                      "-cp", "--config-dir", "-cd", "--package", "-p", "--resolve")
+GROUPS = ("model", "task", "optim", "logger", "experiment")
+PASS_THROUGH_FLAGS = (
+    "-h",
+    "--help",
+    "--hydra-help",
+    "--info",
+    "-i",
+    "--cfg",
+    "-c",
+    "--shell-completion",
+    "-sc",
+    "--config-name",
+    "-cn",
+    "--config-path",
+    "-cp",
+    "--config-dir",
+    "-cd",
+    "--package",
+    "-p",
+    "--resolve",
+)
 
 
 def fail(message: str) -> NoReturn:
@@ -72,7 +89,7 @@ def check_argv(argv: list[str]) -> None:
         key, _, value = o.lstrip("+~").partition("=")
         if key in GROUPS:
             choices = group_options(key)
-            for v in (value.split(",") if multirun else [value]):
+            for v in value.split(",") if multirun else [value]:
                 if v not in choices:
                     fail(f"unknown {key} {v!r}; valid: {', '.join(choices)}")
     if multirun:

@@ -53,12 +53,12 @@ def _schema(name: str, cls: type) -> type:
 OptimConfig = _schema("OptimConfig", OptimSpec)
 TrainConfig = _schema("TrainConfig", TrainSpec)
 ModelConfig = dataclasses.make_dataclass(
-    "ModelConfig", [("name", str, dataclasses.field(default=MISSING))]
-    + _optional_fields([ModelSpec], skip=()),
+    "ModelConfig",
+    [("name", str, dataclasses.field(default=MISSING))] + _optional_fields([ModelSpec], skip=()),
 )
 TaskConfig = dataclasses.make_dataclass(
-    "TaskConfig", [("name", str, dataclasses.field(default=MISSING))]
-    + _optional_fields(list(TASKS.values())),
+    "TaskConfig",
+    [("name", str, dataclasses.field(default=MISSING))] + _optional_fields(list(TASKS.values())),
 )
 
 

@@ -31,8 +31,14 @@ class WandbLogger:
         os.environ.setdefault("WANDB_SILENT", "true")
         self._wandb = wandb
         self.run = wandb.init(
-            project=cfg.project, entity=cfg.entity, group=cfg.group, mode=cfg.mode,
-            dir=str(run_dir), config=config, name=name, reinit="finish_previous",
+            project=cfg.project,
+            entity=cfg.entity,
+            group=cfg.group,
+            mode=cfg.mode,
+            dir=str(run_dir),
+            config=config,
+            name=name,
+            reinit="finish_previous",
         )
 
     def log(self, metrics: dict[str, Any], step: int) -> None:

@@ -105,6 +105,7 @@ class Trainer:
 
     @property
     def eval_size(self) -> int:
+        """Evaluation sequences: the config's, else the task's published size."""
         return self.spec.eval_size or self.task.eval_size
 
     def loss(self, params: Params, batch) -> jax.Array:
@@ -114,8 +115,9 @@ class Trainer:
     def init_state(self, params: Params) -> TrainState:
         return TrainState(params, self.optimizer.init(params), jnp.array(-1, jnp.int32))
 
-    def train_chunk(self, state: TrainState, data_key: jax.Array, steps: jax.Array
-                    ) -> tuple[TrainState, ChunkMetrics]:
+    def train_chunk(
+        self, state: TrainState, data_key: jax.Array, steps: jax.Array
+    ) -> tuple[TrainState, ChunkMetrics]:
         optimizer = self.optimizer
 
         def one_step(state: TrainState, step: jax.Array):
@@ -128,28 +130,56 @@ class Trainer:
             params = optax.apply_updates(state.params, updates)
             keep = lambda new, old: jnp.where(live, new, old)  # noqa: E731
             diverged_at = jnp.where((state.diverged_at < 0) & ~finite, step, state.diverged_at)
-            new = TrainState(jax.tree.map(keep, params, state.params),
-                             jax.tree.map(keep, opt_state, state.opt_state),
-                             diverged_at.astype(jnp.int32))
+            new = TrainState(
+                jax.tree.map(keep, params, state.params),
+                jax.tree.map(keep, opt_state, state.opt_state),
+                diverged_at.astype(jnp.int32),
+            )
             return new, ChunkMetrics(loss, grad_norm)
 
         return jax.lax.scan(one_step, state, steps)
 
     def evaluate(self, params: Params, eval_key: jax.Array) -> EvalMetrics:
-        """Loss, fraction correct and the task's criterion on the fixed evaluation set
-        (``eval_size`` rounded up to whole chunks of at most 1,000 sequences)."""
-        chunk = min(self.eval_size, EVAL_CHUNK)
-        n_chunks = math.ceil(self.eval_size / chunk)
+        """Loss, fraction correct and the task's criterion on the fixed evaluation set.
 
-        def one(key):
-            batch = self.task.sample(key, chunk)
+        Tasks with a held-out split (``task.eval_batch()``) are evaluated on it; the others
+        on ``eval_size`` fresh sequences from the seed's eval stream (rounded up to whole
+        chunks of at most 1,000 sequences). Evaluation runs in chunks to bound memory.
+        """
+        if hasattr(self.task, "eval_batch"):
+            batches, valid = _chunked(self.task.eval_batch(), EVAL_CHUNK)
+        else:
+            chunk = min(self.eval_size, EVAL_CHUNK)
+            keys = jax.random.split(eval_key, math.ceil(self.eval_size / chunk))
+            batches = jax.vmap(lambda k: self.task.sample(k, chunk))(keys)
+            valid = jnp.ones(batches.mask.shape[:2], jnp.float32)
+
+        def one(inputs):
+            batch, ok = inputs
             outputs, _ = self.model.apply(params, batch.x)
-            return self.task.loss(outputs, batch), jnp.mean(self.task.correct(outputs, batch))
+            weight = jnp.sum(ok)
+            n_correct = jnp.sum(self.task.correct(outputs, batch) * ok)
+            return self.task.loss(outputs, batch) * weight, n_correct, weight
 
-        keys = jax.random.split(eval_key, n_chunks)
-        losses, correct = jax.lax.map(one, keys)
-        loss, frac = jnp.mean(losses), jnp.mean(correct)
+        losses, correct, weights = jax.lax.map(one, (batches, valid))
+        loss, frac = jnp.sum(losses) / jnp.sum(weights), jnp.sum(correct) / jnp.sum(weights)
         return EvalMetrics(loss, frac, self.task.solved(loss, frac))
+
+
+def _chunked(batch, size: int):
+    """Split a batch into equal chunks of at most ``size`` sequences; padding sequences
+    have a zero mask and a zero ``valid`` flag, so they count in no metric."""
+    n = batch.x.shape[0]
+    size = min(size, n)
+    n_chunks = math.ceil(n / size)
+    pad = n_chunks * size - n
+
+    def split(a):
+        a = jnp.concatenate([a, jnp.zeros((pad, *a.shape[1:]), a.dtype)]) if pad else a
+        return a.reshape(n_chunks, size, *a.shape[1:])
+
+    valid = split(jnp.ones((n,), jnp.float32))
+    return jax.tree.map(split, batch), valid
 
 
 @dataclasses.dataclass
@@ -164,8 +194,7 @@ class SeedResult:
 
     def as_dict(self, batch_size: int) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["sequences_to_solve"] = (None if self.steps_to_solve is None
-                                   else self.steps_to_solve * batch_size)
+        d["sequences_to_solve"] = None if self.steps_to_solve is None else self.steps_to_solve * batch_size
         return d
 
 
@@ -240,9 +269,14 @@ def init_params(model: RecurrentNet, seeds: list[int]) -> Params:
     return jax.jit(jax.vmap(model.init))(keys)
 
 
-def train(trainer: Trainer, seeds: list[int], *, params_init: Params | None = None,
-          strategy: str | None = None,
-          on_eval: Callable[[int, list[dict[str, Any]]], None] | None = None) -> RunResult:
+def train(
+    trainer: Trainer,
+    seeds: list[int],
+    *,
+    params_init: Params | None = None,
+    strategy: str | None = None,
+    on_eval: Callable[[int, list[dict[str, Any]]], None] | None = None,
+) -> RunResult:
     """Train one model per seed; evaluate every ``eval_every`` steps.
 
     ``params_init`` (stacked over seeds) replaces the seeds' own initialisation, e.g. to
@@ -268,11 +302,14 @@ def train(trainer: Trainer, seeds: list[int], *, params_init: Params | None = No
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
     done = 0
-    last_loss = np.full(n, np.nan)
+    last_chunk: list[dict[str, float]] = [{} for _ in seeds]  # loss/grad stats, last chunk
     while True:
         evaluation = jax.device_get(runner.evaluate(states, eval_keys))
-        diverged = np.asarray(jax.device_get(
-            states.diverged_at if strategy == "vmap" else jnp.stack([s.diverged_at for s in states])))
+        diverged = np.asarray(
+            jax.device_get(
+                states.diverged_at if strategy == "vmap" else jnp.stack([s.diverged_at for s in states])
+            )
+        )
         chunk_rows = []
         for i, r in enumerate(results):
             r.diverged_at = int(diverged[i]) if diverged[i] >= 0 else None
@@ -280,14 +317,18 @@ def train(trainer: Trainer, seeds: list[int], *, params_init: Params | None = No
             r.final_correct = float(evaluation.correct[i])
             if bool(evaluation.solved[i]) and r.diverged_at is None and not r.solved:
                 r.solved, r.steps_to_solve = True, done
-            chunk_rows.append({
-                "step": done, "seed": r.seed, "train_loss": float(last_loss[i]),
-                "eval_loss": r.final_eval_loss, "eval_correct": r.final_correct,
-                "solved": r.solved, "diverged": r.diverged_at is not None,
-            })
-        if done > 0:
-            for row, gn, gmax in zip(chunk_rows, grad_mean, grad_max, strict=True):
-                row["grad_norm_mean"], row["grad_norm_max"] = float(gn), float(gmax)
+            chunk_rows.append(
+                {
+                    "step": done,
+                    "seed": r.seed,
+                    "train_loss": math.nan,
+                    **last_chunk[i],
+                    "eval_loss": r.final_eval_loss,
+                    "eval_correct": r.final_correct,
+                    "solved": r.solved,
+                    "diverged": r.diverged_at is not None,
+                }
+            )
         rows.extend(chunk_rows)
         if on_eval is not None:
             on_eval(done, chunk_rows)
@@ -297,17 +338,28 @@ def train(trainer: Trainer, seeds: list[int], *, params_init: Params | None = No
         n_steps = min(trainer.spec.eval_every, trainer.spec.steps - done)
         steps = jnp.arange(done, done + n_steps, dtype=jnp.int32)
         states, metrics = runner.chunk(states, data_keys, steps)
-        metrics = jax.device_get(metrics)
-        loss = np.asarray(metrics.loss)
-        last_loss = np.array([_finite_mean(loss[i]) for i in range(n)])
-        grad_mean = [_finite_mean(g) for g in np.asarray(metrics.grad_norm)]
-        grad_max = [_finite_max(g) for g in np.asarray(metrics.grad_norm)]
+        loss, grad = (np.asarray(a) for a in jax.device_get((metrics.loss, metrics.grad_norm)))
+        last_chunk = [
+            {
+                "train_loss": _finite_mean(loss[i]),
+                "grad_norm_mean": _finite_mean(grad[i]),
+                "grad_norm_max": _finite_max(grad[i]),
+            }
+            for i in range(n)
+        ]
         done += n_steps
     for i, r in enumerate(results):
-        r.final_loss = float(last_loss[i])
+        r.final_loss = last_chunk[i].get("train_loss", math.nan)
     final = states.params if strategy == "vmap" else _stack([s.params for s in states])
-    return RunResult(results, strategy, done, jax.device_get(params_init),
-                     jax.device_get(final), rows, time.perf_counter() - start)
+    return RunResult(
+        results,
+        strategy,
+        done,
+        jax.device_get(params_init),
+        jax.device_get(final),
+        rows,
+        time.perf_counter() - start,
+    )
 
 
 def _finite_mean(x: np.ndarray) -> float:

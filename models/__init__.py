@@ -40,5 +40,4 @@ def make_model(name: str, input_size: int, output_size: int, **overrides: Any) -
     return RecurrentNet(make_spec(name, **overrides), input_size, output_size)
 
 
-__all__ = ["MODELS", "GRUCell", "LSTMCell", "ModelSpec", "RNNCell", "RecurrentNet",
-           "make_model", "make_spec"]
+__all__ = ["MODELS", "GRUCell", "LSTMCell", "ModelSpec", "RNNCell", "RecurrentNet", "make_model", "make_spec"]

@@ -39,8 +39,9 @@ def layer_prefix(k: int) -> str:
     return "" if k == 0 else f"layer{k}."
 
 
-def scan_cell(cell_class: type, spec: ModelSpec, weights: dict[str, Array], x_TBD: Array,
-              probes: States | None = None) -> States:
+def scan_cell(
+    cell_class: type, spec: ModelSpec, weights: dict[str, Array], x_TBD: Array, probes: States | None = None
+) -> States:
     """Run one layer over time (time-major), returning its states at every step."""
     carry0 = cell_class.zero_carry(spec, x_TBD.shape[1])
 
@@ -81,8 +82,12 @@ class RecurrentNet:
             state = nnx.to_pure_dict(nnx.state(cell, nnx.Param))
             params.update({layer_prefix(k) + name: value for name, value in state.items()})
             in_features = self.spec.hidden
-        params["W_out"] = initialize(self.spec.init_readout, self.spec.init_readout_scale,
-                                     rngs.params(), (self.spec.hidden, self.output_size))
+        params["W_out"] = initialize(
+            self.spec.init_readout,
+            self.spec.init_readout_scale,
+            rngs.params(),
+            (self.spec.hidden, self.output_size),
+        )
         params["b_out"] = jnp.zeros((self.output_size,), jnp.float32)
         return params
 
@@ -91,7 +96,7 @@ class RecurrentNet:
         names = [n for n in params if n not in ("W_out", "b_out")]
         if k == 0:
             return {n: params[n] for n in names if not n.startswith("layer")}
-        return {n[len(prefix):]: params[n] for n in names if n.startswith(prefix)}
+        return {n[len(prefix) :]: params[n] for n in names if n.startswith(prefix)}
 
     def recurrent_names(self) -> tuple[str, ...]:
         names = self.cell_class.recurrent_names(self.spec)
@@ -102,19 +107,21 @@ class RecurrentNet:
 
     def zero_probes(self, batch: int, time: int) -> list[States]:
         shape = (time, batch, self.spec.hidden)
-        return [tuple(jnp.zeros(shape, jnp.float32) for _ in self.state_names)
-                for _ in range(self.spec.layers)]
+        return [
+            tuple(jnp.zeros(shape, jnp.float32) for _ in self.state_names) for _ in range(self.spec.layers)
+        ]
 
-    def apply(self, params: Params, x_BTD: Float[Array, "batch time input"],
-              probes: list[States] | None = None
-              ) -> tuple[Float[Array, "batch time output"], list[States]]:
+    def apply(
+        self, params: Params, x_BTD: Float[Array, "batch time input"], probes: list[States] | None = None
+    ) -> tuple[Float[Array, "batch time output"], list[States]]:
         """Outputs at every step and every layer's states (time-major)."""
         inputs = jnp.swapaxes(x_BTD, 0, 1)
         all_states = []
         for k in range(self.spec.layers):
             weights = self.cell_class.fuse(self.spec, self.layer_params(params, k))
-            states = scan_cell(self.cell_class, self.spec, weights, inputs,
-                               None if probes is None else probes[k])
+            states = scan_cell(
+                self.cell_class, self.spec, weights, inputs, None if probes is None else probes[k]
+            )
             all_states.append(states)
             inputs = states[0]
         outputs = inputs @ params["W_out"] + params["b_out"]

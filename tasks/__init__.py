@@ -8,11 +8,28 @@ from typing import Any
 from tasks.adding import AddingTask, MultiplicationTask
 from tasks.base import Batch, check_choice
 from tasks.copy import CopyTask
+from tasks.digits import SequentialDigitsTask
+from tasks.latching import LatchingTask
+from tasks.long_lag import LongLagTask
+from tasks.memorization import MemorizationTask, PermutationTask
+from tasks.reber import ContinualReberTask, EmbeddedReberTask
+from tasks.temporal_order import TemporalOrderTask
 
 TASKS: dict[str, type] = {
-    "adding": AddingTask,
-    "multiplication": MultiplicationTask,
-    "copy": CopyTask,
+    cls.name: cls
+    for cls in (
+        AddingTask,
+        MultiplicationTask,
+        CopyTask,
+        TemporalOrderTask,
+        MemorizationTask,
+        PermutationTask,
+        EmbeddedReberTask,
+        ContinualReberTask,
+        LatchingTask,
+        LongLagTask,
+        SequentialDigitsTask,
+    )
 }
 
 

@@ -61,13 +61,13 @@ def masked_cross_entropy(logits: Float[Array, "b t c"], batch: Batch) -> Float[A
     return jnp.sum(nll * batch.mask) / jnp.maximum(jnp.sum(batch.mask), 1.0)
 
 
-def per_sequence_sq_error(outputs: Float[Array, "b t o"], batch: Batch) -> Float[Array, "b"]:
+def per_sequence_sq_error(outputs: Float[Array, "b t o"], batch: Batch) -> Float[Array, " b"]:
     """Squared error per sequence, summed over masked steps and output units."""
     sq = jnp.sum((outputs - batch.y) ** 2, axis=-1)
     return jnp.sum(sq * batch.mask, axis=-1)
 
 
-def per_sequence_all_argmax_correct(logits: Float[Array, "b t c"], batch: Batch) -> Bool[Array, "b"]:
+def per_sequence_all_argmax_correct(logits: Float[Array, "b t c"], batch: Batch) -> Bool[Array, " b"]:
     """True for a sequence when the argmax is right at every masked step."""
     hit = jnp.argmax(logits, axis=-1) == batch.y
     return jnp.all(hit | (batch.mask == 0), axis=-1)

@@ -66,9 +66,7 @@ class LatchingTask:
         check_positive("task.length", self.length)
         check_positive("task.n_info", self.n_info)
         if self.n_info > self.length:
-            raise ValueError(
-                f"task.n_info must not exceed task.length ({self.length}), got {self.n_info}"
-            )
+            raise ValueError(f"task.n_info must not exceed task.length ({self.length}), got {self.n_info}")
 
     @property
     def input_size(self) -> int:
@@ -100,9 +98,7 @@ class LatchingTask:
         t_len = self.max_length
         cls = jax.random.bernoulli(k_cls, 0.5, (batch_size,))
         lengths = jax.random.randint(k_len, (batch_size,), self.length, t_len + 1)
-        noise = math.sqrt(NOISE_VARIANCE) * jax.random.normal(
-            k_noise, (batch_size, t_len), dtype=jnp.float32
-        )
+        noise = math.sqrt(NOISE_VARIANCE) * jax.random.normal(k_noise, (batch_size, t_len), dtype=jnp.float32)
         steps = jnp.arange(t_len)[None, :]
         sign = jnp.where(cls, 1.0, -1.0).astype(jnp.float32)[:, None]
         x = jnp.where(steps < self.n_info, sign, noise)

@@ -207,8 +207,7 @@ class LongLagTask:
     def describe(self) -> str:
         if self.variant == "hochreiter1997_2a":
             body = (
-                f"p={self.length}: (x|y, a_1..a_{self.length - 1}, x|y), next-symbol"
-                " prediction at every step"
+                f"p={self.length}: (x|y, a_1..a_{self.length - 1}, x|y), next-symbol prediction at every step"
             )
         else:
             body = (

@@ -21,7 +21,7 @@ def test_every_registry_name_has_its_yaml():
     assert set(cli.group_options("task")) == set(TASKS)
 
 
-@pytest.mark.parametrize("group", ["model", "task", "optim", "logger"])
+@pytest.mark.parametrize("group", ["model", "task", "optim", "logger", "experiment"])
 def test_every_yaml_composes_and_builds(group):
     for option in cli.group_options(group):
         exp = build(composed([f"{group}={option}"]))
@@ -31,10 +31,13 @@ def test_every_yaml_composes_and_builds(group):
             assert exp.task_name == option and exp.trainer.task.name == option
 
 
-def test_defaults_resolve_to_the_main_job():
+def test_defaults_and_the_main_job():
     exp = build(composed([]))
     assert (exp.model_name, exp.task_name) == ("lstm", "adding")
-    assert exp.trainer.task.variant == "pascanu2013" and exp.trainer.task.length == 50
+    assert exp.trainer.task.variant == "pascanu2013" and exp.trainer.task.length == 100
+    assert exp.trainer.eval_size == 10000  # the paper's evaluation size unless overridden
+    exp = build(composed(["experiment=demo"]))
+    assert exp.trainer.task.length == 50 and exp.trainer.eval_size == 2000
     assert exp.trainer.model.spec.forget_gate and exp.seeds == [0, 1, 2, 3]
     exp = build(composed(["model=lstm_nofg", "model.hidden=7", "seeds=2", "seed_offset=5"]))
     assert not exp.trainer.model.spec.forget_gate and exp.trainer.model.spec.hidden == 7

@@ -10,15 +10,21 @@ import pytest
 
 
 def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "benchmarks.train", *args],
-                          capture_output=True, text=True, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.train", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 def test_bad_model_exits_nonzero_with_one_line(tmp_path):
     proc = run_cli("model=transformer", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "error: unknown model 'transformer'; valid: gru, lstm, lstm_nofg, rnn"]
+        "error: unknown model 'transformer'; valid: gru, lstm, lstm_nofg, rnn"
+    ]
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
@@ -26,9 +32,18 @@ def test_bad_model_exits_nonzero_with_one_line(tmp_path):
 def test_smoke_lstm_solves_short_adding_and_writes_the_contract(tmp_path):
     """LSTM on the adding problem (T=20) reaches Pascanu's criterion on most seeds in
     well under a minute on 2 cores; the run directory holds the contract's files."""
-    proc = run_cli("model=lstm", "task=adding", "task.variant=pascanu2013", "task.length=20",
-                   "seeds=3", "train.steps=1500", "train.batch_size=20", "optim.lr=0.003",
-                   "logger=none", f"hydra.run.dir={tmp_path}")
+    proc = run_cli(
+        "model=lstm",
+        "task=adding",
+        "task.variant=pascanu2013",
+        "task.length=20",
+        "seeds=3",
+        "train.steps=1500",
+        "train.batch_size=20",
+        "optim.lr=0.003",
+        "logger=none",
+        f"hydra.run.dir={tmp_path}",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["success_rate"] >= 2 / 3

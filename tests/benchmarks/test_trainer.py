@@ -14,8 +14,9 @@ from tasks.adding import AddingTask
 def small_trainer(name="lstm", steps=6, eval_every=3, **train_kw):
     task = AddingTask(variant="pascanu2013", length=12)
     model = make_model(name, task.input_size, task.output_size, hidden=8)
-    spec = TrainSpec(steps=steps, batch_size=8, eval_every=eval_every, eval_size=64,
-                     stop_when_solved=False, **train_kw)
+    spec = TrainSpec(
+        steps=steps, batch_size=8, eval_every=eval_every, eval_size=64, stop_when_solved=False, **train_kw
+    )
     return Trainer(model, task, OptimSpec(name="adam", lr=1e-2), spec)
 
 
@@ -73,7 +74,8 @@ def test_nan_in_one_seed_marks_it_diverged_and_spares_the_others(strategy):
 def test_clipping_presets():
     g = {"a": jnp.array([3.0, 4.0])}  # norm 5
     out, _ = make_optimizer(OptimSpec(name="sgd", lr=1.0, clip="global_norm", clip_value=1.0)).update(
-        g, make_optimizer(OptimSpec(name="sgd", lr=1.0, clip="global_norm")).init(g))
+        g, make_optimizer(OptimSpec(name="sgd", lr=1.0, clip="global_norm")).init(g)
+    )
     np.testing.assert_allclose(out["a"], [-0.6, -0.8], rtol=1e-6)
     spec = OptimSpec(name="sgd", lr=1.0, clip="elementwise", clip_value=3.5)
     out, _ = make_optimizer(spec).update(g, make_optimizer(spec).init(g))

@@ -15,8 +15,16 @@ def sigmoid(a):
 
 @pytest.mark.parametrize("reset_after", [False, True])
 def test_step_matches_numpy(reset_after):
-    model = make_model("gru", 3, 1, hidden=6, reset_after=reset_after, bias=0.2,
-                       init_recurrent="normal", init_recurrent_scale=0.4)
+    model = make_model(
+        "gru",
+        3,
+        1,
+        hidden=6,
+        reset_after=reset_after,
+        bias=0.2,
+        init_recurrent="normal",
+        init_recurrent_scale=0.4,
+    )
     p = {k: np.asarray(v, np.float64) for k, v in model.init(jax.random.key(5)).items()}
     rng = np.random.default_rng(2)
     h, x = rng.normal(size=(4, 6)), rng.normal(size=(4, 3))

@@ -24,14 +24,23 @@ def numpy_lstm_step(p, h, c, x, forget_gate, output_activation):
 @pytest.mark.parametrize("name", ["lstm", "lstm_nofg"])
 @pytest.mark.parametrize("output_activation", [True, False])
 def test_step_matches_numpy(name, output_activation):
-    model = make_model(name, 3, 1, hidden=6, output_activation=output_activation,
-                       init_recurrent="normal", init_recurrent_scale=0.5, bias=0.3)
+    model = make_model(
+        name,
+        3,
+        1,
+        hidden=6,
+        output_activation=output_activation,
+        init_recurrent="normal",
+        init_recurrent_scale=0.5,
+        bias=0.3,
+    )
     p = {k: np.asarray(v, np.float64) for k, v in model.init(jax.random.key(1)).items()}
     rng = np.random.default_rng(0)
     h, c, x = rng.normal(size=(4, 6)), rng.normal(size=(4, 6)), rng.normal(size=(4, 3))
     w = LSTMCell.fuse(model.spec, {k: jnp.asarray(v, jnp.float32) for k, v in p.items()})
-    h1, c1 = LSTMCell.step(model.spec, w, (jnp.asarray(h, jnp.float32), jnp.asarray(c, jnp.float32)),
-                           jnp.asarray(x, jnp.float32))
+    h1, c1 = LSTMCell.step(
+        model.spec, w, (jnp.asarray(h, jnp.float32), jnp.asarray(c, jnp.float32)), jnp.asarray(x, jnp.float32)
+    )
     h_ref, c_ref = numpy_lstm_step(p, h, c, x, name == "lstm", output_activation)
     np.testing.assert_allclose(h1, h_ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(c1, c_ref, rtol=1e-5, atol=1e-6)
@@ -77,8 +86,9 @@ def test_forget_gate_jacobian_is_product_of_forget_gates():
         return carry[1][0]
 
     forget = jax.nn.sigmoid(xs[:, 0] @ p["W_f"] + p["b_f"])
-    np.testing.assert_allclose(jax.jacobian(c_T)(jnp.zeros(5)), np.diag(np.prod(forget, 0)),
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        jax.jacobian(c_T)(jnp.zeros(5)), np.diag(np.prod(forget, 0)), rtol=1e-5, atol=1e-7
+    )
 
 
 def test_recurrent_kernels_by_name():

@@ -8,8 +8,12 @@ import pytest
 from models import make_model
 from models.rnn import RNNCell
 
-NP_ACT = {"tanh": np.tanh, "relu": lambda a: np.maximum(a, 0), "identity": lambda a: a,
-          "sigmoid": lambda a: 1 / (1 + np.exp(-a))}
+NP_ACT = {
+    "tanh": np.tanh,
+    "relu": lambda a: np.maximum(a, 0),
+    "identity": lambda a: a,
+    "sigmoid": lambda a: 1 / (1 + np.exp(-a)),
+}
 
 
 @pytest.mark.parametrize("activation", sorted(NP_ACT))

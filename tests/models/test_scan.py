@@ -56,5 +56,6 @@ def test_probe_gradient_is_gradient_wrt_hidden_state():
 
     _, states = model.apply(params, x)
     for t in range(6):
-        np.testing.assert_allclose(g_probe[t], jax.grad(loss_from, 1)(t, states[0][0][t]),
-                                   rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            g_probe[t], jax.grad(loss_from, 1)(t, states[0][0][t]), rtol=1e-4, atol=1e-6
+        )

@@ -85,9 +85,7 @@ def test_permutation(plain):
     assert plain.permutation is None
     np.testing.assert_array_equal(np.sort(perm), np.arange(64))  # a bijection
     assert not np.array_equal(perm, np.arange(64))
-    np.testing.assert_array_equal(
-        perm, SequentialDigitsTask(variant="sklearn8x8_permuted").permutation
-    )
+    np.testing.assert_array_equal(perm, SequentialDigitsTask(variant="sklearn8x8_permuted").permutation)
     np.testing.assert_array_equal(perm, np.random.default_rng(0).permutation(64))
     other = SequentialDigitsTask(variant="sklearn8x8_permuted", perm_seed=1).permutation
     assert not np.array_equal(perm, other)

@@ -89,9 +89,7 @@ def test_memorization_layout():
     sym = x.argmax(-1)
     pattern = sym[:, :10]
     assert pattern.min() == 0 and pattern.max() == 4  # values only, no blank/go
-    np.testing.assert_allclose(
-        np.bincount(pattern.ravel(), minlength=5) / pattern.size, 0.2, atol=0.01
-    )
+    np.testing.assert_allclose(np.bincount(pattern.ravel(), minlength=5) / pattern.size, 0.2, atol=0.01)
     assert len({tuple(r) for r in pattern}) > 0.99 * N  # 5^10 patterns: nearly all distinct
     # blanks from step 10 on, except the go signal at step T + 10 (and only there)
     expect_tail = np.full(T + 10, 5)
@@ -129,13 +127,9 @@ def test_memorization_baseline_correct_and_solved():
     # a single wrong step anywhere (a blank step, or one recalled value) makes it wrong
     wrong = _one_hot_logits((batch.y + 1) % k, k)
     bad_blank = good.at[:3, 20].set(wrong[:3, 20])
-    np.testing.assert_array_equal(
-        np.asarray(_jit_correct(task, bad_blank, batch)), np.arange(B) >= 3
-    )
+    np.testing.assert_array_equal(np.asarray(_jit_correct(task, bad_blank, batch)), np.arange(B) >= 3)
     bad_recall = good.at[:5, T + 15].set(wrong[:5, T + 15])
-    np.testing.assert_array_equal(
-        np.asarray(_jit_correct(task, bad_recall, batch)), np.arange(B) >= 5
-    )
+    np.testing.assert_array_equal(np.asarray(_jit_correct(task, bad_recall, batch)), np.arange(B) >= 5)
     # the informed-but-memoryless predictor gets essentially nothing right (ties -> value 0)
     assert float(jnp.mean(_jit_correct(task, informed, batch))) < 0.01
     assert bool(task.solved(0.0, 0.995)) and not bool(task.solved(0.0, 0.99))

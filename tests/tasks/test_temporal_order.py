@@ -271,9 +271,7 @@ def test_hochreiter_baseline_correct_and_solved(variant, k):
     off = batch.y.at[:, :, k - 1].add(-0.31)
     assert not bool(jnp.any(_jit_correct(task, off, batch)))
     off_first = batch.y.at[:4, :, 0].add(0.31)
-    np.testing.assert_array_equal(
-        np.asarray(_jit_correct(task, off_first, batch)), np.arange(B) >= 4
-    )
+    np.testing.assert_array_equal(np.asarray(_jit_correct(task, off_first, batch)), np.arange(B) >= 4)
     assert bool(task.solved(0.05, 1.0))
     assert not bool(task.solved(0.05, 1999 / 2000))
     assert not bool(task.solved(0.2, 1.0))
