@@ -10,6 +10,7 @@ with one line on stderr naming the valid choices, exit status 2.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ register()
 
 @hydra.main(version_base="1.3", config_path=str(cli.CONF_DIR), config_name="config")
 def hydra_main(cfg: DictConfig) -> dict[str, Any]:
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "no TPU" notices
     try:
         experiment = build(cfg)
     except ValueError as e:
