@@ -71,7 +71,10 @@ class GRUCell(nnx.Module):
         return fused
 
     @staticmethod
-    def step(spec: ModelSpec, w: dict[str, Array], carry: Carry, x: Array) -> Carry:
+    def step(
+        spec: ModelSpec, w: dict[str, Array], carry: Carry, x: Array, probe: Carry | None = None
+    ) -> Carry:
+        """One time step; ``probe`` is added to h_t (its gradient is dL/dh_t)."""
         (h,) = carry
         ax = x @ w["W"] + w["b"]
         ax_r, ax_u, ax_n = jnp.split(ax, 3, axis=-1)
@@ -85,4 +88,5 @@ class GRUCell(nnx.Module):
             r = jax.nn.sigmoid(ax_r + ah_r)
             n = jnp.tanh(ax_n + (r * h) @ w["R_n"])
         u = jax.nn.sigmoid(ax_u + ah_u)
-        return (u * h + (1.0 - u) * n,)
+        h = u * h + (1.0 - u) * n
+        return (h if probe is None else h + probe[0],)

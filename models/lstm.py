@@ -75,14 +75,43 @@ class LSTMCell(nnx.Module):
         }
 
     @staticmethod
-    def step(spec: ModelSpec, w: dict[str, Array], carry: Carry, x: Array) -> Carry:
+    def step(
+        spec: ModelSpec,
+        w: dict[str, Array],
+        carry: Carry,
+        x: Array,
+        probe: Carry | None = None,
+        through: tuple[str, ...] | None = None,
+    ) -> Carry:
+        """One time step. ``probe`` (zeros shaped like the carry) is added to c_t before
+        h_t is formed and to h_t, so d loss / d probe is the total dL/dc_t and dL/dh_t.
+        ``through`` (gate names, e.g. ``("o",)``) keeps the recurrent hop h_{t-1} -> a_g
+        differentiable only for those gates (the path ablation of the diagnostics);
+        ``None`` is the ordinary, fused step."""
         h, c = carry
-        a = x @ w["W"] + h @ w["R"] + w["b"]
+        if through is None:
+            a = x @ w["W"] + h @ w["R"] + w["b"]
+        else:
+            gates = lstm_gates(spec)
+            blocked = jax.lax.stop_gradient(h)
+            r_blocks = jnp.split(w["R"], len(gates), axis=1)
+            a = (
+                x @ w["W"]
+                + w["b"]
+                + jnp.concatenate(
+                    [(h if g in through else blocked) @ r for g, r in zip(gates, r_blocks, strict=True)],
+                    axis=-1,
+                )
+            )
         if spec.forget_gate:
             a_z, a_i, a_f, a_o = jnp.split(a, 4, axis=-1)
             c = jax.nn.sigmoid(a_f) * c + jax.nn.sigmoid(a_i) * jnp.tanh(a_z)
         else:
             a_z, a_i, a_o = jnp.split(a, 3, axis=-1)
             c = c + jax.nn.sigmoid(a_i) * jnp.tanh(a_z)
+        if probe is not None:
+            c = c + probe[1]
         h = jax.nn.sigmoid(a_o) * (jnp.tanh(c) if spec.output_activation else c)
+        if probe is not None:
+            h = h + probe[0]
         return (h, c)

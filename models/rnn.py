@@ -57,6 +57,10 @@ class RNNCell(nnx.Module):
         return {"W": p["W_xh"], "R": p["W_hh"], "b": p["b_h"]}
 
     @staticmethod
-    def step(spec: ModelSpec, w: dict[str, Array], carry: Carry, x: Array) -> Carry:
+    def step(
+        spec: ModelSpec, w: dict[str, Array], carry: Carry, x: Array, probe: Carry | None = None
+    ) -> Carry:
+        """One time step; ``probe`` is added to h_t (its gradient is dL/dh_t)."""
         (h,) = carry
-        return (ACTIVATIONS[spec.activation](x @ w["W"] + h @ w["R"] + w["b"]),)
+        h = ACTIVATIONS[spec.activation](x @ w["W"] + h @ w["R"] + w["b"])
+        return (h if probe is None else h + probe[0],)

@@ -10,14 +10,16 @@ The input projection ``x_t @ W`` runs inside the scan together with ``h @ R``: o
 CPU backend, precomputing it for all steps before the scan was measured slower (strided
 per-step slices; see DESIGN.md), and on a GPU the difference is small at these sizes.
 
-``apply`` optionally takes additive *probes*, zeros shaped like the states: the state
-after step t becomes ``state_t + probe_t``, so the gradient of the loss with respect to
-the probes is dL/dh_t (and dL/dc_t) in the same backward pass as the parameter gradient.
+``apply`` optionally takes additive *probes*, zeros shaped like the states, which each
+cell adds where the state is formed (the LSTM adds the c probe before h_t = o tanh(c_t)
+reads it); the gradient of the loss with respect to the probes is then the total dL/dh_t
+(and dL/dc_t) in the same backward pass as the parameter gradient.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -40,16 +42,22 @@ def layer_prefix(k: int) -> str:
 
 
 def scan_cell(
-    cell_class: type, spec: ModelSpec, weights: dict[str, Array], x_TBD: Array, probes: States | None = None
+    cell_class: type,
+    spec: ModelSpec,
+    weights: dict[str, Array],
+    x_TBD: Array,
+    probes: States | None = None,
+    **step_options: Any,
 ) -> States:
-    """Run one layer over time (time-major), returning its states at every step."""
+    """Run one layer over time (time-major), returning its states at every step.
+
+    ``probes`` (time-major, shaped like the states) go to the cell's step, which adds
+    them where each state is formed; ``step_options`` (e.g. the LSTM's ``through``) too."""
     carry0 = cell_class.zero_carry(spec, x_TBD.shape[1])
 
     def body(carry, inputs):
         x_t, p_t = inputs
-        carry = cell_class.step(spec, weights, carry, x_t)
-        if p_t is not None:
-            carry = tuple(s + p for s, p in zip(carry, p_t, strict=True))
+        carry = cell_class.step(spec, weights, carry, x_t, p_t, **step_options)
         return carry, carry
 
     _, states = jax.lax.scan(body, carry0, (x_TBD, probes))
@@ -105,22 +113,44 @@ class RecurrentNet:
     def recurrent_kernels(self, params: Params) -> dict[str, Array]:
         return {name: params[name] for name in self.recurrent_names()}
 
-    def zero_probes(self, batch: int, time: int) -> list[States]:
+    def zero_probes(
+        self, batch: int, time: int, layers: tuple[int, ...] | None = None
+    ) -> list[States | None]:
+        """Zero probes for the given layers (all by default), ``None`` for the others."""
         shape = (time, batch, self.spec.hidden)
         return [
-            tuple(jnp.zeros(shape, jnp.float32) for _ in self.state_names) for _ in range(self.spec.layers)
+            tuple(jnp.zeros(shape, jnp.float32) for _ in self.state_names)
+            if layers is None or k in layers
+            else None
+            for k in range(self.spec.layers)
         ]
 
+    def layer_inputs(self, x_BTD: Array, states: list[States], k: int) -> Array:
+        """The time-major input sequence of layer ``k``."""
+        return jnp.swapaxes(x_BTD, 0, 1) if k == 0 else states[k - 1][0]
+
     def apply(
-        self, params: Params, x_BTD: Float[Array, "batch time input"], probes: list[States] | None = None
+        self,
+        params: Params,
+        x_BTD: Float[Array, "batch time input"],
+        probes: list[States | None] | None = None,
+        step_options: dict[int, dict[str, Any]] | None = None,
     ) -> tuple[Float[Array, "batch time output"], list[States]]:
-        """Outputs at every step and every layer's states (time-major)."""
+        """Outputs at every step and every layer's states (time-major).
+
+        ``probes[k]`` are layer k's probes (see :func:`scan_cell`); ``step_options[k]``
+        are extra keyword arguments for layer k's step."""
         inputs = jnp.swapaxes(x_BTD, 0, 1)
         all_states = []
         for k in range(self.spec.layers):
             weights = self.cell_class.fuse(self.spec, self.layer_params(params, k))
             states = scan_cell(
-                self.cell_class, self.spec, weights, inputs, None if probes is None else probes[k]
+                self.cell_class,
+                self.spec,
+                weights,
+                inputs,
+                None if probes is None else probes[k],
+                **(step_options or {}).get(k, {}),
             )
             all_states.append(states)
             inputs = states[0]

@@ -1,0 +1,346 @@
+"""Gradient-flow diagnostics: pure functions of (parameters, batch), jitted.
+
+Cheap, on every training step (``level=basic`` and ``full``), in the training step's own
+backward pass:
+
+- **gradient over time**: ||dL/dh_t|| (and ||dL/dc_t|| for LSTMs) for every step t, from
+  zero probes added to the states inside the scan (:meth:`models.scan.RecurrentNet.apply`);
+- **parameter gradients**: the norm of every named parameter's gradient.
+
+Expensive, every ``every`` steps (``level=full``), on a fixed diagnostics batch:
+
+- the gradient-over-time profile per sequence, its decay rate per step and first/last ratio;
+- **spectra**: spectral radius and largest singular value of each recurrent matrix
+  (computed on the host with NumPy: nonsymmetric eigenvalues have no GPU kernel in XLA);
+- **Jacobians through time** along the actual trajectory: the one-step state Jacobian
+  J_t = ds_t/ds_{t-1}, its spectral norm, ||ds_{T-1}/ds_t|| for every t (s = h, or (h, c)
+  for the LSTM; also the h-to-h block ||dh_{T-1}/dh_t||), and the top-k **Lyapunov
+  exponents** by QR re-orthonormalisation of the Jacobian products;
+- the **LSTM path split** of dL/dc_t (see :func:`lstm_paths`) and the hop ablation;
+- **cell-state growth** ||c_t|| (LSTMs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from models.base import ACTIVATION_DERIVATIVE_BOUND
+from models.lstm import lstm_gates
+from models.scan import Params, RecurrentNet
+from tasks.base import Batch, check_choice, check_positive
+
+LEVELS = ("none", "basic", "full")
+
+
+@dataclasses.dataclass(frozen=True)
+class DiagnosticsSpec:
+    """level: none | basic (per-step probes and parameter-gradient norms) | full (basic plus
+    the expensive diagnostics every ``every`` training steps, at initialisation and at the
+    end); batch_size: sequences of the fixed diagnostics batch; jacobian_sequences: how many
+    of them the Jacobians and Lyapunov exponents use; lyapunov_k: exponents kept;
+    explode_factor / explode_window: a gradient-norm event is a norm above factor x the
+    median of the preceding window steps, or a non-finite norm; layer: the layer probed."""
+
+    level: str = "basic"
+    every: int = 1000
+    batch_size: int = 32
+    jacobian_sequences: int = 4
+    lyapunov_k: int = 8
+    explode_factor: float = 10.0
+    explode_window: int = 100
+    layer: int = 0
+
+    def __post_init__(self) -> None:
+        check_choice("diagnostics level", self.level, LEVELS)
+        for name in ("every", "batch_size", "jacobian_sequences", "lyapunov_k", "explode_window"):
+            check_positive(f"diagnostics.{name}", getattr(self, name))
+        if self.jacobian_sequences > self.batch_size:
+            raise ValueError("diagnostics.jacobian_sequences must be <= diagnostics.batch_size")
+        if not isinstance(self.layer, int) or self.layer < 0:
+            raise ValueError(f"diagnostics.layer must be a non-negative integer, got {self.layer!r}")
+
+    @property
+    def probes(self) -> bool:
+        return self.level != "none"
+
+
+# ---------------------------------------------------------------------------- cheap
+
+
+def loss_and_grads(
+    model: RecurrentNet, task: Any, params: Params, batch: Batch, layer: int | None
+) -> tuple[Array, Params, Any]:
+    """Loss, parameter gradients and (if ``layer`` is not None) the probe gradients
+    (dL/dh_t[, dL/dc_t] of that layer, each [T, B, H]) from ONE backward pass."""
+    if layer is None:
+
+        def plain(p):
+            outputs, _ = model.apply(p, batch.x)
+            return task.loss(outputs, batch)
+
+        loss, grads = jax.value_and_grad(plain)(params)
+        return loss, grads, None
+
+    def probed(p, probes):
+        outputs, _ = model.apply(p, batch.x, probes)
+        return task.loss(outputs, batch)
+
+    probes = model.zero_probes(batch.x.shape[0], batch.x.shape[1], layers=(layer,))
+    loss, (grads, probe_grads) = jax.value_and_grad(probed, argnums=(0, 1))(params, probes)
+    return loss, grads, probe_grads[layer]
+
+
+def state_grad_norms(probe_grads: Any) -> dict[str, Float[Array, "time batch"]]:
+    """||dL/dh_t|| (and ||dL/dc_t||) per step and sequence from the probe gradients."""
+    names = ("grad_h", "grad_c")
+    return {names[i]: jnp.linalg.norm(g, axis=-1) for i, g in enumerate(probe_grads)}
+
+
+def param_grad_norms(grads: Params) -> dict[str, Array]:
+    return {name: jnp.linalg.norm(g.ravel()) for name, g in grads.items()}
+
+
+def decay_rate(profile: Float[Array, " time"], mask_end: int | None = None) -> Array:
+    """Least-squares slope of log ||dL/dh_t|| against the lag T-1-t (per step; negative
+    when the gradient decays going back in time), over the steps with a non-zero norm."""
+    t = jnp.arange(profile.shape[-1])
+    lag = (profile.shape[-1] - 1 - t).astype(jnp.float32)
+    ok = (profile > 0) & jnp.isfinite(profile)
+    y = jnp.where(ok, jnp.log(jnp.where(ok, profile, 1.0)), 0.0)
+    w = ok.astype(jnp.float32)
+    n = jnp.maximum(jnp.sum(w), 1.0)
+    mx, my = jnp.sum(w * lag) / n, jnp.sum(w * y) / n
+    return jnp.sum(w * (lag - mx) * (y - my)) / jnp.maximum(jnp.sum(w * (lag - mx) ** 2), 1e-12)
+
+
+def explode_events(norms: np.ndarray, factor: float, window: int) -> np.ndarray:
+    """Boolean [steps, ...]: a norm is an event when it is non-finite or above ``factor``
+    times the median of the preceding ``window`` finite norms (steps with fewer than 10
+    predecessors are only checked for finiteness)."""
+    norms = np.asarray(norms, np.float64)
+    events = ~np.isfinite(norms)
+    for s in range(10, norms.shape[0]):
+        past = norms[max(0, s - window) : s]
+        past = np.where(np.isfinite(past), past, np.nan)
+        with np.errstate(all="ignore"):
+            med = np.nanmedian(past, axis=0)
+        events[s] |= np.isfinite(med) & (norms[s] > factor * med)
+    return events
+
+
+# ---------------------------------------------------------------------------- spectra
+
+
+def spectra(model: RecurrentNet, params: Params) -> dict[str, np.ndarray]:
+    """Spectral radius and largest singular value of every recurrent matrix (host NumPy,
+    leading seed axis allowed), plus Pascanu et al.'s sufficient condition for vanishing:
+    sigma_max < 1/gamma, gamma the bound on the activation's derivative."""
+    gamma = ACTIVATION_DERIVATIVE_BOUND[model.spec.activation] if model.spec.cell == "rnn" else 1.0
+    out: dict[str, np.ndarray] = {}
+    for name in model.recurrent_names():
+        w = np.asarray(params[name], np.float64)
+        radius = np.max(np.abs(np.linalg.eigvals(w)), axis=-1)
+        sigma = np.linalg.svd(w, compute_uv=False)[..., 0]
+        out[f"spectral_radius.{name}"] = radius.astype(np.float32)
+        out[f"sigma_max.{name}"] = sigma.astype(np.float32)
+        out[f"vanishing_sufficient.{name}"] = sigma < 1.0 / gamma
+    return out
+
+
+# ---------------------------------------------------------------------------- Jacobians
+
+
+def _flat_step(model: RecurrentNet, params: Params, layer: int):
+    """The layer's step as a map of one flat state vector (h, or [h, c]) and one input."""
+    cls, spec = model.cell_class, model.spec
+    weights = cls.fuse(spec, model.layer_params(params, layer))
+    n = len(model.state_names)
+
+    def step(s, x):
+        carry = tuple(part[None] for part in jnp.split(s, n))
+        new = cls.step(spec, weights, carry, x[None])
+        return jnp.concatenate([part[0] for part in new])
+
+    return step
+
+
+def step_jacobians(
+    model: RecurrentNet, params: Params, x_BTD: Array, layer: int
+) -> Float[Array, "batch time d d"]:
+    """J_t = d s_t / d s_{t-1} along each sequence's own trajectory (s_{-1} = 0)."""
+    _, states = model.apply(params, x_BTD)
+    inputs = model.layer_inputs(x_BTD, states, layer)  # [T, B, D]
+    s = jnp.concatenate(states[layer], axis=-1)  # [T, B, S]
+    s_prev = jnp.concatenate([jnp.zeros_like(s[:1]), s[:-1]], axis=0)
+    jac = jax.jacfwd(_flat_step(model, params, layer))
+    return jax.vmap(jax.vmap(jac), in_axes=(1, 1))(s_prev, inputs)  # [B, T, S, S]
+
+
+def jacobian_products(jacs: Float[Array, "time d d"], hidden: int) -> dict[str, Array]:
+    """For one sequence: log ||ds_{T-1}/ds_t||_2 and log ||dh_{T-1}/dh_t||_2 for every t
+    (0 at t = T-1), with the running product renormalised to avoid overflow."""
+    d = jacs.shape[-1]
+
+    def back(carry, j_next):
+        prod, log_scale = carry  # prod * exp(log_scale) = ds_{T-1}/ds_{t+1}
+        prod = prod @ j_next
+        norm = jnp.linalg.norm(prod, 2)
+        safe = jnp.where(norm > 0, norm, 1.0)
+        log_full = jnp.log(safe) + log_scale
+        log_hh = jnp.log(jnp.linalg.norm(prod[:hidden, :hidden], 2) / safe) + log_full
+        return (prod / safe, log_full), (log_full, log_hh)
+
+    init = (jnp.eye(d, dtype=jacs.dtype), jnp.zeros((), jacs.dtype))
+    _, (log_state, log_h) = jax.lax.scan(back, init, jacs[1:], reverse=True)
+    zero = jnp.zeros((1,), jacs.dtype)
+    return {
+        "log_state": jnp.concatenate([log_state, zero]),
+        "log_h": jnp.concatenate([log_h, zero]),
+    }
+
+
+def lyapunov_exponents(jacs: Float[Array, "time d d"], k: int) -> Float[Array, " k"]:
+    """Top-k Lyapunov exponents (per step, natural log) of the Jacobian sequence by QR
+    re-orthonormalisation: Q_t R_t = J_t Q_{t-1}, lambda_i = mean_t log |R_t[i, i]|."""
+    d = jacs.shape[-1]
+    k = min(k, d)
+
+    def fwd(q, j):
+        q, r = jnp.linalg.qr(j @ q)
+        return q, jnp.log(jnp.abs(jnp.diagonal(r)))
+
+    _, logs = jax.lax.scan(fwd, jnp.eye(d, k, dtype=jacs.dtype), jacs)
+    return jnp.sort(jnp.mean(logs, axis=0))[::-1]
+
+
+# ---------------------------------------------------------------------------- LSTM paths
+
+
+def lstm_paths(
+    model: RecurrentNet, params: Params, batch: Batch, probe_grads: Any, states: Any, layer: int
+) -> dict[str, Float[Array, "time batch hidden"]]:
+    """Split the total dL/dc_t of an LSTM layer exactly into path families.
+
+    Backward through one step, the cell-state error obeys (Greff et al. 2015, App. A.2)
+    dc_t = dh_t * o_t * tanh'(c_t) + f_{t+1} * dc_{t+1}, and dh_t is the direct error from
+    the loss (or the layer above) plus one recurrent hop per gate, da_g(t+1) @ R_g^T. A path
+    from the loss to c_t is classified by its recurrent hop nearest to t:
+
+    - ``cec``: no recurrent hop at all: loss -> h_s -> c_s, then c_s -> ... -> c_t along the
+      carousel, scaled by the forget gates: cec_t = e_t + f_{t+1} * cec_{t+1}, with e_t the
+      direct error times o_t tanh'(c_t);
+    - ``R_g``: the last hop before reaching c_t went h_u <- a_g(u+1) through R_g, then along
+      the carousel: P^g_t = r^g_t + f_{t+1} * P^g_{t+1}, r^g_t = (da_g(t+1) @ R_g^T) o_t tanh'(c_t).
+
+    The parts obey the same linear recurrence as dc_t, and their sources add up to dc_t's,
+    so cec + sum_g P^g = dc_t exactly. The gate errors da_g are read off the total dh_t and
+    dc_t (``probe_grads``) and the forward ``states``.
+    """
+    spec = model.spec
+    gates = lstm_gates(spec)
+    p = model.layer_params(params, layer)
+    w = model.cell_class.fuse(spec, p)
+    dh, dc = probe_grads  # totals, [T, B, H]
+    h, c = states[layer]
+    x = model.layer_inputs(batch.x, states, layer)
+    h_prev = jnp.concatenate([jnp.zeros_like(h[:1]), h[:-1]])
+    c_prev = jnp.concatenate([jnp.zeros_like(c[:1]), c[:-1]])
+    a = dict(zip(gates, jnp.split(x @ w["W"] + h_prev @ w["R"] + w["b"], len(gates), axis=-1), strict=True))
+    z, i, o = jnp.tanh(a["z"]), jax.nn.sigmoid(a["i"]), jax.nn.sigmoid(a["o"])
+    f = jax.nn.sigmoid(a["f"]) if spec.forget_gate else jnp.ones_like(c)
+    tc = jnp.tanh(c) if spec.output_activation else c
+    local = o * ((1 - tc**2) if spec.output_activation else 1.0)  # dh_t/dc_t, elementwise
+    da = {
+        "z": dc * i * (1 - z**2),
+        "i": dc * z * i * (1 - i),
+        "o": dh * tc * o * (1 - o),
+    }
+    if spec.forget_gate:
+        da["f"] = dc * c_prev * f * (1 - f)
+
+    def next_step(v):  # value at t+1, zero after the last step
+        return jnp.concatenate([v[1:], jnp.zeros_like(v[:1])])
+
+    hops = {g: next_step(da[g]) @ p[f"R_{g}"].T for g in gates}
+    direct = dh - sum(hops.values())
+    sources = {"cec": direct * local, **{f"R_{g}": hops[g] * local for g in gates}}
+    f_next = next_step(f)
+
+    def carousel(source):
+        def back(acc, inputs):
+            s_t, f_t = inputs
+            acc = s_t + f_t * acc
+            return acc, acc
+
+        _, out = jax.lax.scan(back, jnp.zeros_like(source[0]), (source, f_next), reverse=True)
+        return out
+
+    parts = {name: carousel(src) for name, src in sources.items()}
+    parts["total"] = dc
+    return parts
+
+
+def hop_ablation(
+    model: RecurrentNet, task: Any, params: Params, batch: Batch, layer: int, through: tuple[str, ...]
+) -> Float[Array, "time batch hidden"]:
+    """dL/dc_t when only the recurrent hops of the gates in ``through`` are differentiable
+    (``()``: none, leaving exactly the CEC part; ``("o",)``: only R_o, which then multiplies
+    the error step after step like a vanilla RNN's W_hh)."""
+
+    def loss(probes):
+        outputs, _ = model.apply(params, batch.x, probes, step_options={layer: {"through": through}})
+        return task.loss(outputs, batch)
+
+    probes = model.zero_probes(batch.x.shape[0], batch.x.shape[1], layers=(layer,))
+    return jax.grad(loss)(probes)[layer][1]
+
+
+# ---------------------------------------------------------------------------- all of it
+
+
+def full_diagnostics(
+    model: RecurrentNet, task: Any, spec: DiagnosticsSpec, params: Params, batch: Batch
+) -> dict[str, Array]:
+    """Every expensive diagnostic for one seed on one batch (jit with model, task, spec
+    static). Arrays are per time step [T] (batch means) unless named otherwise."""
+    layer = spec.layer
+    _, grads, probe_grads = loss_and_grads(model, task, params, batch, layer)
+    _, states = model.apply(params, batch.x)
+    norms = state_grad_norms(probe_grads)
+    out: dict[str, Array] = {
+        "grad_h": jnp.mean(norms["grad_h"], axis=1),
+        "grad_h_seq": norms["grad_h"].T,  # [B, T]
+    }
+    out["grad_h_decay_rate"] = decay_rate(out["grad_h"])
+    out["grad_h_ratio_first_last"] = out["grad_h"][0] / out["grad_h"][-1]
+    for name, g in param_grad_norms(grads).items():
+        out[f"param_grad_norm.{name}"] = g
+    jacs = step_jacobians(model, params, batch.x[: spec.jacobian_sequences], layer)  # [B, T, S, S]
+    logs = jax.vmap(jacobian_products, in_axes=(0, None))(jacs, model.spec.hidden)
+    out["jacobian_log_norm"] = jnp.mean(logs["log_h"], axis=0)
+    out["jacobian_norm"] = jnp.exp(out["jacobian_log_norm"])
+    out["jacobian_norm_state"] = jnp.exp(jnp.mean(logs["log_state"], axis=0))
+    out["step_jacobian_norm"] = jnp.mean(jnp.linalg.norm(jacs, 2, axis=(-2, -1)), axis=0)
+    out["lyapunov"] = jnp.mean(jax.vmap(lyapunov_exponents, in_axes=(0, None))(jacs, spec.lyapunov_k), 0)
+    if model.spec.cell == "lstm":
+        out["grad_c"] = jnp.mean(norms["grad_c"], axis=1)
+        out["cell_norm"] = jnp.mean(jnp.linalg.norm(states[layer][1], axis=-1), axis=1)
+        parts = lstm_paths(model, params, batch, probe_grads, states, layer)
+        for name, v in parts.items():
+            out[f"path.{name}"] = jnp.mean(jnp.linalg.norm(v, axis=-1), axis=1)
+        out["path.residual"] = jnp.max(
+            jnp.abs(sum(v for k, v in parts.items() if k != "total") - parts["total"])
+        ) / jnp.maximum(jnp.max(jnp.abs(parts["total"])), 1e-30)
+        for g in lstm_gates(model.spec):
+            ablated = hop_ablation(model, task, params, batch, layer, (g,))
+            out[f"ablation.R_{g}"] = jnp.mean(jnp.linalg.norm(ablated, axis=-1), axis=1)
+        out["ablation.none"] = jnp.mean(
+            jnp.linalg.norm(hop_ablation(model, task, params, batch, layer, ()), axis=-1), axis=1
+        )
+    return out

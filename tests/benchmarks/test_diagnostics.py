@@ -1,0 +1,162 @@
+"""Diagnostics against references that could disagree: jax.grad, finite differences,
+closed forms for linear RNNs, NumPy, and the LSTM path algebra."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from benchmarks import diagnostics as dg
+from models import make_model
+from tasks.adding import AddingTask
+
+TASK = AddingTask(variant="arjovsky2016", length=16)
+
+
+def batch(n=6, key=0):
+    return TASK.sample(jax.random.key(key), n)
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
+def test_probe_gradients_equal_grad_of_unrolled_loss_and_finite_differences(name):
+    model = make_model(name, 2, 1, hidden=4)
+    params = model.init(jax.random.key(1))
+    b = batch()
+    _, grads, probe = dg.loss_and_grads(model, TASK, params, b, layer=0)
+    w = model.cell_class.fuse(model.spec, params)
+    _, states = model.apply(params, b.x)
+
+    def loss_from(t, carry):  # a separate unrolled function from the state after step t
+        outs = []
+        for s in range(t + 1, b.x.shape[1]):
+            carry = model.cell_class.step(model.spec, w, carry, b.x[:, s])
+            outs.append(carry[0])
+        hs = jnp.stack([jnp.zeros_like(carry[0])] * (t + 1) + outs, axis=1)
+        return TASK.loss(hs @ params["W_out"] + params["b_out"], b)
+
+    for t in (0, 7, 14):  # the loss is at the last step only, so h_t reaches it via the future
+        carry = tuple(s[t] for s in states[0])
+        ref = jax.grad(loss_from, 1)(t, carry)[0]
+        np.testing.assert_allclose(probe[0][t], ref, rtol=2e-4, atol=1e-7)
+    # finite differences on one coordinate of h_3
+    t, i, j, eps = 3, 2, 1, 1e-2
+    carry = tuple(s[t] for s in states[0])
+    bump = lambda d: tuple(c.at[i, j].add(d) if k == 0 else c for k, c in enumerate(carry))  # noqa: E731
+    fd = (loss_from(t, bump(eps)) - loss_from(t, bump(-eps))) / (2 * eps)
+    assert float(probe[0][t][i, j]) == pytest.approx(float(fd), rel=2e-2, abs=1e-6)
+    # and the parameter gradient is the ordinary one
+    plain = jax.grad(lambda p: TASK.loss(model.apply(p, b.x)[0], b))(params)
+    for k in params:
+        np.testing.assert_allclose(grads[k], plain[k], rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("s", [0.9, 1.1])
+def test_linear_rnn_scaled_orthogonal_closed_forms(s):
+    """W_hh = s Q: ||dh_{T-1}/dh_t|| = s^(T-1-t) and every Lyapunov exponent is log s."""
+    model = make_model("rnn", 2, 1, hidden=6, activation="identity", init_recurrent="orthogonal",
+                       init_recurrent_scale=s)
+    params = model.init(jax.random.key(0))
+    jacs = dg.step_jacobians(model, params, batch(2).x, layer=0)
+    logs = dg.jacobian_products(jacs[0], 6)
+    T = jacs.shape[1]
+    np.testing.assert_allclose(logs["log_h"], (T - 1 - np.arange(T)) * np.log(s), atol=1e-4)
+    np.testing.assert_allclose(dg.lyapunov_exponents(jacs[0], 6), np.full(6, np.log(s)), atol=1e-5)
+    # with tanh the norms and exponents are at most the linear ones
+    tanh = make_model("rnn", 2, 1, hidden=6, activation="tanh", init_recurrent="orthogonal",
+                      init_recurrent_scale=s)
+    jt = dg.step_jacobians(tanh, tanh.init(jax.random.key(0)), batch(2).x, layer=0)
+    assert np.all(np.asarray(dg.jacobian_products(jt[0], 6)["log_h"]) <= logs["log_h"] + 1e-4)
+    assert np.all(np.asarray(dg.lyapunov_exponents(jt[0], 6)) <= np.log(s) + 1e-5)
+
+
+def test_spectra_match_numpy():
+    model = make_model("lstm", 2, 1, hidden=7, init_recurrent="normal", init_recurrent_scale=0.3)
+    params = jax.vmap(model.init)(jax.random.split(jax.random.key(0), 3))
+    out = dg.spectra(model, params)
+    for name in ("R_z", "R_i", "R_f", "R_o"):
+        for seed in range(3):
+            w = np.asarray(params[name][seed], np.float64)
+            assert out[f"spectral_radius.{name}"][seed] == pytest.approx(
+                max(abs(np.linalg.eigvals(w))), rel=1e-5)
+            assert out[f"sigma_max.{name}"][seed] == pytest.approx(np.linalg.norm(w, 2), rel=1e-5)
+
+
+def lstm_parts(name, zero=(), **kw):
+    model = make_model(name, 2, 1, hidden=5, **kw)
+    params = model.init(jax.random.key(2))
+    params = {k: (jnp.zeros_like(v) if k in zero else v) for k, v in params.items()}
+    b = batch()
+    _, _, probe = dg.loss_and_grads(model, TASK, params, b, layer=0)
+    _, states = model.apply(params, b.x)
+    return model, params, b, dg.lstm_paths(model, params, b, probe, states, 0)
+
+
+@pytest.mark.parametrize("name", ["lstm", "lstm_nofg"])
+def test_lstm_path_parts_sum_to_the_total(name):
+    _, _, _, parts = lstm_parts(name, init_recurrent_scale=1.5)
+    total = parts.pop("total")
+    err = np.max(np.abs(sum(parts.values()) - total)) / np.max(np.abs(total))
+    assert err < 1e-5
+    assert all(np.max(np.abs(v)) > 0 for v in parts.values())
+
+
+def test_zeroing_R_o_removes_exactly_the_R_o_part():
+    _, _, _, parts = lstm_parts("lstm", zero=("R_o",))
+    assert np.max(np.abs(parts["R_o"])) == 0.0
+    others = sum(v for k, v in parts.items() if k not in ("total",))
+    np.testing.assert_allclose(others, parts["total"], rtol=1e-5, atol=1e-9)
+
+
+def test_cec_carries_everything_unchanged_without_forget_gate_and_zero_recurrences():
+    """No forget gate, all R zero: dL/dc_t is all CEC and constant across steps until the
+    last step's input (the loss reads h at the last step only)."""
+    _, _, _, parts = lstm_parts("lstm_nofg", zero=("R_z", "R_i", "R_o"))
+    np.testing.assert_allclose(parts["cec"], parts["total"], rtol=1e-5, atol=1e-9)
+    for g in ("R_z", "R_i", "R_o"):
+        assert np.max(np.abs(parts[g])) == 0.0
+    total = np.asarray(parts["total"])
+    np.testing.assert_allclose(total[:-1], np.broadcast_to(total[-1], total[:-1].shape), rtol=1e-6)
+
+
+def test_cec_decays_as_the_product_of_forget_gates():
+    model, params, b, parts = lstm_parts("lstm", zero=("R_z", "R_i", "R_f", "R_o"))
+    w = model.cell_class.fuse(model.spec, params)
+    f = jax.nn.sigmoid(jnp.swapaxes(b.x, 0, 1) @ params["W_f"] + params["b_f"])  # [T, B, H]
+    T = f.shape[0]
+    cec = np.asarray(parts["cec"])
+    for t in range(T - 1):
+        np.testing.assert_allclose(cec[t], cec[T - 1] * np.prod(f[t + 1:], axis=0), rtol=1e-4, atol=1e-12)
+    assert w["R"].shape == (5, 20)
+
+
+def test_ablation_without_hops_is_the_cec_part_and_single_hop_grows_with_large_R_o():
+    model, params, b, parts = lstm_parts("lstm", init_recurrent_scale=1.0)
+    none = dg.hop_ablation(model, TASK, params, b, 0, ())
+    np.testing.assert_allclose(none, parts["cec"], rtol=1e-4, atol=1e-9)
+    full = dg.hop_ablation(model, TASK, params, b, 0, ("z", "i", "f", "o"))
+    np.testing.assert_allclose(full, parts["total"], rtol=1e-4, atol=1e-9)
+
+
+def test_full_diagnostics_runs_for_every_model():
+    spec = dg.DiagnosticsSpec(level="full", batch_size=6, jacobian_sequences=2, lyapunov_k=3)
+    for name in ("rnn", "lstm", "lstm_nofg", "gru"):
+        model = make_model(name, 2, 1, hidden=4)
+        out = jax.jit(dg.full_diagnostics, static_argnums=(0, 1, 2))(
+            model, TASK, spec, model.init(jax.random.key(0)), batch())
+        assert out["grad_h"].shape == (16,) and out["lyapunov"].shape == (3,)
+        assert float(out["jacobian_norm"][-1]) == pytest.approx(1.0)
+        if name.startswith("lstm"):
+            assert float(out["path.residual"]) < 1e-5 and out["cell_norm"].shape == (16,)
+
+
+def test_explode_events():
+    norms = np.ones((50, 2))
+    norms[30, 0], norms[40, 1] = 20.0, np.nan
+    ev = dg.explode_events(norms, factor=10.0, window=20)
+    assert ev[:, 0].nonzero()[0].tolist() == [30] and ev[:, 1].nonzero()[0].tolist() == [40]
+
+
+def test_decay_rate_of_geometric_profile():
+    T = 20
+    profile = 0.8 ** (T - 1 - jnp.arange(T))
+    assert float(dg.decay_rate(profile)) == pytest.approx(np.log(0.8), rel=1e-4)
