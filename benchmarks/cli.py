@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 CONF_DIR = (Path(__file__).resolve().parent.parent / "conf").resolve()
-GROUPS = ("model", "task", "optim", "logger", "experiment")
+GROUPS = ("model", "task", "optim", "logger", "diagnostics", "experiment")
 PASS_THROUGH_FLAGS = (
     "-h",
     "--help",

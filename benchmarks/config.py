@@ -17,6 +17,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from benchmarks.diagnostics import DiagnosticsSpec
 from benchmarks.optim import OptimSpec
 from benchmarks.trainer import Trainer, TrainSpec
 from models import make_model
@@ -51,6 +52,7 @@ def _schema(name: str, cls: type) -> type:
 
 
 OptimConfig = _schema("OptimConfig", OptimSpec)
+DiagnosticsConfig = _schema("DiagnosticsConfig", DiagnosticsSpec)
 TrainConfig = _schema("TrainConfig", TrainSpec)
 ModelConfig = dataclasses.make_dataclass(
     "ModelConfig",
@@ -80,6 +82,7 @@ class Config:
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)  # type: ignore[valid-type]
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)  # type: ignore[valid-type]
     logger: LoggerConfig = dataclasses.field(default_factory=LoggerConfig)
+    diagnostics: DiagnosticsConfig = dataclasses.field(default_factory=DiagnosticsConfig)  # type: ignore[valid-type]
     seeds: int = 4
     seed_offset: int = 0
 
@@ -104,6 +107,7 @@ class Experiment:
             "task": {"name": self.task_name, **dataclasses.asdict(self.trainer.task)},
             "optim": dataclasses.asdict(self.trainer.optim),
             "train": dataclasses.asdict(self.trainer.spec),
+            "diagnostics": dataclasses.asdict(self.trainer.diagnostics),
             "seeds": self.seeds,
         }
 
@@ -118,6 +122,11 @@ def build(cfg: DictConfig) -> Experiment:
     model = make_model(cfg.model.name, task.input_size, task.output_size, **_fields(cfg.model))
     optim = OptimSpec(**OmegaConf.to_container(cfg.optim, resolve=True))
     spec = TrainSpec(**OmegaConf.to_container(cfg.train, resolve=True))
+    diagnostics = DiagnosticsSpec(**OmegaConf.to_container(cfg.diagnostics, resolve=True))
+    if diagnostics.layer >= model.spec.layers:
+        raise ValueError(
+            f"diagnostics.layer must be < model.layers ({model.spec.layers}), got {diagnostics.layer}"
+        )
     if not isinstance(cfg.seeds, int) or cfg.seeds < 1:
         raise ValueError(f"seeds must be an integer >= 1, got {cfg.seeds!r}")
     if cfg.logger.name not in LOGGERS:
@@ -126,4 +135,5 @@ def build(cfg: DictConfig) -> Experiment:
         raise ValueError(f"unknown logger.mode {cfg.logger.mode!r}; valid: {', '.join(WANDB_MODES)}")
     seeds = list(range(cfg.seed_offset, cfg.seed_offset + cfg.seeds))
     logger = LoggerConfig(**OmegaConf.to_container(cfg.logger, resolve=True))
-    return Experiment(Trainer(model, task, optim, spec), seeds, logger, cfg.model.name, cfg.task.name)
+    trainer = Trainer(model, task, optim, spec, diagnostics)
+    return Experiment(trainer, seeds, logger, cfg.model.name, cfg.task.name)

@@ -13,12 +13,16 @@ from typing import Any, Protocol
 
 class Logger(Protocol):
     def log(self, metrics: dict[str, Any], step: int) -> None: ...
+    def histogram(self, values: Any) -> Any: ...
     def finish(self) -> None: ...
 
 
 class NullLogger:
     def log(self, metrics: dict[str, Any], step: int) -> None:
         pass
+
+    def histogram(self, values: Any) -> Any:
+        return None
 
     def finish(self) -> None:
         pass

@@ -27,6 +27,24 @@ def format_summary(summary: dict[str, Any], label: str) -> str:
     )
 
 
+def diagnostics_summary(diag: dict[str, np.ndarray], seeds: list[int]) -> dict[str, Any]:
+    """At initialisation and at the end: per seed, the gradient-over-time decay rate and
+    first/last ratio, the top Lyapunov exponent and each recurrent matrix's spectral radius."""
+    if not diag:
+        return {}
+    out: dict[str, Any] = {"steps_measured": diag["step"].tolist()}
+    for label, k in (("init", 0), ("final", -1)):
+        entry: dict[str, Any] = {"step": int(diag["step"][k])}
+        for key in ("grad_h_decay_rate", "grad_h_ratio_first_last"):
+            entry[key] = diag[key][k].tolist()
+        entry["lyapunov_max"] = diag["lyapunov"][k][:, 0].tolist()
+        for key in diag:
+            if key.startswith("spectral_radius."):
+                entry[key] = diag[key][k].tolist()
+        out[label] = entry
+    return out
+
+
 def run_experiment(
     exp: Experiment, out: Path, *, params_init: Any = None, progress: bool = True
 ) -> dict[str, Any]:
@@ -63,16 +81,33 @@ def run_experiment(
         bar.update(step - bar.n)
         bar.set_postfix(loss=f"{loss:.4f}", solved=f"{solved}/{len(chunk_rows)}")
 
+    def on_diagnostics(step: int, arrays: dict[str, np.ndarray]) -> None:
+        metrics: dict[str, Any] = {}
+        for key, value in arrays.items():
+            if key.startswith(("spectral_radius.", "sigma_max.")) or key == "grad_h_decay_rate":
+                metrics.update({f"seed{s}/{key}": float(v) for s, v in zip(exp.seeds, value, strict=True)})
+        metrics["grad_h_profile"] = logger.histogram(np.log10(np.maximum(arrays["grad_h"].ravel(), 1e-30)))
+        logger.log(metrics, step)
+
     try:
-        result = train(exp.trainer, exp.seeds, params_init=params_init, on_eval=on_eval)
+        result = train(
+            exp.trainer, exp.seeds, params_init=params_init, on_eval=on_eval, on_diagnostics=on_diagnostics
+        )
     finally:
         bar.close()
     store.write_npz(out / "params_final.npz", result.params_final)
+    if result.step_series:
+        store.write_npz(out / "grad_norms.npz", result.step_series)
+    if result.grad_time:
+        store.write_npz(out / "grad_time.npz", result.grad_time)
+    if result.diagnostics:
+        store.write_npz(out / "diagnostics.npz", result.diagnostics)
     summary = result.summary(exp.trainer.spec.batch_size)
     summary["model"], summary["task"] = exp.model_name, exp.task_name
     summary["task_variant"], summary["task_length"] = task.variant, task.length
     summary["criterion"] = task.describe()
     summary["train"] = dataclasses.asdict(exp.trainer.spec)
+    summary["diagnostics"] = diagnostics_summary(result.diagnostics, exp.seeds)
     store.write_json(out / "summary.json", summary)
     logger.log({"success_rate": summary["success_rate"]}, result.steps_run)
     logger.finish()

@@ -27,13 +27,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from benchmarks import diagnostics as dg
+from benchmarks.diagnostics import DiagnosticsSpec
 from benchmarks.optim import OptimSpec, make_optimizer
 from benchmarks.stats import wilson_interval
 from models.scan import Params, RecurrentNet
 from tasks.base import check_choice, check_positive
 
 STRATEGIES = ("auto", "vmap", "loop")
-STREAM_PARAMS, STREAM_DATA, STREAM_EVAL = 0, 1, 2
+STREAM_PARAMS, STREAM_DATA, STREAM_EVAL, STREAM_DIAG = 0, 1, 2, 3
 EVAL_CHUNK = 1000
 
 
@@ -70,6 +72,7 @@ class TrainState(NamedTuple):
 class ChunkMetrics(NamedTuple):
     loss: jax.Array  # [steps] training loss per step
     grad_norm: jax.Array  # [steps] global gradient norm per step
+    extra: dict[str, jax.Array]  # diagnostics: grad_h/grad_c [steps, T], param.<name> [steps]
 
 
 class EvalMetrics(NamedTuple):
@@ -78,9 +81,10 @@ class EvalMetrics(NamedTuple):
     solved: jax.Array
 
 
-def seed_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+def seed_keys(seed: int) -> tuple[jax.Array, ...]:
+    """The named streams of one seed: params, data, eval, diagnostics."""
     root = jax.random.key(seed)
-    return tuple(jax.random.fold_in(root, s) for s in (STREAM_PARAMS, STREAM_DATA, STREAM_EVAL))
+    return tuple(jax.random.fold_in(root, s) for s in (STREAM_PARAMS, STREAM_DATA, STREAM_EVAL, STREAM_DIAG))
 
 
 def resolve_strategy(strategy: str) -> str:
@@ -98,6 +102,7 @@ class Trainer:
     task: Any
     optim: OptimSpec
     spec: TrainSpec
+    diagnostics: DiagnosticsSpec = DiagnosticsSpec()
 
     @property
     def optimizer(self) -> optax.GradientTransformation:
@@ -120,9 +125,12 @@ class Trainer:
     ) -> tuple[TrainState, ChunkMetrics]:
         optimizer = self.optimizer
 
+        diag = self.diagnostics
+        layer = diag.layer if diag.probes else None
+
         def one_step(state: TrainState, step: jax.Array):
             batch = self.task.sample(jax.random.fold_in(data_key, step), self.spec.batch_size)
-            loss, grads = jax.value_and_grad(self.loss)(state.params, batch)
+            loss, grads, probe_grads = dg.loss_and_grads(self.model, self.task, state.params, batch, layer)
             grad_norm = optax.tree.norm(grads)
             finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
             live = finite & (state.diverged_at < 0)
@@ -135,7 +143,11 @@ class Trainer:
                 jax.tree.map(keep, opt_state, state.opt_state),
                 diverged_at.astype(jnp.int32),
             )
-            return new, ChunkMetrics(loss, grad_norm)
+            extra: dict[str, jax.Array] = {}
+            if diag.probes:  # per-step norms: batch means over time, and every parameter's
+                extra = {k: jnp.mean(v, axis=1) for k, v in dg.state_grad_norms(probe_grads).items()}
+                extra.update({f"param.{k}": v for k, v in dg.param_grad_norms(grads).items()})
+            return new, ChunkMetrics(loss, grad_norm, extra)
 
         return jax.lax.scan(one_step, state, steps)
 
@@ -165,6 +177,14 @@ class Trainer:
         loss, frac = jnp.sum(losses) / jnp.sum(weights), jnp.sum(correct) / jnp.sum(weights)
         return EvalMetrics(loss, frac, self.task.solved(loss, frac))
 
+    def diagnostics_batch(self, diag_key: jax.Array):
+        return self.task.sample(diag_key, self.diagnostics.batch_size)
+
+    def full_diagnostics(self, params: Params, diag_key: jax.Array) -> dict[str, jax.Array]:
+        return dg.full_diagnostics(
+            self.model, self.task, self.diagnostics, params, self.diagnostics_batch(diag_key)
+        )
+
 
 def _chunked(batch, size: int):
     """Split a batch into equal chunks of at most ``size`` sequences; padding sequences
@@ -191,6 +211,7 @@ class SeedResult:
     final_loss: float = math.nan
     final_eval_loss: float = math.nan
     final_correct: float = math.nan
+    explode_events: int | None = None
 
     def as_dict(self, batch_size: int) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -207,6 +228,9 @@ class RunResult:
     params_final: Params
     metrics: list[dict[str, Any]]  # one row per (evaluation, seed)
     wall_time_s: float
+    step_series: dict[str, np.ndarray]  # per training step: loss, global and per-parameter grad norms
+    grad_time: dict[str, np.ndarray]  # per chunk: step [C], grad_h / grad_c [C, seeds, T]
+    diagnostics: dict[str, np.ndarray]  # full diagnostics: step [K], arrays [K, seeds, ...]
 
     def summary(self, batch_size: int) -> dict[str, Any]:
         n = len(self.seeds)
@@ -244,12 +268,15 @@ class SeedRunner:
     def __init__(self, trainer: Trainer, strategy: str):
         self.strategy = strategy
         chunk, evaluate = trainer.train_chunk, trainer.evaluate
+        full = trainer.full_diagnostics
         if strategy == "vmap":
             self._chunk = jax.jit(jax.vmap(chunk, in_axes=(0, 0, None)))
             self._eval = jax.jit(jax.vmap(evaluate))
+            self._full = jax.jit(jax.vmap(full))
         else:
             self._chunk = jax.jit(chunk)
             self._eval = jax.jit(evaluate)
+            self._full = jax.jit(full)
 
     def chunk(self, states: Any, data_keys: Any, steps: jax.Array):
         if self.strategy == "vmap":
@@ -261,6 +288,15 @@ class SeedRunner:
         if self.strategy == "vmap":
             return self._eval(states.params, eval_keys)
         return _stack([self._eval(s.params, k) for s, k in zip(states, eval_keys, strict=True)])
+
+    def full_diagnostics(self, states: Any, diag_keys: Any) -> dict[str, jax.Array]:
+        if self.strategy == "vmap":
+            return self._full(states.params, diag_keys)
+        return _stack([self._full(s.params, k) for s, k in zip(states, diag_keys, strict=True)])
+
+    @staticmethod
+    def params(states: Any) -> Params:
+        return states.params if isinstance(states, TrainState) else _stack([s.params for s in states])
 
 
 def init_params(model: RecurrentNet, seeds: list[int]) -> Params:
@@ -276,12 +312,14 @@ def train(
     params_init: Params | None = None,
     strategy: str | None = None,
     on_eval: Callable[[int, list[dict[str, Any]]], None] | None = None,
+    on_diagnostics: Callable[[int, dict[str, np.ndarray]], None] | None = None,
 ) -> RunResult:
     """Train one model per seed; evaluate every ``eval_every`` steps.
 
     ``params_init`` (stacked over seeds) replaces the seeds' own initialisation, e.g. to
     inject a fault into one seed. ``on_eval(step, rows)`` is called after every
-    evaluation with one metrics row per seed (for progress bars, loggers, the store).
+    evaluation with one metrics row per seed (for progress bars, loggers, the store);
+    ``on_diagnostics(step, arrays)`` after every full diagnostics measurement.
     """
     if not seeds:
         raise ValueError("seeds must be at least 1")
@@ -289,19 +327,24 @@ def train(
     runner = seed_runner(trainer, strategy)
     n = len(seeds)
     keys = [seed_keys(s) for s in seeds]
-    data_keys = jnp.stack([k[STREAM_DATA] for k in keys])
-    eval_keys = jnp.stack([k[STREAM_EVAL] for k in keys])
+    data_keys, eval_keys, diag_keys = (
+        jnp.stack([k[stream] for k in keys]) for stream in (STREAM_DATA, STREAM_EVAL, STREAM_DIAG)
+    )
     if params_init is None:
         params_init = init_params(trainer.model, seeds)
     states = jax.vmap(trainer.init_state)(params_init)
     if strategy == "loop":
         states = _unstack(states, n)
-        data_keys, eval_keys = list(data_keys), list(eval_keys)
+        data_keys, eval_keys, diag_keys = list(data_keys), list(eval_keys), list(diag_keys)
 
+    diag = trainer.diagnostics
     results = [SeedResult(seed=s) for s in seeds]
     rows: list[dict[str, Any]] = []
+    series: dict[str, list[np.ndarray]] = {}  # per-step values, [steps, seeds] each
+    grad_time: dict[str, list[np.ndarray]] = {"step": []}  # chunk means, [seeds, T] each
+    measured: dict[str, list[np.ndarray]] = {"step": []}  # full diagnostics, [seeds, ...] each
     start = time.perf_counter()
-    done = 0
+    done, next_full = 0, 0
     last_chunk: list[dict[str, float]] = [{} for _ in seeds]  # loss/grad stats, last chunk
     while True:
         evaluation = jax.device_get(runner.evaluate(states, eval_keys))
@@ -333,12 +376,26 @@ def train(
         if on_eval is not None:
             on_eval(done, chunk_rows)
         finished = all(r.solved or r.diverged_at is not None for r in results)
-        if done >= trainer.spec.steps or (trainer.spec.stop_when_solved and finished):
+        final = done >= trainer.spec.steps or (trainer.spec.stop_when_solved and finished)
+        if diag.level == "full" and (done >= next_full or final):
+            arrays = {
+                k: np.asarray(v)
+                for k, v in jax.device_get(runner.full_diagnostics(states, diag_keys)).items()
+            }
+            arrays.update(dg.spectra(trainer.model, jax.device_get(runner.params(states))))
+            measured["step"].append(np.asarray(done))
+            for k, v in arrays.items():
+                measured.setdefault(k, []).append(v)
+            if on_diagnostics is not None:
+                on_diagnostics(done, arrays)
+            next_full = done + diag.every
+        if final:
             break
         n_steps = min(trainer.spec.eval_every, trainer.spec.steps - done)
         steps = jnp.arange(done, done + n_steps, dtype=jnp.int32)
         states, metrics = runner.chunk(states, data_keys, steps)
-        loss, grad = (np.asarray(a) for a in jax.device_get((metrics.loss, metrics.grad_norm)))
+        metrics = jax.device_get(metrics)
+        loss, grad = np.asarray(metrics.loss), np.asarray(metrics.grad_norm)  # [seeds, steps]
         last_chunk = [
             {
                 "train_loss": _finite_mean(loss[i]),
@@ -347,19 +404,46 @@ def train(
             }
             for i in range(n)
         ]
+        series.setdefault("loss", []).append(loss.T)
+        series.setdefault("global", []).append(grad.T)
+        for k, v in metrics.extra.items():
+            v = np.asarray(v)  # [seeds, steps] or [seeds, steps, T]
+            if k.startswith("param."):
+                series.setdefault(k[len("param.") :], []).append(v.T)
+            else:
+                grad_time.setdefault(k, []).append(_finite_mean_axis1(v))
+        if metrics.extra:
+            grad_time["step"].append(np.asarray(done + n_steps))
         done += n_steps
     for i, r in enumerate(results):
         r.final_loss = last_chunk[i].get("train_loss", math.nan)
-    final = states.params if strategy == "vmap" else _stack([s.params for s in states])
+    step_series = {k: np.concatenate(v) for k, v in series.items()}
+    if "global" in step_series:
+        events = dg.explode_events(step_series["global"], diag.explode_factor, diag.explode_window)
+        step_series["explode"] = events
+        for i, r in enumerate(results):
+            r.explode_events = int(events[:, i].sum())
+    if step_series:
+        step_series["step"] = np.arange(done)
     return RunResult(
         results,
         strategy,
         done,
         jax.device_get(params_init),
-        jax.device_get(final),
+        jax.device_get(runner.params(states)),
         rows,
         time.perf_counter() - start,
+        step_series,
+        {k: np.stack(v) for k, v in grad_time.items() if v},
+        {k: np.stack(v) for k, v in measured.items() if v},
     )
+
+
+def _finite_mean_axis1(x: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(x)
+    count = ok.sum(axis=1)
+    total = np.where(ok, x, 0.0).sum(axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def _finite_mean(x: np.ndarray) -> float:
