@@ -21,7 +21,7 @@ from benchmarks.diagnostics import DiagnosticsSpec
 from benchmarks.optim import OptimSpec
 from benchmarks.trainer import Trainer, TrainSpec
 from models import make_model
-from models.base import ModelSpec
+from models.base import InitSpec, ModelSpec
 from tasks import TASKS, make_task
 
 LOGGERS = ("none", "wandb")
@@ -54,9 +54,12 @@ def _schema(name: str, cls: type) -> type:
 OptimConfig = _schema("OptimConfig", OptimSpec)
 DiagnosticsConfig = _schema("DiagnosticsConfig", DiagnosticsSpec)
 TrainConfig = _schema("TrainConfig", TrainSpec)
+InitConfig = dataclasses.make_dataclass("InitConfig", _optional_fields([InitSpec]))
 ModelConfig = dataclasses.make_dataclass(
     "ModelConfig",
-    [("name", str, dataclasses.field(default=MISSING))] + _optional_fields([ModelSpec], skip=()),
+    [("name", str, dataclasses.field(default=MISSING))]
+    + _optional_fields([ModelSpec], skip=("init",))
+    + [("init", InitConfig, dataclasses.field(default_factory=InitConfig))],
 )
 TaskConfig = dataclasses.make_dataclass(
     "TaskConfig",

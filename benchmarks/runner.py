@@ -106,6 +106,7 @@ def run_experiment(
     summary["model"], summary["task"] = exp.model_name, exp.task_name
     summary["task_variant"], summary["task_length"] = task.variant, task.length
     summary["criterion"] = task.describe()
+    summary["eval_size"] = exp.trainer.eval_size
     summary["train"] = dataclasses.asdict(exp.trainer.spec)
     summary["diagnostics"] = diagnostics_summary(result.diagnostics, exp.seeds)
     store.write_json(out / "summary.json", summary)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from models.base import ModelSpec
+from models.base import InitSpec, ModelSpec
 from models.gru import GRUCell
 from models.lstm import LSTMCell
 from models.rnn import RNNCell
@@ -33,11 +33,31 @@ def make_spec(name: str, **overrides: Any) -> ModelSpec:
     for key in given:
         if key not in SPEC_FIELDS:
             raise ValueError(f"model has no field {key!r}; valid: {', '.join(SPEC_FIELDS)}")
-    return ModelSpec(**{**MODELS[name], **given})
+    preset = dict(MODELS[name])
+    init = {**dataclasses.asdict(preset.pop("init", InitSpec()))}
+    user_init = given.pop("init", {})
+    if isinstance(user_init, InitSpec):
+        user_init = dataclasses.asdict(user_init)
+    for key, value in user_init.items():
+        if key not in init:
+            raise ValueError(f"model.init has no field {key!r}; valid: {', '.join(init)}")
+        if value is not None:
+            init[key] = value
+    return ModelSpec(**{**preset, **given, "init": InitSpec(**init)})
 
 
 def make_model(name: str, input_size: int, output_size: int, **overrides: Any) -> RecurrentNet:
     return RecurrentNet(make_spec(name, **overrides), input_size, output_size)
 
 
-__all__ = ["MODELS", "GRUCell", "LSTMCell", "ModelSpec", "RNNCell", "RecurrentNet", "make_model", "make_spec"]
+__all__ = [
+    "MODELS",
+    "GRUCell",
+    "InitSpec",
+    "LSTMCell",
+    "ModelSpec",
+    "RNNCell",
+    "RecurrentNet",
+    "make_model",
+    "make_spec",
+]

@@ -36,6 +36,25 @@ CELLS = ("rnn", "lstm", "gru")
 
 
 @dataclasses.dataclass(frozen=True)
+class InitSpec:
+    """Initialiser name and scale for the input, recurrent and readout kernels
+    (``model.init.recurrent=orthogonal model.init.recurrent_scale=0.95``):
+    uniform: U[-s, s]; normal: N(0, s^2); orthogonal: s * Q; identity: s * I;
+    glorot: s * Glorot-uniform. Every recurrent matrix is drawn separately."""
+
+    input: str = "glorot"
+    input_scale: float = 1.0
+    recurrent: str = "orthogonal"
+    recurrent_scale: float = 1.0
+    readout: str = "glorot"
+    readout_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        for field in ("input", "recurrent", "readout"):
+            check_choice(f"model.init.{field} initializer", getattr(self, field), INITIALIZERS)
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """Every knob of every cell family; fields a family does not use are ignored by it.
 
@@ -48,9 +67,8 @@ class ModelSpec:
     output_activation: LSTM: h = o * tanh(c) if True, else h = o * c
     reset_after:       GRU: apply the reset gate after the recurrent matmul (cuDNN style)
                        instead of before it (Cho et al. 2014)
-    init_*:            initialiser name and scale for input, recurrent and readout kernels
-                       (uniform: U[-s, s]; normal: N(0, s^2); orthogonal: s * Q;
-                       identity: s * I; glorot: s * Glorot-uniform)
+    init:              the initialisers (:class:`InitSpec`)
+    bias:              initial value of every bias except the forget gate's
     """
 
     cell: str = "lstm"
@@ -61,12 +79,7 @@ class ModelSpec:
     forget_bias: float = 1.0
     output_activation: bool = True
     reset_after: bool = False
-    init_input: str = "glorot"
-    init_input_scale: float = 1.0
-    init_recurrent: str = "orthogonal"
-    init_recurrent_scale: float = 1.0
-    init_readout: str = "glorot"
-    init_readout_scale: float = 1.0
+    init: InitSpec = InitSpec()
     bias: float = 0.0
 
     def __post_init__(self) -> None:
@@ -74,8 +87,8 @@ class ModelSpec:
         check_positive("model.hidden", self.hidden)
         check_positive("model.layers", self.layers)
         check_choice("model activation", self.activation, tuple(ACTIVATIONS))
-        for field in ("init_input", "init_recurrent", "init_readout"):
-            check_choice(f"model {field}", getattr(self, field), INITIALIZERS)
+        if not isinstance(self.init, InitSpec):
+            raise ValueError(f"model.init must be an InitSpec, got {self.init!r}")
 
 
 def initialize(kind: str, scale: float, key: Array, shape: tuple[int, int]) -> Float[Array, "m n"]:

@@ -32,8 +32,8 @@ class GRUCell(nnx.Module):
         self.spec = spec
         hidden = spec.hidden
         for g in GATES:
-            w = initialize(spec.init_input, spec.init_input_scale, rngs.params(), (in_features, hidden))
-            r = initialize(spec.init_recurrent, spec.init_recurrent_scale, rngs.params(), (hidden, hidden))
+            w = initialize(spec.init.input, spec.init.input_scale, rngs.params(), (in_features, hidden))
+            r = initialize(spec.init.recurrent, spec.init.recurrent_scale, rngs.params(), (hidden, hidden))
             setattr(self, f"W_{g}", nnx.Param(w))
             setattr(self, f"R_{g}", nnx.Param(r))
             setattr(self, f"b_{g}", nnx.Param(jnp.full((hidden,), spec.bias, jnp.float32)))

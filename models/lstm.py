@@ -38,8 +38,8 @@ class LSTMCell(nnx.Module):
         self.spec = spec
         hidden = spec.hidden
         for g in lstm_gates(spec):
-            w = initialize(spec.init_input, spec.init_input_scale, rngs.params(), (in_features, hidden))
-            r = initialize(spec.init_recurrent, spec.init_recurrent_scale, rngs.params(), (hidden, hidden))
+            w = initialize(spec.init.input, spec.init.input_scale, rngs.params(), (in_features, hidden))
+            r = initialize(spec.init.recurrent, spec.init.recurrent_scale, rngs.params(), (hidden, hidden))
             b = jnp.full((hidden,), spec.forget_bias if g == "f" else spec.bias, jnp.float32)
             setattr(self, f"W_{g}", nnx.Param(w))
             setattr(self, f"R_{g}", nnx.Param(r))

@@ -26,10 +26,10 @@ class RNNCell(nnx.Module):
         self.spec = spec
         hidden = spec.hidden
         self.W_xh = nnx.Param(
-            initialize(spec.init_input, spec.init_input_scale, rngs.params(), (in_features, hidden))
+            initialize(spec.init.input, spec.init.input_scale, rngs.params(), (in_features, hidden))
         )
         self.W_hh = nnx.Param(
-            initialize(spec.init_recurrent, spec.init_recurrent_scale, rngs.params(), (hidden, hidden))
+            initialize(spec.init.recurrent, spec.init.recurrent_scale, rngs.params(), (hidden, hidden))
         )
         self.b_h = nnx.Param(jnp.full((hidden,), spec.bias, jnp.float32))
 

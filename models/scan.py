@@ -91,8 +91,8 @@ class RecurrentNet:
             params.update({layer_prefix(k) + name: value for name, value in state.items()})
             in_features = self.spec.hidden
         params["W_out"] = initialize(
-            self.spec.init_readout,
-            self.spec.init_readout_scale,
+            self.spec.init.readout,
+            self.spec.init.readout_scale,
             rngs.params(),
             (self.spec.hidden, self.output_size),
         )

@@ -36,9 +36,12 @@ def test_defaults_and_the_main_job():
     assert (exp.model_name, exp.task_name) == ("lstm", "adding")
     assert exp.trainer.task.variant == "pascanu2013" and exp.trainer.task.length == 100
     assert exp.trainer.eval_size == 10000  # the paper's evaluation size unless overridden
-    exp = build(composed(["experiment=demo"]))
-    assert exp.trainer.task.length == 50 and exp.trainer.eval_size == 2000
     assert exp.trainer.model.spec.forget_gate and exp.seeds == [0, 1, 2, 3]
+    exp = build(composed(["experiment=demo"]))
+    assert exp.trainer.task.length == 50 and exp.trainer.eval_size == 2000 and len(exp.seeds) == 8
+    exp = build(composed(["model.init.recurrent=identity", "model.init.recurrent_scale=0.5"]))
+    assert (exp.trainer.model.spec.init.recurrent, exp.trainer.model.spec.init.recurrent_scale) == (
+        "identity", 0.5)
     exp = build(composed(["model=lstm_nofg", "model.hidden=7", "seeds=2", "seed_offset=5"]))
     assert not exp.trainer.model.spec.forget_gate and exp.trainer.model.spec.hidden == 7
     assert exp.seeds == [5, 6]
@@ -53,10 +56,14 @@ BAD = [
     (["task.length=0"], "length"),
     (["seeds=0"], "seeds must be an integer >= 1"),
     (["task.lenght=50"], "unknown config key 'task.lenght'; valid keys here: "),
-    (["trian.steps=5"], "unknown config key 'trian'; valid keys here: logger, model, optim"),
+    (["trian.steps=5"], "unknown config key 'trian'; valid keys here: diagnostics, logger, model"),
     (["train.steps=many"], "train.steps"),
     (["optim.name=adamw"], "unknown optimizer 'adamw'; valid: adam, momentum, rmsprop, sgd"),
     (["model.activation=swish"], "valid: identity, relu, sigmoid, tanh"),
+    (["model.init.recurrent=he"], "unknown model.init.recurrent initializer 'he'; valid: "),
+    (["model.init.recurent=identity"], "unknown config key 'model.init.recurent'; valid keys here: input"),
+    (["diagnostics=everything"], "unknown diagnostics 'everything'; valid: basic, full, none"),
+    (["diagnostics.layer=3"], "diagnostics.layer must be < model.layers"),
     (["train.strategy=threads"], "valid: auto, loop, vmap"),
     (["logger.mode=cloud"], "valid: offline, online, disabled"),
 ]

@@ -53,8 +53,9 @@ def test_probe_gradients_equal_grad_of_unrolled_loss_and_finite_differences(name
 @pytest.mark.parametrize("s", [0.9, 1.1])
 def test_linear_rnn_scaled_orthogonal_closed_forms(s):
     """W_hh = s Q: ||dh_{T-1}/dh_t|| = s^(T-1-t) and every Lyapunov exponent is log s."""
-    model = make_model("rnn", 2, 1, hidden=6, activation="identity", init_recurrent="orthogonal",
-                       init_recurrent_scale=s)
+    model = make_model(
+        "rnn", 2, 1, hidden=6, activation="identity", init={"recurrent": "orthogonal", "recurrent_scale": s}
+    )
     params = model.init(jax.random.key(0))
     jacs = dg.step_jacobians(model, params, batch(2).x, layer=0)
     logs = dg.jacobian_products(jacs[0], 6)
@@ -62,22 +63,24 @@ def test_linear_rnn_scaled_orthogonal_closed_forms(s):
     np.testing.assert_allclose(logs["log_h"], (T - 1 - np.arange(T)) * np.log(s), atol=1e-4)
     np.testing.assert_allclose(dg.lyapunov_exponents(jacs[0], 6), np.full(6, np.log(s)), atol=1e-5)
     # with tanh the norms and exponents are at most the linear ones
-    tanh = make_model("rnn", 2, 1, hidden=6, activation="tanh", init_recurrent="orthogonal",
-                      init_recurrent_scale=s)
+    tanh = make_model(
+        "rnn", 2, 1, hidden=6, activation="tanh", init={"recurrent": "orthogonal", "recurrent_scale": s}
+    )
     jt = dg.step_jacobians(tanh, tanh.init(jax.random.key(0)), batch(2).x, layer=0)
     assert np.all(np.asarray(dg.jacobian_products(jt[0], 6)["log_h"]) <= logs["log_h"] + 1e-4)
     assert np.all(np.asarray(dg.lyapunov_exponents(jt[0], 6)) <= np.log(s) + 1e-5)
 
 
 def test_spectra_match_numpy():
-    model = make_model("lstm", 2, 1, hidden=7, init_recurrent="normal", init_recurrent_scale=0.3)
+    model = make_model("lstm", 2, 1, hidden=7, init={"recurrent": "normal", "recurrent_scale": 0.3})
     params = jax.vmap(model.init)(jax.random.split(jax.random.key(0), 3))
     out = dg.spectra(model, params)
     for name in ("R_z", "R_i", "R_f", "R_o"):
         for seed in range(3):
             w = np.asarray(params[name][seed], np.float64)
             assert out[f"spectral_radius.{name}"][seed] == pytest.approx(
-                max(abs(np.linalg.eigvals(w))), rel=1e-5)
+                max(abs(np.linalg.eigvals(w))), rel=1e-5
+            )
             assert out[f"sigma_max.{name}"][seed] == pytest.approx(np.linalg.norm(w, 2), rel=1e-5)
 
 
@@ -93,7 +96,7 @@ def lstm_parts(name, zero=(), **kw):
 
 @pytest.mark.parametrize("name", ["lstm", "lstm_nofg"])
 def test_lstm_path_parts_sum_to_the_total(name):
-    _, _, _, parts = lstm_parts(name, init_recurrent_scale=1.5)
+    _, _, _, parts = lstm_parts(name, init={"recurrent_scale": 1.5})
     total = parts.pop("total")
     err = np.max(np.abs(sum(parts.values()) - total)) / np.max(np.abs(total))
     assert err < 1e-5
@@ -125,12 +128,12 @@ def test_cec_decays_as_the_product_of_forget_gates():
     T = f.shape[0]
     cec = np.asarray(parts["cec"])
     for t in range(T - 1):
-        np.testing.assert_allclose(cec[t], cec[T - 1] * np.prod(f[t + 1:], axis=0), rtol=1e-4, atol=1e-12)
+        np.testing.assert_allclose(cec[t], cec[T - 1] * np.prod(f[t + 1 :], axis=0), rtol=1e-4, atol=1e-12)
     assert w["R"].shape == (5, 20)
 
 
 def test_ablation_without_hops_is_the_cec_part_and_single_hop_grows_with_large_R_o():
-    model, params, b, parts = lstm_parts("lstm", init_recurrent_scale=1.0)
+    model, params, b, parts = lstm_parts("lstm", init={"recurrent_scale": 1.0})
     none = dg.hop_ablation(model, TASK, params, b, 0, ())
     np.testing.assert_allclose(none, parts["cec"], rtol=1e-4, atol=1e-9)
     full = dg.hop_ablation(model, TASK, params, b, 0, ("z", "i", "f", "o"))
@@ -142,7 +145,8 @@ def test_full_diagnostics_runs_for_every_model():
     for name in ("rnn", "lstm", "lstm_nofg", "gru"):
         model = make_model(name, 2, 1, hidden=4)
         out = jax.jit(dg.full_diagnostics, static_argnums=(0, 1, 2))(
-            model, TASK, spec, model.init(jax.random.key(0)), batch())
+            model, TASK, spec, model.init(jax.random.key(0)), batch()
+        )
         assert out["grad_h"].shape == (16,) and out["lyapunov"].shape == (3,)
         assert float(out["jacobian_norm"][-1]) == pytest.approx(1.0)
         if name.startswith("lstm"):

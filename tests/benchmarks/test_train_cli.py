@@ -61,3 +61,35 @@ def test_smoke_lstm_solves_short_adding_and_writes_the_contract(tmp_path):
     metrics = pd.read_parquet(tmp_path / "metrics.parquet")
     assert set(metrics.seed) == {0, 1, 2} and metrics.step.iloc[0] == 0
     assert (tmp_path / "config.yaml").exists()
+
+
+def test_linear_rnn_closed_form_through_the_whole_chain(tmp_path):
+    """From the command line to diagnostics.npz: a linear RNN with W_hh = 0.9 Q has
+    ||dh_{T-1}/dh_t|| = 0.9^(T-1-t) and every Lyapunov exponent log 0.9, at step 0."""
+    proc = run_cli(
+        "model=rnn",
+        "model.activation=identity",
+        "model.init.recurrent=orthogonal",
+        "model.init.recurrent_scale=0.9",
+        "model.hidden=8",
+        "task=adding",
+        "task.variant=arjovsky2016",
+        "task.length=30",
+        "seeds=2",
+        "train.steps=0",
+        "diagnostics=full",
+        "diagnostics.batch_size=4",
+        "diagnostics.jacobian_sequences=2",
+        "logger=none",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    d = np.load(tmp_path / "diagnostics.npz")
+    assert d["step"].tolist() == [0]
+    T = 30
+    expected = 0.9 ** (T - 1 - np.arange(T))
+    np.testing.assert_allclose(d["jacobian_norm"][0], np.broadcast_to(expected, (2, T)), rtol=1e-3)
+    np.testing.assert_allclose(d["lyapunov"][0], np.log(0.9), atol=1e-4)
+    np.testing.assert_allclose(d["spectral_radius.W_hh"][0], [0.9, 0.9], rtol=1e-5)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["steps_run"] == 0 and summary["diagnostics"]["init"]["step"] == 0

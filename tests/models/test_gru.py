@@ -22,8 +22,7 @@ def test_step_matches_numpy(reset_after):
         hidden=6,
         reset_after=reset_after,
         bias=0.2,
-        init_recurrent="normal",
-        init_recurrent_scale=0.4,
+        init={"recurrent": "normal", "recurrent_scale": 0.4},
     )
     p = {k: np.asarray(v, np.float64) for k, v in model.init(jax.random.key(5)).items()}
     rng = np.random.default_rng(2)

@@ -30,8 +30,7 @@ def test_step_matches_numpy(name, output_activation):
         1,
         hidden=6,
         output_activation=output_activation,
-        init_recurrent="normal",
-        init_recurrent_scale=0.5,
+        init={"recurrent": "normal", "recurrent_scale": 0.5},
         bias=0.3,
     )
     p = {k: np.asarray(v, np.float64) for k, v in model.init(jax.random.key(1)).items()}

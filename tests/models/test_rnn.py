@@ -32,12 +32,12 @@ def test_initialisers():
     def w_hh(**kw):
         return np.asarray(make_model("rnn", 2, 1, hidden=16, **kw).init(jax.random.key(0))["W_hh"])
 
-    q = w_hh(init_recurrent="orthogonal", init_recurrent_scale=0.9)
+    q = w_hh(init={"recurrent": "orthogonal", "recurrent_scale": 0.9})
     np.testing.assert_allclose(q @ q.T, 0.81 * np.eye(16), atol=1e-5)
-    np.testing.assert_array_equal(w_hh(init_recurrent="identity"), np.eye(16, dtype=np.float32))
-    u = w_hh(init_recurrent="uniform", init_recurrent_scale=0.2)
+    np.testing.assert_array_equal(w_hh(init={"recurrent": "identity"}), np.eye(16, dtype=np.float32))
+    u = w_hh(init={"recurrent": "uniform", "recurrent_scale": 0.2})
     assert np.abs(u).max() <= 0.2 and np.abs(u).max() > 0.15
-    n = make_model("rnn", 2, 1, hidden=200, init_recurrent="normal", init_recurrent_scale=0.1)
+    n = make_model("rnn", 2, 1, hidden=200, init={"recurrent": "normal", "recurrent_scale": 0.1})
     assert abs(float(np.std(n.init(jax.random.key(0))["W_hh"])) - 0.1) < 0.005
 
 
@@ -45,7 +45,7 @@ def test_unknown_activation_and_initialiser_are_one_line_errors():
     with pytest.raises(ValueError, match="valid: identity, relu, sigmoid, tanh"):
         make_model("rnn", 2, 1, activation="swish")
     with pytest.raises(ValueError, match="valid:.*orthogonal"):
-        make_model("rnn", 2, 1, init_recurrent="he")
+        make_model("rnn", 2, 1, init={"recurrent": "he"})
     with pytest.raises(ValueError, match="valid: gru, lstm, lstm_nofg, rnn"):
         make_model("transformer", 2, 1)
     with pytest.raises(ValueError, match="hidden must be a positive integer"):
