@@ -11,9 +11,15 @@ with one line on stderr naming the valid choices, exit status 2.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
+
+# Compiled programs are cached on disk (JAX's persistent cache), so a re-run, a sweep's
+# later jobs and the seed worker processes skip recompilation. Set the variable to ""
+# to turn it off. It must be set before JAX starts; worker processes inherit it.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path.home() / ".cache" / "carousel" / "jax"))
 
 import hydra
 from hydra.core.hydra_config import HydraConfig

@@ -3,8 +3,10 @@
 ``train_chunk(state, keys, steps)`` runs ``len(steps)`` optimizer steps for ONE seed inside
 one ``lax.scan`` and is the same function for every strategy:
 
-    vmap   all seeds in one compiled program (``jit(vmap(train_chunk))``): the GPU/TPU path
-    loop   a jitted single-seed chunk called once per seed: measured faster on small CPUs
+    vmap       all seeds in one compiled program (``jit(vmap(train_chunk))``): the GPU/TPU path
+    loop       a jitted single-seed chunk called once per seed, in this process
+    processes  seeds spread over one pinned, single-thread worker process per CPU core, each
+               looping its share (:mod:`benchmarks.workers`): the fastest on a multi-core CPU
 
 Per-seed randomness comes from one root key per seed, split into named streams with
 ``fold_in``: ``params`` (initialisation), ``data`` (training batch of step s is drawn from
@@ -31,10 +33,11 @@ from benchmarks import diagnostics as dg
 from benchmarks.diagnostics import DiagnosticsSpec
 from benchmarks.optim import OptimSpec, make_optimizer
 from benchmarks.stats import wilson_interval
+from benchmarks.workers import train_processes, usable_cores
 from models.scan import Params, RecurrentNet
 from tasks.base import check_choice, check_positive
 
-STRATEGIES = ("auto", "vmap", "loop")
+STRATEGIES = ("auto", "vmap", "loop", "processes")
 STREAM_PARAMS, STREAM_DATA, STREAM_EVAL, STREAM_DIAG = 0, 1, 2, 3
 EVAL_CHUNK = 1000
 
@@ -44,7 +47,9 @@ class TrainSpec:
     """steps: optimizer steps per seed; eval_every: steps per jitted chunk, after each of
     which every seed is evaluated; eval_size: evaluation sequences (None: the task's
     published size); strategy: how seeds are run (see module docstring);
-    stop_when_solved: end the run early once every seed has been solved or diverged."""
+    stop_when_solved: a seed stops training (its parameters freeze) once solved, and the
+    run ends when every seed is solved or diverged; so a seed's results never depend on
+    the other seeds or on the strategy."""
 
     steps: int = 2000
     batch_size: int = 20
@@ -52,6 +57,7 @@ class TrainSpec:
     eval_size: int | None = None
     strategy: str = "auto"
     stop_when_solved: bool = True
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 0:
@@ -61,12 +67,15 @@ class TrainSpec:
         if self.eval_size is not None:
             check_positive("train.eval_size", self.eval_size)
         check_choice("seed strategy", self.strategy, STRATEGIES)
+        if self.workers is not None:
+            check_positive("train.workers", self.workers)
 
 
 class TrainState(NamedTuple):
     params: Params
     opt_state: Any
     diverged_at: jax.Array  # int32, -1 while finite
+    stopped: jax.Array  # bool: solved with stop_when_solved; parameters frozen
 
 
 class ChunkMetrics(NamedTuple):
@@ -87,11 +96,14 @@ def seed_keys(seed: int) -> tuple[jax.Array, ...]:
     return tuple(jax.random.fold_in(root, s) for s in (STREAM_PARAMS, STREAM_DATA, STREAM_EVAL, STREAM_DIAG))
 
 
-def resolve_strategy(strategy: str) -> str:
-    """``auto`` picks vmap on accelerators and the per-seed loop on the CPU."""
-    if strategy != "auto":
-        return strategy
-    return "loop" if jax.default_backend() == "cpu" else "vmap"
+def resolve_strategy(strategy: str, n_seeds: int, workers: int | None = None) -> str:
+    """``auto``: vmap on accelerators; on the CPU, worker processes when there are several
+    cores and seeds, else the loop. ``processes`` with one worker is the loop."""
+    if strategy == "auto":
+        strategy = "vmap" if jax.default_backend() != "cpu" else "processes"
+    if strategy == "processes" and min(workers or len(usable_cores()), n_seeds) <= 1:
+        strategy = "loop"
+    return strategy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +130,7 @@ class Trainer:
         return self.task.loss(outputs, batch)
 
     def init_state(self, params: Params) -> TrainState:
-        return TrainState(params, self.optimizer.init(params), jnp.array(-1, jnp.int32))
+        return TrainState(params, self.optimizer.init(params), jnp.array(-1, jnp.int32), jnp.array(False))
 
     def train_chunk(
         self, state: TrainState, data_key: jax.Array, steps: jax.Array
@@ -133,7 +145,7 @@ class Trainer:
             loss, grads, probe_grads = dg.loss_and_grads(self.model, self.task, state.params, batch, layer)
             grad_norm = optax.tree.norm(grads)
             finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-            live = finite & (state.diverged_at < 0)
+            live = finite & (state.diverged_at < 0) & ~state.stopped
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
             params = optax.apply_updates(state.params, updates)
             keep = lambda new, old: jnp.where(live, new, old)  # noqa: E731
@@ -142,6 +154,7 @@ class Trainer:
                 jax.tree.map(keep, params, state.params),
                 jax.tree.map(keep, opt_state, state.opt_state),
                 diverged_at.astype(jnp.int32),
+                state.stopped,
             )
             extra: dict[str, jax.Array] = {}
             if diag.probes:  # per-step norms: batch means over time, and every parameter's
@@ -323,15 +336,23 @@ def train(
     """
     if not seeds:
         raise ValueError("seeds must be at least 1")
-    strategy = resolve_strategy(strategy or trainer.spec.strategy)
+    strategy = resolve_strategy(strategy or trainer.spec.strategy, len(seeds), trainer.spec.workers)
+    if params_init is None:
+        params_init = init_params(trainer.model, seeds)
+    if strategy == "processes":
+        result = train_processes(trainer, seeds, jax.device_get(params_init), on_eval, trainer.spec.workers)
+        if on_diagnostics is not None and result.diagnostics:
+            for k, step in enumerate(result.diagnostics["step"]):
+                on_diagnostics(
+                    int(step), {key: v[k] for key, v in result.diagnostics.items() if key != "step"}
+                )
+        return result
     runner = seed_runner(trainer, strategy)
     n = len(seeds)
     keys = [seed_keys(s) for s in seeds]
     data_keys, eval_keys, diag_keys = (
         jnp.stack([k[stream] for k in keys]) for stream in (STREAM_DATA, STREAM_EVAL, STREAM_DIAG)
     )
-    if params_init is None:
-        params_init = init_params(trainer.model, seeds)
     states = jax.vmap(trainer.init_state)(params_init)
     if strategy == "loop":
         states = _unstack(states, n)
@@ -354,12 +375,14 @@ def train(
             )
         )
         chunk_rows = []
+        newly_solved = []
         for i, r in enumerate(results):
             r.diverged_at = int(diverged[i]) if diverged[i] >= 0 else None
             r.final_eval_loss = float(evaluation.loss[i])
             r.final_correct = float(evaluation.correct[i])
             if bool(evaluation.solved[i]) and r.diverged_at is None and not r.solved:
                 r.solved, r.steps_to_solve = True, done
+                newly_solved.append(i)
             chunk_rows.append(
                 {
                     "step": done,
@@ -391,11 +414,26 @@ def train(
             next_full = done + diag.every
         if final:
             break
+        if trainer.spec.stop_when_solved and newly_solved:
+            states = _stop(states, newly_solved, strategy)
+        active = np.array(
+            [not (r.solved and trainer.spec.stop_when_solved) and r.diverged_at is None for r in results]
+        )
         n_steps = min(trainer.spec.eval_every, trainer.spec.steps - done)
         steps = jnp.arange(done, done + n_steps, dtype=jnp.int32)
         states, metrics = runner.chunk(states, data_keys, steps)
         metrics = jax.device_get(metrics)
-        loss, grad = np.asarray(metrics.loss), np.asarray(metrics.grad_norm)  # [seeds, steps]
+        # a frozen (solved or diverged) seed is not training: its per-step values are NaN
+        new_div = np.asarray(
+            jax.device_get(
+                states.diverged_at if strategy == "vmap" else jnp.stack([s.diverged_at for s in states])
+            )
+        )
+        training = active[:, None] & (
+            (new_div[:, None] < 0) | (np.asarray(steps)[None, :] <= new_div[:, None])
+        )
+        loss = np.where(training, np.asarray(metrics.loss), np.nan)  # [seeds, steps]
+        grad = np.where(training, np.asarray(metrics.grad_norm), np.nan)
         last_chunk = [
             {
                 "train_loss": _finite_mean(loss[i]),
@@ -404,10 +442,14 @@ def train(
             }
             for i in range(n)
         ]
+        for i, r in enumerate(results):
+            if active[i] and math.isfinite(last_chunk[i]["train_loss"]):
+                r.final_loss = last_chunk[i]["train_loss"]
         series.setdefault("loss", []).append(loss.T)
         series.setdefault("global", []).append(grad.T)
         for k, v in metrics.extra.items():
             v = np.asarray(v)  # [seeds, steps] or [seeds, steps, T]
+            v = np.where(training.reshape(training.shape + (1,) * (v.ndim - 2)), v, np.nan)
             if k.startswith("param."):
                 series.setdefault(k[len("param.") :], []).append(v.T)
             else:
@@ -415,8 +457,6 @@ def train(
         if metrics.extra:
             grad_time["step"].append(np.asarray(done + n_steps))
         done += n_steps
-    for i, r in enumerate(results):
-        r.final_loss = last_chunk[i].get("train_loss", math.nan)
     step_series = {k: np.concatenate(v) for k, v in series.items()}
     if "global" in step_series:
         events = dg.explode_events(step_series["global"], diag.explode_factor, diag.explode_window)
@@ -437,6 +477,13 @@ def train(
         {k: np.stack(v) for k, v in grad_time.items() if v},
         {k: np.stack(v) for k, v in measured.items() if v},
     )
+
+
+def _stop(states: Any, seeds: list[int], strategy: str) -> Any:
+    """Freeze the parameters of the given seed positions (they were solved)."""
+    if strategy == "vmap":
+        return states._replace(stopped=states.stopped.at[np.asarray(seeds)].set(True))
+    return [s._replace(stopped=jnp.array(True)) if i in seeds else s for i, s in enumerate(states)]
 
 
 def _finite_mean_axis1(x: np.ndarray) -> np.ndarray:

@@ -64,7 +64,7 @@ BAD = [
     (["model.init.recurent=identity"], "unknown config key 'model.init.recurent'; valid keys here: input"),
     (["diagnostics=everything"], "unknown diagnostics 'everything'; valid: basic, full, none"),
     (["diagnostics.layer=3"], "diagnostics.layer must be < model.layers"),
-    (["train.strategy=threads"], "valid: auto, loop, vmap"),
+    (["train.strategy=threads"], "valid: auto, loop, processes, vmap"),
     (["logger.mode=cloud"], "valid: offline, online, disabled"),
 ]
 

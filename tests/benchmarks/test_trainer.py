@@ -89,5 +89,36 @@ def test_clipping_presets():
 def test_train_spec_validation():
     with pytest.raises(ValueError, match="non-negative"):
         TrainSpec(steps=-1)
-    with pytest.raises(ValueError, match="valid: auto, loop, vmap"):
+    with pytest.raises(ValueError, match="valid: auto, loop, processes, vmap"):
         TrainSpec(strategy="threads")
+
+
+def test_worker_processes_give_the_loop_results():
+    """Seeds spread over pinned worker processes give exactly the per-seed results of the
+    in-process loop (solved seeds freeze, so no seed depends on the others)."""
+    task = AddingTask(variant="pascanu2013", length=10)
+    model = make_model("lstm", task.input_size, task.output_size, hidden=8)
+    spec = TrainSpec(steps=300, batch_size=16, eval_every=100, eval_size=100, workers=2)
+    trainer = Trainer(model, task, OptimSpec(name="adam", lr=1e-2), spec)
+    seen = []
+    loop = train(trainer, [0, 1, 2], strategy="loop")
+    procs = train(trainer, [0, 1, 2], strategy="processes", on_eval=lambda step, rows: seen.append(step))
+    assert procs.strategy == "processes" and seen == sorted(set(seen)) and seen[0] == 0
+    assert [s.steps_to_solve for s in procs.seeds] == [s.steps_to_solve for s in loop.seeds]
+    assert [s.final_loss for s in procs.seeds] == pytest.approx([s.final_loss for s in loop.seeds], rel=1e-6)
+    for k in loop.params_final:
+        np.testing.assert_allclose(procs.params_final[k], loop.params_final[k], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(procs.step_series["global"], loop.step_series["global"], rtol=1e-4)
+    assert len(procs.metrics) == len(loop.metrics)
+
+
+def test_a_solved_seed_stops_training():
+    trainer = small_trainer(steps=40, eval_every=10)
+    trainer = Trainer(trainer.model, AddingTask(variant="arjovsky2016", length=12), trainer.optim,
+                      TrainSpec(steps=40, batch_size=8, eval_every=10, eval_size=64), trainer.diagnostics)
+    result = train(trainer, [0], strategy="loop")
+    if result.seeds[0].solved:  # arjovsky2016 is solved once the MSE beats 0.167
+        s = result.seeds[0].steps_to_solve
+        after = result.step_series["loss"][s:, 0]
+        assert np.all(np.isnan(after))
+    assert result.seeds[0].solved
