@@ -23,6 +23,7 @@ Expensive, every ``every`` steps (``level=full``), on a fixed diagnostics batch:
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import jax
@@ -31,7 +32,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from models.base import ACTIVATION_DERIVATIVE_BOUND
-from models.lstm import lstm_gates
+from models.lstm import lstm_gates, peephole_gates
 from models.scan import Params, RecurrentNet
 from tasks.base import Batch, check_choice, check_positive
 
@@ -128,7 +129,8 @@ def explode_events(norms: np.ndarray, factor: float, window: int) -> np.ndarray:
     for s in range(10, norms.shape[0]):
         past = norms[max(0, s - window) : s]
         past = np.where(np.isfinite(past), past, np.nan)
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # all-NaN windows (frozen seeds) have no median
+            warnings.simplefilter("ignore", RuntimeWarning)
             med = np.nanmedian(past, axis=0)
         events[s] |= np.isfinite(med) & (norms[s] > factor * med)
     return events
@@ -157,13 +159,15 @@ def spectra(model: RecurrentNet, params: Params) -> dict[str, np.ndarray]:
 
 
 def _flat_step(model: RecurrentNet, params: Params, layer: int):
-    """The layer's step as a map of one flat state vector (h, or [h, c]) and one input."""
+    """The layer's step as a map of one flat state vector (h, or [h, c], or [h, c, gates] for
+    an LSTM with full gate recurrence) and one input."""
     cls, spec = model.cell_class, model.spec
     weights = cls.fuse(spec, model.layer_params(params, layer))
-    n = len(model.state_names)
+    sizes = [part.shape[-1] for part in cls.zero_carry(spec, 1)]  # e.g. (h, c, gates) under FGR
+    splits = [sum(sizes[: k + 1]) for k in range(len(sizes) - 1)]
 
     def step(s, x):
-        carry = tuple(part[None] for part in jnp.split(s, n))
+        carry = tuple(part[None] for part in jnp.split(s, splits))
         new = cls.step(spec, weights, carry, x[None])
         return jnp.concatenate([part[0] for part in new])
 
@@ -225,51 +229,99 @@ def lyapunov_exponents(jacs: Float[Array, "time d d"], k: int) -> Float[Array, "
 def lstm_paths(
     model: RecurrentNet, params: Params, batch: Batch, probe_grads: Any, states: Any, layer: int
 ) -> dict[str, Float[Array, "time batch hidden"]]:
-    """Split the total dL/dc_t of an LSTM layer exactly into path families.
+    """Split the total dL/dc_t of an LSTM layer (any variant) exactly into path families.
 
-    Backward through one step, the cell-state error obeys (Greff et al. 2015, App. A.2)
-    dc_t = dh_t * o_t * tanh'(c_t) + f_{t+1} * dc_{t+1}, and dh_t is the direct error from
-    the loss (or the layer above) plus one recurrent hop per gate, da_g(t+1) @ R_g^T. A path
-    from the loss to c_t is classified by its recurrent hop nearest to t:
+    Backward through one step (Greff et al. 2015, App. A.2, with the variants' local
+    derivatives), the cell-state error obeys
 
-    - ``cec``: no recurrent hop at all: loss -> h_s -> c_s, then c_s -> ... -> c_t along the
-      carousel, scaled by the forget gates: cec_t = e_t + f_{t+1} * cec_{t+1}, with e_t the
-      direct error times o_t tanh'(c_t);
-    - ``R_g``: the last hop before reaching c_t went h_u <- a_g(u+1) through R_g, then along
-      the carousel: P^g_t = r^g_t + f_{t+1} * P^g_{t+1}, r^g_t = (da_g(t+1) @ R_g^T) o_t tanh'(c_t).
+        dc_t = dh_t * l_t + f_{t+1} * dc_{t+1}
+               + da_i(t+1) * p_i + da_f(t+1) * p_f          (peepholes from c_t)
+               + dq_o(t) * o_t (1 - o_t) * p_o               (FGR hops into o_t, see below)
 
-    The parts obey the same linear recurrence as dc_t, and their sources add up to dc_t's,
-    so cec + sum_g P^g = dc_t exactly. The gate errors da_g are read off the total dh_t and
-    dc_t (``probe_grads``) and the forward ``states``.
+    with l_t = dh_t/dc_t within step t = o_t tanh'(c_t) + tanh(c_t) o_t (1 - o_t) p_o (the
+    p_o peephole reads c_t in the same step: local, not a hop; tanh -> identity under
+    NOAF, o -> 1 under NOG), and dh_t the direct error from the loss (or the layer above)
+    plus one recurrent hop per gate, da_g(t+1) @ R_g^T. A path from the loss to c_t is
+    classified by its recurrent hop nearest to t:
+
+    - ``cec``: no hop at all: loss -> h_s -> c_s, then c_s -> ... -> c_t along the
+      carousel, scaled by the forget gates: cec_t = e_t l_t + f_{t+1} * cec_{t+1}, with e_t
+      the direct error;
+    - ``R_g``: the last hop went h_t <- a_g(t+1) through R_g, then along the carousel:
+      P^g_t = (da_g(t+1) @ R_g^T) l_t + f_{t+1} * P^g_{t+1};
+    - ``peephole`` (``peepholes=True`` with an input or forget gate): the last hop went
+      c_t <- a_i(t+1), a_f(t+1) through p_i, p_f;
+    - ``Q`` (FGR with peepholes and an output gate): the last hop went o_t <- a_g(t+1)
+      through Q_o_g, dq_o(t) = sum_g da_g(t+1) @ Q_o_g^T, and reached c_t through the p_o
+      peephole. Hops through Q_i_g or Q_f_g end on i_t or f_t, which c_t does not feed:
+      they reach c_{t-1} only by a further R, peephole or Q hop, and are counted there.
+      One family for all Q's (without peepholes it is identically zero and left out).
+
+    The parts obey the same linear recurrence as dc_t and their sources add up to dc_t's,
+    so cec + sum of the families = dc_t exactly. The gate errors da_g are read off the total
+    dh_t and dc_t (``probe_grads``) and the forward ``states``: with the local factors
+    dL/di_t = dc_t z_t (dc_t (z_t - c_{t-1}) under CIFG, where f = 1 - i),
+    dL/df_t = dc_t c_{t-1}, dL/do_t = dh_t tanh(c_t), plus under FGR the error dq_g(t) from
+    the next step's gates, which makes them a backward recurrence (a reverse scan).
     """
     spec = model.spec
+    cls = model.cell_class
     gates = lstm_gates(spec)
+    sig = gates[1:]
     p = model.layer_params(params, layer)
-    w = model.cell_class.fuse(spec, p)
+    w = cls.fuse(spec, p)
     dh, dc = probe_grads  # totals, [T, B, H]
-    h, c = states[layer]
     x = model.layer_inputs(batch.x, states, layer)
-    h_prev = jnp.concatenate([jnp.zeros_like(h[:1]), h[:-1]])
-    c_prev = jnp.concatenate([jnp.zeros_like(c[:1]), c[:-1]])
-    a = dict(zip(gates, jnp.split(x @ w["W"] + h_prev @ w["R"] + w["b"], len(gates), axis=-1), strict=True))
-    z, i, o = jnp.tanh(a["z"]), jax.nn.sigmoid(a["i"]), jax.nn.sigmoid(a["o"])
-    f = jax.nn.sigmoid(a["f"]) if spec.forget_gate else jnp.ones_like(c)
-    tc = jnp.tanh(c) if spec.output_activation else c
-    local = o * ((1 - tc**2) if spec.output_activation else 1.0)  # dh_t/dc_t, elementwise
-    da = {
-        "z": dc * i * (1 - z**2),
-        "i": dc * z * i * (1 - i),
-        "o": dh * tc * o * (1 - o),
-    }
-    if spec.forget_gate:
-        da["f"] = dc * c_prev * f * (1 - f)
+
+    def prev_step(v):  # value at t-1, zero before the first step
+        return jnp.concatenate([jnp.zeros_like(v[:1]), v[:-1]])
 
     def next_step(v):  # value at t+1, zero after the last step
         return jnp.concatenate([v[1:], jnp.zeros_like(v[:1])])
 
-    hops = {g: next_step(da[g]) @ p[f"R_{g}"].T for g in gates}
+    carry = tuple(prev_step(s) for s in states[layer])  # (h, c[, gates]) at t-1
+    c_prev = carry[1]
+    v = cls.gate_values(spec, w, carry, x)
+    z, i, f, o, tc = v["z"], v["i"], v["f"], v["o"], v["tc"]
+    slope = {g: v[g] * (1 - v[g]) for g in sig}  # sigmoid' at each gate
+    dtc = (1 - tc**2) if spec.output_activation else 1.0
+    o_peep = slope["o"] * p["p_o"] if "o" in sig and spec.peepholes else None
+    local = o * dtc + (0.0 if o_peep is None else tc * o_peep)
+
+    def gate_errors(dh_t, dc_t, c_prev_t, z_t, i_t, slope_t, tc_t, dq):
+        """da_g at one step (or all at once) given dq, the FGR error on each gate value."""
+        dgate = {
+            "i": dc_t * ((z_t - c_prev_t) if spec.coupled else z_t),
+            "f": dc_t * c_prev_t,
+            "o": dh_t * tc_t,
+        }
+        da = {"z": dc_t * i_t * ((1 - z_t**2) if spec.input_activation else 1.0)}
+        da.update({g: (dgate[g] + dq.get(g, 0.0)) * slope_t[g] for g in sig})
+        return da
+
+    if spec.full_gate_recurrence:
+        q_t = w["Q"].T
+
+        def back(da_next, inputs):  # da_next: the next step's [B, k H] gate errors
+            dq = dict(zip(sig, jnp.split(da_next @ q_t, len(sig), axis=-1), strict=True))
+            da = gate_errors(*inputs, dq)
+            return jnp.concatenate([da[g] for g in sig], axis=-1), (da, dq)
+
+        inputs = (dh, dc, c_prev, z, i, slope, tc)
+        da0 = jnp.zeros(dh.shape[1:-1] + (len(sig) * dh.shape[-1],), dh.dtype)
+        _, (da, dq) = jax.lax.scan(back, da0, inputs, reverse=True)
+    else:
+        da, dq = gate_errors(dh, dc, c_prev, z, i, slope, tc, {}), {}
+
+    da_next = {g: next_step(da[g]) for g in gates}
+    hops = {g: da_next[g] @ p[f"R_{g}"].T for g in gates}
     direct = dh - sum(hops.values())
     sources = {"cec": direct * local, **{f"R_{g}": hops[g] * local for g in gates}}
+    peep = [da_next[g] * p[f"p_{g}"] for g in ("i", "f") if g in peephole_gates(spec)]
+    if peep:
+        sources["peephole"] = sum(peep)
+    if spec.full_gate_recurrence and o_peep is not None:
+        sources["Q"] = dq["o"] * o_peep
     f_next = next_step(f)
 
     def carousel(source):
@@ -289,9 +341,11 @@ def lstm_paths(
 def hop_ablation(
     model: RecurrentNet, task: Any, params: Params, batch: Batch, layer: int, through: tuple[str, ...]
 ) -> Float[Array, "time batch hidden"]:
-    """dL/dc_t when only the recurrent hops of the gates in ``through`` are differentiable
-    (``()``: none, leaving exactly the CEC part; ``("o",)``: only R_o, which then multiplies
-    the error step after step like a vanilla RNN's W_hh)."""
+    """dL/dc_t when only the recurrent hops named in ``through`` are differentiable: gate
+    names for R_g, ``"peephole"`` for p_i, p_f, ``"Q"`` for FGR's matrices (see
+    :meth:`models.lstm.LSTMCell.gate_values`). ``()``: none, leaving exactly the CEC part;
+    ``("o",)``: only R_o, which then multiplies the error step after step like a vanilla
+    RNN's W_hh."""
 
     def loss(probes):
         outputs, _ = model.apply(params, batch.x, probes, step_options={layer: {"through": through}})

@@ -1,7 +1,23 @@
 """Model registry: named presets over the cell families (rnn, lstm, gru).
 
-A preset fixes the fields that make the named model what it is; every other
-:class:`~models.base.ModelSpec` field keeps its default unless the config overrides it.
+A preset fixes the fields that make the named model what it is (and its initialisers,
+under ``"init"``); every other :class:`~models.base.ModelSpec` field keeps its default
+unless the config overrides it. Each preset has its ``conf/model/<name>.yaml``.
+
+LSTM variants (Greff et al. 2015, "LSTM: A Search Space Odyssey"). Greff et al.'s
+reference "vanilla" LSTM has peepholes and a forget gate and each of their variants
+changes one thing of it; so does every ``lstm_<variant>`` preset here, which therefore
+sets ``peepholes=True``. Two exceptions: ``lstm`` is their NP variant (no peepholes, the
+common modern LSTM and this package's default), and ``lstm_nofg`` is the 1997 LSTM (no
+forget gate, no peepholes; Greff et al.'s NFG is ``lstm_nofg`` + ``model.peepholes=true``).
+
+Vanilla RNN initialisations: Pascanu et al. 2013 (Sec. 5) train "sigmoid" (weights from
+N(0, 0.01^2)), "basic tanh" (N(0, 0.1^2)) and "smart tanh" networks (W_hh sparse with 15
+non-zero incoming weights per unit, spectral radius 0.95, after Sutskever et al. 2013).
+Their text gives one distribution for all weights of the first two, so input and readout
+kernels are drawn from it too; the smart net differs from the basic one in W_hh only.
+The IRNN (Le et al. 2015) has W_hh = I, zero biases and the other weights from
+N(0, 0.001^2).
 """
 
 from __future__ import annotations
@@ -16,11 +32,63 @@ from models.rnn import RNNCell
 from models.scan import RecurrentNet
 from tasks.base import check_choice
 
+
+def _normal(std: float) -> InitSpec:
+    return InitSpec(
+        input="normal",
+        input_scale=std,
+        recurrent="normal",
+        recurrent_scale=std,
+        readout="normal",
+        readout_scale=std,
+    )
+
+
+_PEEPHOLE = {"cell": "lstm", "peepholes": True}
+
 MODELS: dict[str, dict[str, Any]] = {
+    # vanilla RNNs
     "rnn": {"cell": "rnn", "activation": "tanh"},
+    "rnn_orthogonal": {
+        "cell": "rnn",
+        "activation": "tanh",
+        "init": InitSpec(input="glorot", recurrent="orthogonal", recurrent_scale=1.0),
+    },
+    "rnn_sigmoid_pascanu": {"cell": "rnn", "activation": "sigmoid", "init": _normal(0.01)},
+    "rnn_tanh_basic": {"cell": "rnn", "activation": "tanh", "init": _normal(0.1)},
+    "rnn_tanh_smart": {
+        "cell": "rnn",
+        "activation": "tanh",
+        "init": dataclasses.replace(
+            _normal(0.1), recurrent="sparse", recurrent_scale=0.95, recurrent_nonzero=15
+        ),
+    },
+    "irnn": {
+        "cell": "rnn",
+        "activation": "relu",
+        "bias": 0.0,
+        "init": InitSpec(
+            input="normal",
+            input_scale=0.001,
+            recurrent="identity",
+            recurrent_scale=1.0,
+            readout="normal",
+            readout_scale=0.001,
+        ),
+    },
+    # LSTMs
     "lstm": {"cell": "lstm", "forget_gate": True},
     "lstm_nofg": {"cell": "lstm", "forget_gate": False},
+    "lstm_peephole": {**_PEEPHOLE},
+    "lstm_nig": {**_PEEPHOLE, "input_gate": False},
+    "lstm_nog": {**_PEEPHOLE, "output_gate": False},
+    "lstm_niaf": {**_PEEPHOLE, "input_activation": False},
+    "lstm_noaf": {**_PEEPHOLE, "output_activation": False},
+    "lstm_cifg": {**_PEEPHOLE, "coupled": True},
+    "lstm_fgr": {**_PEEPHOLE, "full_gate_recurrence": True},
+    # GRUs
     "gru": {"cell": "gru"},
+    "gru_reset_after": {"cell": "gru", "reset_after": True},
 }
 
 SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ModelSpec))

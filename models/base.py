@@ -2,7 +2,8 @@
 
 A model is described by one frozen :class:`ModelSpec` (hashable, a static jit argument).
 Variants are fields of the spec, never subclasses: the LSTM without a forget gate is
-``forget_gate=False`` (f == 1 exactly), the ReLU RNN is ``activation="relu"``.
+``forget_gate=False`` (f == 1 exactly), the ReLU RNN is ``activation="relu"``, the
+coupled input-forget gate of Greff et al. 2015 is ``coupled=True``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from tasks.base import check_choice, check_positive
@@ -31,7 +33,7 @@ ACTIVATION_DERIVATIVE_BOUND: dict[str, float] = {
     "sigmoid": 0.25,
     "identity": 1.0,
 }
-INITIALIZERS = ("uniform", "normal", "orthogonal", "identity", "glorot")
+INITIALIZERS = ("uniform", "normal", "orthogonal", "identity", "glorot", "sparse")
 CELLS = ("rnn", "lstm", "gru")
 
 
@@ -40,7 +42,11 @@ class InitSpec:
     """Initialiser name and scale for the input, recurrent and readout kernels
     (``model.init.recurrent=orthogonal model.init.recurrent_scale=0.95``):
     uniform: U[-s, s]; normal: N(0, s^2); orthogonal: s * Q; identity: s * I;
-    glorot: s * Glorot-uniform. Every recurrent matrix is drawn separately."""
+    glorot: s * Glorot-uniform; sparse: ``recurrent_nonzero`` N(0, 1) incoming weights per
+    unit, the rest zero (Sutskever et al. 2013), then for a recurrent matrix rescaled to
+    spectral radius s (the "smart" init of Pascanu et al. 2013), else multiplied by s.
+    Every recurrent matrix is drawn separately. ``peephole_scale``: LSTM peephole weights
+    are U[-s, s] (Gers et al. 2002 draw every weight from U[-0.1, 0.1])."""
 
     input: str = "glorot"
     input_scale: float = 1.0
@@ -48,27 +54,40 @@ class InitSpec:
     recurrent_scale: float = 1.0
     readout: str = "glorot"
     readout_scale: float = 1.0
+    recurrent_nonzero: int = 15
+    peephole_scale: float = 0.1
 
     def __post_init__(self) -> None:
         for field in ("input", "recurrent", "readout"):
             check_choice(f"model.init.{field} initializer", getattr(self, field), INITIALIZERS)
+        check_positive("model.init.recurrent_nonzero", self.recurrent_nonzero)
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """Every knob of every cell family; fields a family does not use are ignored by it.
 
-    cell:              "rnn" | "lstm" | "gru"
-    hidden:            hidden units per layer
-    layers:            stacked recurrent layers (layer k reads layer k-1's h)
-    activation:        RNN nonlinearity ("tanh", "relu", "sigmoid", "identity")
-    forget_gate:       LSTM: False gives f == 1 exactly (Hochreiter & Schmidhuber 1997)
-    forget_bias:       LSTM: initial forget-gate bias (1.0 following Jozefowicz et al. 2015)
-    output_activation: LSTM: h = o * tanh(c) if True, else h = o * c
-    reset_after:       GRU: apply the reset gate after the recurrent matmul (cuDNN style)
-                       instead of before it (Cho et al. 2014)
-    init:              the initialisers (:class:`InitSpec`)
-    bias:              initial value of every bias except the forget gate's
+    cell:                 "rnn" | "lstm" | "gru"
+    hidden:               hidden units per layer
+    layers:               stacked recurrent layers (layer k reads layer k-1's h)
+    activation:           RNN nonlinearity ("tanh", "relu", "sigmoid", "identity")
+    forget_gate:          LSTM: False gives f == 1 exactly (Hochreiter & Schmidhuber 1997; NFG)
+    forget_bias:          LSTM: initial forget-gate bias (1.0 following Jozefowicz et al. 2015)
+    output_activation:    LSTM: h = o * tanh(c) if True, else h = o * c (NOAF)
+    input_gate:           LSTM: False gives i == 1 exactly (NIG)
+    output_gate:          LSTM: False gives o == 1 exactly (NOG)
+    input_activation:     LSTM: z = tanh(a_z) if True, else z = a_z (NIAF)
+    peepholes:            LSTM: diagonal peepholes p_i, p_f from c_{t-1} and p_o from c_t
+                          (Gers & Schmidhuber 2000); False is Greff et al.'s NP
+    coupled:              LSTM: f = 1 - i, no forget-gate parameters (CIFG)
+    full_gate_recurrence: LSTM: every gate also reads all gates of the previous step (FGR)
+    reset_after:          GRU: apply the reset gate after the recurrent matmul (cuDNN style)
+                          instead of before it (Cho et al. 2014)
+    init:                 the initialisers (:class:`InitSpec`)
+    bias:                 initial value of every bias except the forget gate's
+
+    The LSTM variants are those of Greff et al. 2015, "LSTM: A Search Space Odyssey"
+    (see :mod:`models.lstm` for the equations).
     """
 
     cell: str = "lstm"
@@ -78,6 +97,12 @@ class ModelSpec:
     forget_gate: bool = True
     forget_bias: float = 1.0
     output_activation: bool = True
+    input_gate: bool = True
+    output_gate: bool = True
+    input_activation: bool = True
+    peepholes: bool = False
+    coupled: bool = False
+    full_gate_recurrence: bool = False
     reset_after: bool = False
     init: InitSpec = InitSpec()
     bias: float = 0.0
@@ -89,10 +114,43 @@ class ModelSpec:
         check_choice("model activation", self.activation, tuple(ACTIVATIONS))
         if not isinstance(self.init, InitSpec):
             raise ValueError(f"model.init must be an InitSpec, got {self.init!r}")
+        if self.cell == "lstm":
+            for gate in ("forget_gate", "input_gate"):
+                if self.coupled and not getattr(self, gate):
+                    raise ValueError(f"model.coupled=true (CIFG, f = 1 - i) needs model.{gate}=true")
+            if self.full_gate_recurrence and not (self.input_gate or self.forget_gate or self.output_gate):
+                raise ValueError(
+                    "model.full_gate_recurrence=true needs at least one of"
+                    " input_gate, forget_gate, output_gate"
+                )
 
 
-def initialize(kind: str, scale: float, key: Array, shape: tuple[int, int]) -> Float[Array, "m n"]:
-    """Draw a kernel of ``shape`` with the named initialiser (see :class:`ModelSpec`)."""
+def spectral_radius(w: Float[Array, "*batch n n"]) -> Float[Array, "*batch"]:
+    """max |eigenvalue| of each square matrix, on the host in float64 NumPy: XLA has no GPU
+    kernel for nonsymmetric eigenvalues, and this is only needed at initialisation."""
+
+    def host(a: np.ndarray) -> np.ndarray:
+        return np.max(np.abs(np.linalg.eigvals(np.asarray(a, np.float64))), axis=-1).astype(np.float32)
+
+    out = jax.ShapeDtypeStruct(w.shape[:-2], jnp.float32)
+    return jax.pure_callback(host, out, w, vmap_method="expand_dims")
+
+
+def sparse(key: Array, shape: tuple[int, int], nonzero: int) -> Float[Array, "m n"]:
+    """``nonzero`` N(0, 1) entries in each column, at random rows, zeros elsewhere (all of
+    the column when it is shorter). Kernels are used as ``x @ W``, so column j holds unit
+    j's incoming weights: every unit gets exactly ``nonzero`` inputs (Sutskever et al. 2013)."""
+    k_pos, k_val = jax.random.split(key)
+    rank = jnp.argsort(jnp.argsort(jax.random.uniform(k_pos, shape), axis=0), axis=0)
+    return jnp.where(rank < nonzero, jax.random.normal(k_val, shape, jnp.float32), 0.0)
+
+
+def initialize(
+    kind: str, scale: float, key: Array, shape: tuple[int, int], *, nonzero: int = 15, recurrent: bool = False
+) -> Float[Array, "m n"]:
+    """Draw a kernel of ``shape`` with the named initialiser (see :class:`InitSpec`);
+    ``recurrent`` marks a square recurrent matrix, which ``sparse`` rescales to spectral
+    radius ``scale``."""
     fan_in, fan_out = shape
     if kind == "uniform":
         return jax.random.uniform(key, shape, jnp.float32, -scale, scale)
@@ -105,4 +163,25 @@ def initialize(kind: str, scale: float, key: Array, shape: tuple[int, int]) -> F
         return scale * jax.nn.initializers.orthogonal()(key, shape, jnp.float32)
     if kind == "identity":
         return scale * jnp.eye(fan_in, fan_out, dtype=jnp.float32)
+    if kind == "sparse":
+        w = sparse(key, shape, nonzero)
+        if not recurrent:
+            return scale * w
+        radius = spectral_radius(w)
+        return w * jnp.where(radius > 0, scale / jnp.where(radius > 0, radius, 1.0), 1.0)
     raise ValueError(f"unknown initializer {kind!r}; valid: {', '.join(INITIALIZERS)}")
+
+
+def input_kernel(init: InitSpec, key: Array, shape: tuple[int, int]) -> Float[Array, "m n"]:
+    return initialize(init.input, init.input_scale, key, shape, nonzero=init.recurrent_nonzero)
+
+
+def recurrent_kernel(init: InitSpec, key: Array, hidden: int) -> Float[Array, "n n"]:
+    return initialize(
+        init.recurrent,
+        init.recurrent_scale,
+        key,
+        (hidden, hidden),
+        nonzero=init.recurrent_nonzero,
+        recurrent=True,
+    )

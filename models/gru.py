@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Float
 
-from models.base import ModelSpec, initialize
+from models.base import ModelSpec, input_kernel, recurrent_kernel
 
 Carry = tuple[Float[Array, "batch hidden"]]
 GATES = ("r", "u", "n")
@@ -32,8 +32,8 @@ class GRUCell(nnx.Module):
         self.spec = spec
         hidden = spec.hidden
         for g in GATES:
-            w = initialize(spec.init.input, spec.init.input_scale, rngs.params(), (in_features, hidden))
-            r = initialize(spec.init.recurrent, spec.init.recurrent_scale, rngs.params(), (hidden, hidden))
+            w = input_kernel(spec.init, rngs.params(), (in_features, hidden))
+            r = recurrent_kernel(spec.init, rngs.params(), hidden)
             setattr(self, f"W_{g}", nnx.Param(w))
             setattr(self, f"R_{g}", nnx.Param(r))
             setattr(self, f"b_{g}", nnx.Param(jnp.full((hidden,), spec.bias, jnp.float32)))

@@ -1,15 +1,31 @@
-"""LSTM cell, with or without a forget gate (Hochreiter & Schmidhuber 1997; Gers et al. 2000).
+"""LSTM cell with the variants of Greff et al. 2015 ("LSTM: A Search Space Odyssey") as fields.
 
-With input x_t, previous state (h, c) and gate pre-activations a_g = W_g x_t + R_g h + b_g:
+With input x_t, previous state (h, c) and, under FGR, the previous gate activations
+g_{t-1} = (i_{t-1}, f_{t-1}, o_{t-1}), each gate's pre-activation is
 
-    z_t = tanh(a_z)                      cell input
-    i_t = sigmoid(a_i)                   input gate
-    f_t = sigmoid(a_f)  (or f_t == 1)    forget gate; forget_gate=False is the 1997 CEC
-    o_t = sigmoid(a_o)                   output gate
-    c_t = f_t * c_{t-1} + i_t * z_t      the constant error carousel when f_t == 1
-    h_t = o_t * tanh(c_t)  (or o_t * c_t when output_activation=False)
+    a_g = W_g x_t + R_g h + b_g  [+ p_g * c_{t-1} for g in i, f]  [+ sum_g' Q_g'_g g'_{t-1}]
 
-Every recurrent matrix is its own parameter (R_z, R_i, R_f, R_o: [hidden, hidden], used as
+and (Greff et al. 2015, Sec. 2; Hochreiter & Schmidhuber 1997; Gers et al. 2000)
+
+    z_t = tanh(a_z)         (z_t = a_z when input_activation=False: NIAF)
+    i_t = sigmoid(a_i)      (i_t == 1 when input_gate=False: NIG)
+    f_t = sigmoid(a_f)      (f_t == 1 when forget_gate=False: NFG, the 1997 CEC;
+                             f_t = 1 - i_t when coupled=True: CIFG, no forget parameters)
+    c_t = f_t * c_{t-1} + i_t * z_t
+    o_t = sigmoid(a_o + p_o * c_t)   (the peephole reads the new c_t; o_t == 1 when
+                                      output_gate=False: NOG)
+    h_t = o_t * tanh(c_t)   (h_t = o_t * c_t when output_activation=False: NOAF)
+
+``peepholes=False`` is Greff et al.'s NP variant (and this package's default); with
+``peepholes=True`` the diagonal peephole weights are the parameters p_i, p_f, p_o
+([hidden], elementwise). ``full_gate_recurrence=True`` (FGR) adds a matrix Q_{g'}_{g}
+([hidden, hidden], used as g'_{t-1} @ Q) from each gate g' of the previous step into each
+gate g (9 matrices with all three gates, named like ``W_xh``: source first); the carry
+then holds the previous gate activations too, zero at t = 0. Greff et al. feed the
+gates' activations of the previous step, as here; the cell input z gets no such input.
+The gates that exist (``lstm_gates``) are the ones fed back.
+
+Every recurrent matrix is its own parameter (R_z, R_i, R_f, R_o and the Q's, used as
 h @ R), as are the input kernels W_g: [in, hidden] and biases b_g. The step concatenates
 them once per sequence (:meth:`LSTMCell.fuse`), so each time step costs one fused matmul
 per operand; gradients still reach every named matrix.
@@ -22,13 +38,35 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Float
 
-from models.base import ModelSpec, initialize
+from models.base import ModelSpec, input_kernel, recurrent_kernel
 
-Carry = tuple[Float[Array, "batch hidden"], Float[Array, "batch hidden"]]
+# (h, c), or (h, c, g) under FGR with g the previous gate activations [batch, k * hidden]
+Carry = tuple[Float[Array, "batch _"], ...]
 
 
 def lstm_gates(spec: ModelSpec) -> tuple[str, ...]:
-    return ("z", "i", "f", "o") if spec.forget_gate else ("z", "i", "o")
+    """The blocks with their own parameters W_g, R_g, b_g: always z, then the gates."""
+    gates = ["z"]
+    if spec.input_gate:
+        gates.append("i")
+    if spec.forget_gate and not spec.coupled:
+        gates.append("f")
+    if spec.output_gate:
+        gates.append("o")
+    return tuple(gates)
+
+
+def peephole_gates(spec: ModelSpec) -> tuple[str, ...]:
+    """The gates with a peephole weight p_g."""
+    return lstm_gates(spec)[1:] if spec.peepholes else ()
+
+
+def gate_recurrence_names(spec: ModelSpec) -> tuple[str, ...]:
+    """FGR's matrices Q_{source}_{target}, source-major (the row blocks of the fused Q)."""
+    if not spec.full_gate_recurrence:
+        return ()
+    gates = lstm_gates(spec)[1:]
+    return tuple(f"Q_{s}_{g}" for s in gates for g in gates)
 
 
 class LSTMCell(nnx.Module):
@@ -38,15 +76,22 @@ class LSTMCell(nnx.Module):
         self.spec = spec
         hidden = spec.hidden
         for g in lstm_gates(spec):
-            w = initialize(spec.init.input, spec.init.input_scale, rngs.params(), (in_features, hidden))
-            r = initialize(spec.init.recurrent, spec.init.recurrent_scale, rngs.params(), (hidden, hidden))
+            w = input_kernel(spec.init, rngs.params(), (in_features, hidden))
+            r = recurrent_kernel(spec.init, rngs.params(), hidden)
             b = jnp.full((hidden,), spec.forget_bias if g == "f" else spec.bias, jnp.float32)
             setattr(self, f"W_{g}", nnx.Param(w))
             setattr(self, f"R_{g}", nnx.Param(r))
             setattr(self, f"b_{g}", nnx.Param(b))
+        s = spec.init.peephole_scale
+        for g in peephole_gates(spec):
+            setattr(
+                self, f"p_{g}", nnx.Param(jax.random.uniform(rngs.params(), (hidden,), jnp.float32, -s, s))
+            )
+        for name in gate_recurrence_names(spec):
+            setattr(self, name, nnx.Param(recurrent_kernel(spec.init, rngs.params(), hidden)))
 
     def recurrent_kernels(self) -> dict[str, Array]:
-        return {f"R_{g}": getattr(self, f"R_{g}")[...] for g in lstm_gates(self.spec)}
+        return {name: getattr(self, name)[...] for name in self.recurrent_names(self.spec)}
 
     def initialize_carry(self, batch: int) -> Carry:
         return self.zero_carry(self.spec, batch)
@@ -58,21 +103,92 @@ class LSTMCell(nnx.Module):
 
     @staticmethod
     def recurrent_names(spec: ModelSpec) -> tuple[str, ...]:
-        return tuple(f"R_{g}" for g in lstm_gates(spec))
+        return tuple(f"R_{g}" for g in lstm_gates(spec)) + gate_recurrence_names(spec)
 
     @staticmethod
     def zero_carry(spec: ModelSpec, batch: int) -> Carry:
         zeros = jnp.zeros((batch, spec.hidden), jnp.float32)
+        if spec.full_gate_recurrence:
+            k = len(lstm_gates(spec)) - 1
+            return (zeros, zeros, jnp.zeros((batch, k * spec.hidden), jnp.float32))
         return (zeros, zeros)
 
     @staticmethod
     def fuse(spec: ModelSpec, p: dict[str, Array]) -> dict[str, Array]:
+        """W, R, b concatenated over the blocks; under FGR the Q's as one block matrix
+        [k * hidden, k * hidden] (row block: source gate, column block: target gate);
+        the peephole vectors as they are."""
         gates = lstm_gates(spec)
-        return {
+        fused = {
             "W": jnp.concatenate([p[f"W_{g}"] for g in gates], axis=1),
             "R": jnp.concatenate([p[f"R_{g}"] for g in gates], axis=1),
             "b": jnp.concatenate([p[f"b_{g}"] for g in gates]),
         }
+        fused.update({f"p_{g}": p[f"p_{g}"] for g in peephole_gates(spec)})
+        if spec.full_gate_recurrence:
+            sig = gates[1:]
+            fused["Q"] = jnp.concatenate(
+                [jnp.concatenate([p[f"Q_{s}_{g}"] for g in sig], axis=1) for s in sig], axis=0
+            )
+        return fused
+
+    @staticmethod
+    def gate_values(
+        spec: ModelSpec,
+        w: dict[str, Array],
+        carry: Carry,
+        x: Array,
+        probe: Carry | None = None,
+        through: tuple[str, ...] | None = None,
+    ) -> dict[str, Array]:
+        """Everything one step computes: z, i, f, o, the new c (probe included), tc (the
+        output activation of c) and h (probe included), each [..., hidden]; a gate that a
+        variant removes is exactly 1 (f = 1 - i under CIFG). Leading axes are free, so
+        this also evaluates a whole time-major sequence at once (the diagnostics).
+
+        ``through`` (names, e.g. ``("o",)``) keeps only the named recurrent hops
+        differentiable: a gate name g for h_{t-1} -> a_g through R_g, ``"peephole"`` for
+        c_{t-1} -> a_i, a_f through p_i, p_f, ``"Q"`` for g_{t-1} -> a through the Q's
+        (the path ablation of the diagnostics). The carousel c_{t-1} -> c_t and the
+        in-step peephole c_t -> o_t are never blocked. ``None`` is the ordinary, fused step."""
+        h, c_prev = carry[0], carry[1]
+        gates = lstm_gates(spec)
+        if through is None:
+            fused = x @ w["W"] + h @ w["R"] + w["b"]
+        else:
+            blocked = jax.lax.stop_gradient(h)
+            r_blocks = jnp.split(w["R"], len(gates), axis=1)
+            fused = (
+                x @ w["W"]
+                + w["b"]
+                + jnp.concatenate(
+                    [(h if g in through else blocked) @ r for g, r in zip(gates, r_blocks, strict=True)],
+                    axis=-1,
+                )
+            )
+        if spec.full_gate_recurrence:
+            g_prev = carry[2] if through is None or "Q" in through else jax.lax.stop_gradient(carry[2])
+            hidden = c_prev.shape[-1]
+            fused = jnp.concatenate([fused[..., :hidden], fused[..., hidden:] + g_prev @ w["Q"]], axis=-1)
+        a = dict(zip(gates, jnp.split(fused, len(gates), axis=-1), strict=True))
+        c_peep = c_prev if through is None or "peephole" in through else jax.lax.stop_gradient(c_prev)
+        for g in ("i", "f"):
+            if f"p_{g}" in w:
+                a[g] = a[g] + w[f"p_{g}"] * c_peep
+        ones = jnp.ones_like(c_prev)
+        z = jnp.tanh(a["z"]) if spec.input_activation else a["z"]
+        i = jax.nn.sigmoid(a["i"]) if spec.input_gate else ones
+        f = 1.0 - i if spec.coupled else (jax.nn.sigmoid(a["f"]) if spec.forget_gate else ones)
+        c = f * c_prev + i * z
+        if probe is not None:
+            c = c + probe[1]
+        peep_o = w["p_o"] * c if "p_o" in w else 0.0  # reads the new c_t
+        o = jax.nn.sigmoid(a["o"] + peep_o) if spec.output_gate else ones
+        tc = jnp.tanh(c) if spec.output_activation else c
+        h = o * tc
+        if probe is not None:
+            h = h + probe[0]
+        return {"z": z, "i": i, "f": f, "o": o, "c": c, "tc": tc, "h": h}
 
     @staticmethod
     def step(
@@ -83,35 +199,11 @@ class LSTMCell(nnx.Module):
         probe: Carry | None = None,
         through: tuple[str, ...] | None = None,
     ) -> Carry:
-        """One time step. ``probe`` (zeros shaped like the carry) is added to c_t before
-        h_t is formed and to h_t, so d loss / d probe is the total dL/dc_t and dL/dh_t.
-        ``through`` (gate names, e.g. ``("o",)``) keeps the recurrent hop h_{t-1} -> a_g
-        differentiable only for those gates (the path ablation of the diagnostics);
-        ``None`` is the ordinary, fused step."""
-        h, c = carry
-        if through is None:
-            a = x @ w["W"] + h @ w["R"] + w["b"]
-        else:
-            gates = lstm_gates(spec)
-            blocked = jax.lax.stop_gradient(h)
-            r_blocks = jnp.split(w["R"], len(gates), axis=1)
-            a = (
-                x @ w["W"]
-                + w["b"]
-                + jnp.concatenate(
-                    [(h if g in through else blocked) @ r for g, r in zip(gates, r_blocks, strict=True)],
-                    axis=-1,
-                )
-            )
-        if spec.forget_gate:
-            a_z, a_i, a_f, a_o = jnp.split(a, 4, axis=-1)
-            c = jax.nn.sigmoid(a_f) * c + jax.nn.sigmoid(a_i) * jnp.tanh(a_z)
-        else:
-            a_z, a_i, a_o = jnp.split(a, 3, axis=-1)
-            c = c + jax.nn.sigmoid(a_i) * jnp.tanh(a_z)
-        if probe is not None:
-            c = c + probe[1]
-        h = jax.nn.sigmoid(a_o) * (jnp.tanh(c) if spec.output_activation else c)
-        if probe is not None:
-            h = h + probe[0]
-        return (h, c)
+        """One time step. ``probe`` (zeros shaped like (h, c)) is added to c_t before h_t
+        and o_t's peephole read it and to h_t, so d loss / d probe is the total dL/dc_t and
+        dL/dh_t. ``through``: see :meth:`gate_values`."""
+        v = LSTMCell.gate_values(spec, w, carry, x, probe, through)
+        if spec.full_gate_recurrence:
+            g = jnp.concatenate([v[name] for name in lstm_gates(spec)[1:]], axis=-1)
+            return (v["h"], v["c"], g)
+        return (v["h"], v["c"])

@@ -5,7 +5,8 @@
 with act in {tanh, relu, sigmoid, identity} (``ModelSpec.activation``); identity gives
 the linear RNN of Pascanu et al. 2013's analysis, relu with an identity recurrence the
 IRNN of Le et al. 2015. Kernels are used as x @ W_xh ([in, hidden]) and h @ W_hh
-([hidden, hidden]).
+([hidden, hidden]), so column j of W_hh holds unit j's incoming weights. The presets with
+the initialisations of Pascanu et al. 2013 and Le et al. 2015 are in :data:`models.MODELS`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Float
 
-from models.base import ACTIVATIONS, ModelSpec, initialize
+from models.base import ACTIVATIONS, ModelSpec, input_kernel, recurrent_kernel
 
 Carry = tuple[Float[Array, "batch hidden"]]
 
@@ -25,12 +26,8 @@ class RNNCell(nnx.Module):
     def __init__(self, spec: ModelSpec, in_features: int, *, rngs: nnx.Rngs):
         self.spec = spec
         hidden = spec.hidden
-        self.W_xh = nnx.Param(
-            initialize(spec.init.input, spec.init.input_scale, rngs.params(), (in_features, hidden))
-        )
-        self.W_hh = nnx.Param(
-            initialize(spec.init.recurrent, spec.init.recurrent_scale, rngs.params(), (hidden, hidden))
-        )
+        self.W_xh = nnx.Param(input_kernel(spec.init, rngs.params(), (in_features, hidden)))
+        self.W_hh = nnx.Param(recurrent_kernel(spec.init, rngs.params(), hidden))
         self.b_h = nnx.Param(jnp.full((hidden,), spec.bias, jnp.float32))
 
     def recurrent_kernels(self) -> dict[str, Array]:

@@ -158,7 +158,8 @@ def _load(variant: str, path: str | None, split_seed: int, perm_seed: int) -> _S
     if variant.endswith("_permuted"):
         perm = pixel_permutation(_SEQ_LEN[base], perm_seed)
         x, tx = x[:, perm], tx[:, perm]
-    return _Split(jnp.asarray(x), jnp.asarray(y), jnp.asarray(tx), jnp.asarray(ty), scale)
+    # NumPy arrays, not JAX ones: a cache filled during a jit trace must not keep tracers.
+    return _Split(x, y, tx, ty, scale)
 
 
 def _to_batch(images: jax.Array, labels: jax.Array, max_value: float) -> Batch:
@@ -244,12 +245,12 @@ class SequentialDigitsTask:
         """``batch_size`` training images drawn uniformly with replacement."""
         data = self._data()
         idx = jax.random.randint(key, (batch_size,), 0, data.train_x.shape[0])
-        return _to_batch(data.train_x[idx], data.train_y[idx], data.max_value)
+        return _to_batch(jnp.asarray(data.train_x)[idx], jnp.asarray(data.train_y)[idx], data.max_value)
 
     def eval_batch(self) -> Batch:
         """The whole test split, in a fixed order."""
         data = self._data()
-        return _to_batch(data.test_x, data.test_y, data.max_value)
+        return _to_batch(jnp.asarray(data.test_x), jnp.asarray(data.test_y), data.max_value)
 
     def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
         """Softmax cross-entropy at the last step."""

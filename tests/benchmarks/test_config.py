@@ -41,14 +41,16 @@ def test_defaults_and_the_main_job():
     assert exp.trainer.task.length == 50 and exp.trainer.eval_size == 2000 and len(exp.seeds) == 8
     exp = build(composed(["model.init.recurrent=identity", "model.init.recurrent_scale=0.5"]))
     assert (exp.trainer.model.spec.init.recurrent, exp.trainer.model.spec.init.recurrent_scale) == (
-        "identity", 0.5)
+        "identity",
+        0.5,
+    )
     exp = build(composed(["model=lstm_nofg", "model.hidden=7", "seeds=2", "seed_offset=5"]))
     assert not exp.trainer.model.spec.forget_gate and exp.trainer.model.spec.hidden == 7
     assert exp.seeds == [5, 6]
 
 
 BAD = [
-    (["model=transformer"], "unknown model 'transformer'; valid: gru, lstm, lstm_nofg, rnn"),
+    (["model=transformer"], f"unknown model 'transformer'; valid: {', '.join(sorted(MODELS))}"),
     (["task=sorting"], "unknown task 'sorting'; valid: "),
     (["optim=adamw"], "unknown optim 'adamw'; valid: adam, momentum"),
     (["task.variant=graves2014"], "valid: arjovsky2016, hochreiter1997, pascanu2013"),

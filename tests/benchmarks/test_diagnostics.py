@@ -1,16 +1,20 @@
 """Diagnostics against references that could disagree: jax.grad, finite differences,
 closed forms for linear RNNs, NumPy, and the LSTM path algebra."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from benchmarks import diagnostics as dg
-from models import make_model
+from models import MODELS, make_model
 from tasks.adding import AddingTask
 
 TASK = AddingTask(variant="arjovsky2016", length=16)
+LSTM_PRESETS = sorted(n for n, p in MODELS.items() if p["cell"] == "lstm")
+ALL_HOPS = ("z", "i", "f", "o", "peephole", "Q")
 
 
 def batch(n=6, key=0):
@@ -84,36 +88,79 @@ def test_spectra_match_numpy():
             assert out[f"sigma_max.{name}"][seed] == pytest.approx(np.linalg.norm(w, 2), rel=1e-5)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def paths_and_ablations(model, params, b):
+    """The path split, and dL/dc_t with no hop and with every hop differentiable; one
+    compilation per model, whatever the parameter values."""
+    _, _, probe = dg.loss_and_grads(model, TASK, params, b, layer=0)
+    _, states = model.apply(params, b.x)
+    parts = dg.lstm_paths(model, params, b, probe, states, 0)
+    return parts, [dg.hop_ablation(model, TASK, params, b, 0, through) for through in ((), ALL_HOPS)]
+
+
 def lstm_parts(name, zero=(), **kw):
     model = make_model(name, 2, 1, hidden=5, **kw)
     params = model.init(jax.random.key(2))
     params = {k: (jnp.zeros_like(v) if k in zero else v) for k, v in params.items()}
     b = batch()
-    _, _, probe = dg.loss_and_grads(model, TASK, params, b, layer=0)
-    _, states = model.apply(params, b.x)
-    return model, params, b, dg.lstm_paths(model, params, b, probe, states, 0)
+    parts, ablations = paths_and_ablations(model, params, b)
+    return model, params, b, parts, ablations
 
 
-@pytest.mark.parametrize("name", ["lstm", "lstm_nofg"])
-def test_lstm_path_parts_sum_to_the_total(name):
-    _, _, _, parts = lstm_parts(name, init={"recurrent_scale": 1.5})
+def expected_families(spec):
+    gates = ["z"] + [
+        g
+        for g, on in (
+            ("i", spec.input_gate),
+            ("f", spec.forget_gate and not spec.coupled),
+            ("o", spec.output_gate),
+        )
+        if on
+    ]
+    families = {"cec", *(f"R_{g}" for g in gates)}
+    if spec.peepholes and (spec.input_gate or (spec.forget_gate and not spec.coupled)):
+        families.add("peephole")
+    if spec.peepholes and spec.full_gate_recurrence and spec.output_gate:
+        families.add("Q")
+    return families
+
+
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [(n, {}) for n in LSTM_PRESETS] + [("lstm", {"full_gate_recurrence": True})],  # FGR, no Q family
+)
+def test_lstm_path_parts_sum_to_the_total_and_the_cec_part_is_the_hopless_gradient(name, extra):
+    model, _, _, parts, (none, full) = lstm_parts(name, **extra)
+    assert set(parts) == expected_families(model.spec) | {"total"}
     total = parts.pop("total")
     err = np.max(np.abs(sum(parts.values()) - total)) / np.max(np.abs(total))
     assert err < 1e-5
     assert all(np.max(np.abs(v)) > 0 for v in parts.values())
+    scale = np.max(np.abs(total))
+    np.testing.assert_allclose(none, parts["cec"], rtol=1e-4, atol=1e-6 * scale)
+    np.testing.assert_allclose(full, total, rtol=1e-4, atol=1e-6 * scale)
 
 
-def test_zeroing_R_o_removes_exactly_the_R_o_part():
-    _, _, _, parts = lstm_parts("lstm", zero=("R_o",))
+@pytest.mark.parametrize("name", ["lstm", "lstm_fgr"])
+def test_zeroing_R_o_removes_exactly_the_R_o_part(name):
+    _, _, _, parts, _ = lstm_parts(name, zero=("R_o",))
     assert np.max(np.abs(parts["R_o"])) == 0.0
     others = sum(v for k, v in parts.items() if k not in ("total",))
-    np.testing.assert_allclose(others, parts["total"], rtol=1e-5, atol=1e-9)
+    scale = np.max(np.abs(parts["total"]))
+    np.testing.assert_allclose(others, parts["total"], rtol=1e-5, atol=1e-6 * scale)
+
+
+def test_zeroing_the_peepholes_or_Q_o_removes_their_parts():
+    _, _, _, parts, _ = lstm_parts("lstm_fgr", zero=("p_i", "p_f"))
+    assert np.max(np.abs(parts["peephole"])) == 0.0 and np.max(np.abs(parts["Q"])) > 0
+    _, _, _, parts, _ = lstm_parts("lstm_fgr", zero=("Q_o_i", "Q_o_f", "Q_o_o"))
+    assert np.max(np.abs(parts["Q"])) == 0.0 and np.max(np.abs(parts["peephole"])) > 0
 
 
 def test_cec_carries_everything_unchanged_without_forget_gate_and_zero_recurrences():
     """No forget gate, all R zero: dL/dc_t is all CEC and constant across steps until the
     last step's input (the loss reads h at the last step only)."""
-    _, _, _, parts = lstm_parts("lstm_nofg", zero=("R_z", "R_i", "R_o"))
+    _, _, _, parts, _ = lstm_parts("lstm_nofg", zero=("R_z", "R_i", "R_o"))
     np.testing.assert_allclose(parts["cec"], parts["total"], rtol=1e-5, atol=1e-9)
     for g in ("R_z", "R_i", "R_o"):
         assert np.max(np.abs(parts[g])) == 0.0
@@ -122,7 +169,7 @@ def test_cec_carries_everything_unchanged_without_forget_gate_and_zero_recurrenc
 
 
 def test_cec_decays_as_the_product_of_forget_gates():
-    model, params, b, parts = lstm_parts("lstm", zero=("R_z", "R_i", "R_f", "R_o"))
+    model, params, b, parts, _ = lstm_parts("lstm", zero=("R_z", "R_i", "R_f", "R_o"))
     w = model.cell_class.fuse(model.spec, params)
     f = jax.nn.sigmoid(jnp.swapaxes(b.x, 0, 1) @ params["W_f"] + params["b_f"])  # [T, B, H]
     T = f.shape[0]
@@ -132,25 +179,22 @@ def test_cec_decays_as_the_product_of_forget_gates():
     assert w["R"].shape == (5, 20)
 
 
-def test_ablation_without_hops_is_the_cec_part_and_single_hop_grows_with_large_R_o():
-    model, params, b, parts = lstm_parts("lstm", init={"recurrent_scale": 1.0})
-    none = dg.hop_ablation(model, TASK, params, b, 0, ())
-    np.testing.assert_allclose(none, parts["cec"], rtol=1e-4, atol=1e-9)
-    full = dg.hop_ablation(model, TASK, params, b, 0, ("z", "i", "f", "o"))
-    np.testing.assert_allclose(full, parts["total"], rtol=1e-4, atol=1e-9)
-
-
-def test_full_diagnostics_runs_for_every_model():
-    spec = dg.DiagnosticsSpec(level="full", batch_size=6, jacobian_sequences=2, lyapunov_k=3)
-    for name in ("rnn", "lstm", "lstm_nofg", "gru"):
+def test_full_diagnostics_runs_for_every_cell_family():
+    """rnn, gru, lstm, and the LSTM with every extra hop (peepholes, FGR: its state for the
+    Jacobians and Lyapunov exponents is (h, c, previous gates), 5 x 4 wide)."""
+    spec = dg.DiagnosticsSpec(level="full", batch_size=6, jacobian_sequences=2, lyapunov_k=30)
+    for name, state_size in (("rnn", 4), ("lstm", 8), ("gru", 4), ("lstm_fgr", 20)):
         model = make_model(name, 2, 1, hidden=4)
-        out = jax.jit(dg.full_diagnostics, static_argnums=(0, 1, 2))(
-            model, TASK, spec, model.init(jax.random.key(0)), batch()
-        )
-        assert out["grad_h"].shape == (16,) and out["lyapunov"].shape == (3,)
+        params = model.init(jax.random.key(0))
+        out = jax.jit(dg.full_diagnostics, static_argnums=(0, 1, 2))(model, TASK, spec, params, batch())
+        assert out["grad_h"].shape == (16,) and out["lyapunov"].shape == (state_size,)
         assert float(out["jacobian_norm"][-1]) == pytest.approx(1.0)
         if name.startswith("lstm"):
             assert float(out["path.residual"]) < 1e-5 and out["cell_norm"].shape == (16,)
+            families = {k[len("path.") :] for k in out if k.startswith("path.")} - {"total", "residual"}
+            assert families == expected_families(model.spec)
+        if name == "lstm_fgr":
+            assert {"spectral_radius.Q_o_i", "sigma_max.Q_f_f"} <= set(dg.spectra(model, params))
 
 
 def test_explode_events():

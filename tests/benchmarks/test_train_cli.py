@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models import MODELS
+
 
 def run_cli(*args, cwd=None):
     return subprocess.run(
@@ -23,7 +25,7 @@ def test_bad_model_exits_nonzero_with_one_line(tmp_path):
     proc = run_cli("model=transformer", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "error: unknown model 'transformer'; valid: gru, lstm, lstm_nofg, rnn"
+        f"error: unknown model 'transformer'; valid: {', '.join(sorted(MODELS))}"
     ]
     assert "Traceback" not in proc.stderr + proc.stdout
 

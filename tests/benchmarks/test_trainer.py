@@ -114,8 +114,13 @@ def test_worker_processes_give_the_loop_results():
 
 def test_a_solved_seed_stops_training():
     trainer = small_trainer(steps=40, eval_every=10)
-    trainer = Trainer(trainer.model, AddingTask(variant="arjovsky2016", length=12), trainer.optim,
-                      TrainSpec(steps=40, batch_size=8, eval_every=10, eval_size=64), trainer.diagnostics)
+    trainer = Trainer(
+        trainer.model,
+        AddingTask(variant="arjovsky2016", length=12),
+        trainer.optim,
+        TrainSpec(steps=40, batch_size=8, eval_every=10, eval_size=64),
+        trainer.diagnostics,
+    )
     result = train(trainer, [0], strategy="loop")
     if result.seeds[0].solved:  # arjovsky2016 is solved once the MSE beats 0.167
         s = result.seeds[0].steps_to_solve

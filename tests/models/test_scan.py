@@ -18,12 +18,14 @@ def test_scan_equals_python_loop(name):
     for k in range(2):
         w = model.cell_class.fuse(model.spec, model.layer_params(params, k))
         carry = model.cell_class.zero_carry(model.spec, 4)
-        hs = []
+        carries = []
         for t in range(9):
             carry = model.cell_class.step(model.spec, w, carry, inputs[:, t])
-            hs.append(carry[0])
-        inputs = jnp.stack(hs, axis=1)
-        np.testing.assert_allclose(np.swapaxes(states[k][0], 0, 1), inputs, rtol=1e-5, atol=1e-6)
+            carries.append(carry)
+        assert len(states[k]) == len(carry)  # every part of the carry: h, c, FGR's gates
+        for part, loop in zip(states[k], zip(*carries, strict=True), strict=True):
+            np.testing.assert_allclose(part, jnp.stack(loop), rtol=1e-5, atol=1e-6)
+        inputs = jnp.stack([c[0] for c in carries], axis=1)
     np.testing.assert_allclose(outputs, inputs @ params["W_out"] + params["b_out"], rtol=1e-5, atol=1e-6)
 
 

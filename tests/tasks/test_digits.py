@@ -182,3 +182,15 @@ def test_mnist_synthetic_file(tmp_path):
     np.testing.assert_allclose(np.asarray(tp.eval_batch().x[..., 0]), flat[:7][:, perm], rtol=1e-6)
     with pytest.raises(ValueError, match="None or 784"):
         SequentialDigitsTask(variant="mnist", path=str(path), length=64)
+
+
+def test_first_use_inside_jit_does_not_poison_the_data_cache():
+    """The loaded arrays are cached; a first load inside a trace must not cache tracers."""
+    from tasks import digits as digits_module
+
+    digits_module._load.cache_clear()
+    task = SequentialDigitsTask(variant="sklearn8x8_permuted", perm_seed=11)
+    digits_module._load.cache_clear()  # construction loaded it; force the next load into jit
+    first = jax.jit(lambda k: task.sample(k, 4).x)(jax.random.key(0))
+    second = jax.jit(lambda k: task.sample(k, 4).x.sum())(jax.random.key(0))
+    assert float(second) == pytest.approx(float(first.sum()))
