@@ -372,7 +372,10 @@ def full_diagnostics(
         "grad_h_seq": norms["grad_h"].T,  # [B, T]
     }
     out["grad_h_decay_rate"] = decay_rate(out["grad_h"])
-    out["grad_h_ratio_first_last"] = out["grad_h"][0] / out["grad_h"][-1]
+    # the last step that reaches the loss: right-padded steps after a sequence's end have none
+    g = out["grad_h"]
+    last = jnp.max(jnp.where(g > 0, jnp.arange(g.shape[0]), 0))
+    out["grad_h_ratio_first_last"] = g[0] / jnp.where(g[last] > 0, g[last], jnp.nan)
     for name, g in param_grad_norms(grads).items():
         out[f"param_grad_norm.{name}"] = g
     jacs = step_jacobians(model, params, batch.x[: spec.jacobian_sequences], layer)  # [B, T, S, S]

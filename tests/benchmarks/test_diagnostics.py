@@ -208,3 +208,16 @@ def test_decay_rate_of_geometric_profile():
     T = 20
     profile = 0.8 ** (T - 1 - jnp.arange(T))
     assert float(dg.decay_rate(profile)) == pytest.approx(np.log(0.8), rel=1e-4)
+
+
+def test_first_last_ratio_uses_the_last_step_that_reaches_the_loss():
+    """Right-padded steps carry no gradient; the ratio is against the last one that does."""
+    task = AddingTask(variant="pascanu2013", length=20)  # one length per batch, padded to 21
+    spec = dg.DiagnosticsSpec(level="full", batch_size=4, jacobian_sequences=1, lyapunov_k=2)
+    model = make_model("rnn", 2, 1, hidden=4)
+    b = task.sample(jax.random.key(3), 4)
+    out = dg.full_diagnostics(model, task, spec, model.init(jax.random.key(0)), b)
+    last = int(np.nonzero(np.asarray(b.mask)[0])[0][-1])  # the loss step (one length per batch)
+    g = np.asarray(out["grad_h"])
+    assert np.all(g[last + 1:] == 0) and g[last] > 0
+    assert float(out["grad_h_ratio_first_last"]) == pytest.approx(g[0] / g[last], rel=1e-5)
