@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Float
 
+from models import lstm_fast
 from models.base import ModelSpec, initialize
 from models.gru import GRUCell
 from models.lstm import LSTMCell
@@ -53,6 +54,8 @@ def scan_cell(
 
     ``probes`` (time-major, shaped like the states) go to the cell's step, which adds
     them where each state is formed; ``step_options`` (e.g. the LSTM's ``through``) too."""
+    if not step_options and lstm_fast.supports(spec):  # same numbers, hand-written backward
+        return lstm_fast.lstm_scan(spec, weights, x_TBD, probes)
     carry0 = cell_class.zero_carry(spec, x_TBD.shape[1])
 
     def body(carry, inputs):

@@ -219,5 +219,5 @@ def test_first_last_ratio_uses_the_last_step_that_reaches_the_loss():
     out = dg.full_diagnostics(model, task, spec, model.init(jax.random.key(0)), b)
     last = int(np.nonzero(np.asarray(b.mask)[0])[0][-1])  # the loss step (one length per batch)
     g = np.asarray(out["grad_h"])
-    assert np.all(g[last + 1:] == 0) and g[last] > 0
+    assert np.all(g[last + 1 :] == 0) and g[last] > 0
     assert float(out["grad_h_ratio_first_last"]) == pytest.approx(g[0] / g[last], rel=1e-5)
