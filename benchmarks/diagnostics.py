@@ -209,9 +209,12 @@ def jacobian_products(jacs: Float[Array, "time d d"], hidden: int) -> dict[str, 
     }
 
 
-def lyapunov_exponents(jacs: Float[Array, "time d d"], k: int) -> Float[Array, " k"]:
+def lyapunov_exponents(
+    jacs: Float[Array, "time d d"], k: int, n_steps: Array | None = None
+) -> Float[Array, " k"]:
     """Top-k Lyapunov exponents (per step, natural log) of the Jacobian sequence by QR
-    re-orthonormalisation: Q_t R_t = J_t Q_{t-1}, lambda_i = mean_t log |R_t[i, i]|."""
+    re-orthonormalisation: Q_t R_t = J_t Q_{t-1}, lambda_i = sum_t log |R_t[i, i]| / n_steps
+    (n_steps: the steps that count, default all; identity steps add nothing to the sum)."""
     d = jacs.shape[-1]
     k = min(k, d)
 
@@ -220,7 +223,8 @@ def lyapunov_exponents(jacs: Float[Array, "time d d"], k: int) -> Float[Array, "
         return q, jnp.log(jnp.abs(jnp.diagonal(r)))
 
     _, logs = jax.lax.scan(fwd, jnp.eye(d, k, dtype=jacs.dtype), jacs)
-    return jnp.sort(jnp.mean(logs, axis=0))[::-1]
+    n = jacs.shape[0] if n_steps is None else n_steps
+    return jnp.sort(jnp.sum(logs, axis=0) / n)[::-1]
 
 
 # ---------------------------------------------------------------------------- LSTM paths
@@ -378,13 +382,21 @@ def full_diagnostics(
     out["grad_h_ratio_first_last"] = g[0] / jnp.where(g[last] > 0, g[last], jnp.nan)
     for name, g in param_grad_norms(grads).items():
         out[f"param_grad_norm.{name}"] = g
-    jacs = step_jacobians(model, params, batch.x[: spec.jacobian_sequences], layer)  # [B, T, S, S]
+    n_jac = spec.jacobian_sequences
+    jacs = step_jacobians(model, params, batch.x[:n_jac], layer)  # [B, T, S, S]
+    # Steps after a sequence's last loss step (right padding) cannot reach the loss: they
+    # count as identity Jacobians, so the products run from the last step that matters.
+    t = jnp.arange(jacs.shape[1])
+    last = jnp.max(jnp.where(batch.mask[:n_jac] > 0, t[None, :], 0), axis=1)  # [B]
+    eye = jnp.eye(jacs.shape[-1], dtype=jacs.dtype)
+    jacs = jnp.where((t[None, :] > last[:, None])[..., None, None], eye, jacs)
     logs = jax.vmap(jacobian_products, in_axes=(0, None))(jacs, model.spec.hidden)
     out["jacobian_log_norm"] = jnp.mean(logs["log_h"], axis=0)
     out["jacobian_norm"] = jnp.exp(out["jacobian_log_norm"])
     out["jacobian_norm_state"] = jnp.exp(jnp.mean(logs["log_state"], axis=0))
     out["step_jacobian_norm"] = jnp.mean(jnp.linalg.norm(jacs, 2, axis=(-2, -1)), axis=0)
-    out["lyapunov"] = jnp.mean(jax.vmap(lyapunov_exponents, in_axes=(0, None))(jacs, spec.lyapunov_k), 0)
+    lyap = jax.vmap(lyapunov_exponents, in_axes=(0, None, 0))(jacs, spec.lyapunov_k, last + 1)
+    out["lyapunov"] = jnp.mean(lyap, 0)
     if model.spec.cell == "lstm":
         out["grad_c"] = jnp.mean(norms["grad_c"], axis=1)
         out["cell_norm"] = jnp.mean(jnp.linalg.norm(states[layer][1], axis=-1), axis=1)

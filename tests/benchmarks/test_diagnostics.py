@@ -221,3 +221,21 @@ def test_first_last_ratio_uses_the_last_step_that_reaches_the_loss():
     g = np.asarray(out["grad_h"])
     assert np.all(g[last + 1 :] == 0) and g[last] > 0
     assert float(out["grad_h_ratio_first_last"]) == pytest.approx(g[0] / g[last], rel=1e-5)
+
+
+def test_padded_steps_count_as_identity_in_jacobians_and_lyapunov_exponents():
+    """Right padding after the last loss step cannot reach the loss: the linear-RNN closed
+    forms hold from each sequence's own last step."""
+    task = AddingTask(variant="hochreiter1997", length=20)  # per-sequence lengths 20..22
+    spec = dg.DiagnosticsSpec(level="full", batch_size=6, jacobian_sequences=6, lyapunov_k=3)
+    s = 0.8
+    model = make_model("rnn", 2, 1, hidden=5, activation="identity",
+                       init={"recurrent": "orthogonal", "recurrent_scale": s})
+    b = task.sample(jax.random.key(5), 6)
+    lengths = np.asarray(b.mask).argmax(1) + 1
+    assert len(set(lengths.tolist())) > 1  # the batch really mixes lengths
+    out = dg.full_diagnostics(model, task, spec, model.init(jax.random.key(0)), b)
+    np.testing.assert_allclose(out["lyapunov"], np.log(s), atol=1e-4)
+    T = b.x.shape[1]
+    expected = np.mean([[(L - 1 - t) * np.log(s) if t < L else 0.0 for t in range(T)] for L in lengths], 0)
+    np.testing.assert_allclose(out["jacobian_log_norm"], expected, atol=1e-3)
