@@ -32,6 +32,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from models.base import ACTIVATION_DERIVATIVE_BOUND
+from models.linalg import gram_schmidt, spectral_norm
 from models.lstm import lstm_gates, peephole_gates
 from models.scan import Params, RecurrentNet
 from tasks.base import Batch, check_choice, check_positive
@@ -194,10 +195,10 @@ def jacobian_products(jacs: Float[Array, "time d d"], hidden: int) -> dict[str, 
     def back(carry, j_next):
         prod, log_scale = carry  # prod * exp(log_scale) = ds_{T-1}/ds_{t+1}
         prod = prod @ j_next
-        norm = jnp.linalg.norm(prod, 2)
+        norm = spectral_norm(prod)
         safe = jnp.where(norm > 0, norm, 1.0)
         log_full = jnp.log(safe) + log_scale
-        log_hh = jnp.log(jnp.linalg.norm(prod[:hidden, :hidden], 2) / safe) + log_full
+        log_hh = jnp.log(spectral_norm(prod[:hidden, :hidden]) / safe) + log_full
         return (prod / safe, log_full), (log_full, log_hh)
 
     init = (jnp.eye(d, dtype=jacs.dtype), jnp.zeros((), jacs.dtype))
@@ -219,8 +220,8 @@ def lyapunov_exponents(
     k = min(k, d)
 
     def fwd(q, j):
-        q, r = jnp.linalg.qr(j @ q)
-        return q, jnp.log(jnp.abs(jnp.diagonal(r)))
+        q, r = gram_schmidt(j @ q)
+        return q, jnp.log(r)
 
     _, logs = jax.lax.scan(fwd, jnp.eye(d, k, dtype=jacs.dtype), jacs)
     n = jacs.shape[0] if n_steps is None else n_steps
@@ -394,7 +395,7 @@ def full_diagnostics(
     out["jacobian_log_norm"] = jnp.mean(logs["log_h"], axis=0)
     out["jacobian_norm"] = jnp.exp(out["jacobian_log_norm"])
     out["jacobian_norm_state"] = jnp.exp(jnp.mean(logs["log_state"], axis=0))
-    out["step_jacobian_norm"] = jnp.mean(jnp.linalg.norm(jacs, 2, axis=(-2, -1)), axis=0)
+    out["step_jacobian_norm"] = jnp.mean(jax.vmap(jax.vmap(spectral_norm))(jacs), axis=0)
     lyap = jax.vmap(lyapunov_exponents, in_axes=(0, None, 0))(jacs, spec.lyapunov_k, last + 1)
     out["lyapunov"] = jnp.mean(lyap, 0)
     if model.spec.cell == "lstm":

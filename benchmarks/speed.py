@@ -5,15 +5,18 @@ JAX; PyTorch runs synchronously on the CPU), measured side by side in one proces
 ratios compare systems under the same machine load. Workloads:
 
 1. ``single_<cell>``: one training step (forward, backward, Adam update) at B=64, T=200,
-   H=128, input 2, float32 for LSTM, GRU and tanh RNN: carousel's training step vs
+   H=128, input 2, float32 for LSTM, GRU (carousel's ``gru_reset_after``: the equations
+   of nn.GRU and GRUCell) and tanh RNN: carousel's training step vs
    PyTorch ``nn.LSTM``/``nn.GRU``/``nn.RNN`` vs Flax linen ``nn.RNN`` over
    ``OptimizedLSTMCell``/``GRUCell``/``SimpleCell``. Throughput in steps/s.
 2. ``many_seeds``: 32 independent LSTMs, B=20, T=200, H=50, 100 Adam steps each, total
-   wall time including compilation: carousel's default strategy for the backend vs a
+   wall time including compilation (``carousel``: an empty compile cache;
+   ``carousel_warm``: the same run again, compiled programs from JAX's persistent cache,
+   as in a sweep's later jobs): carousel's default strategy for the backend vs a
    PyTorch loop over models (``torch``), PyTorch in one pinned single-thread process per
    core (``torch_procs``) and a loop of a jitted Flax step (``flax``). Model-steps/s.
-3. ``scaling``: carousel's model-steps/s for 1..256 seeds per strategy, and the LSTM step
-   time against T (linear cost in T).
+3. ``scaling``: carousel's model-steps/s for 1..256 seeds per strategy (10 steps per seed,
+   the whole ``train`` call after a warm-up call), and the LSTM step time against T.
 4. ``overhead``: the per-step gradient probes (``diagnostics=basic``) over a plain step.
 5. ``roofline``: analytic FLOPs per step, achieved GFLOP/s, and this machine's measured
    dense-matmul GFLOP/s (large and at the recurrent matmul's own shape).
@@ -170,7 +173,10 @@ def torch_many_procs(n_models: int, steps: int) -> float:
 # ----------------------------------------------------------------------------- Flax linen
 
 
-def flax_step_fn(cell: str, B: int, T: int, H: int, D: int, seed: int = 0):
+def flax_setup(cell: str, B: int, T: int, H: int, D: int):
+    """A Flax linen RNN over the library cell and one jitted Adam update, as a Flax user
+    writes them once and reuses for every model of the same shapes; returns
+    ``make_step(seed) -> step()``."""
     import flax.linen as nn
     import jax
     import jax.numpy as jnp
@@ -184,25 +190,31 @@ def flax_step_fn(cell: str, B: int, T: int, H: int, D: int, seed: int = 0):
             h = nn.RNN(cells[cell](features=H))(x)
             return nn.Dense(1)(h[:, -1])
 
-    net = Net()
-    key = jax.random.key(seed)
-    x, y = jax.random.uniform(key, (B, T, D)), jax.random.uniform(key, (B, 1))
-    params = net.init(key, x)
-    opt = optax.adam(1e-3)
+    net, opt = Net(), optax.adam(1e-3)
 
     @jax.jit
-    def update(params, opt_state):
+    def update(params, opt_state, x, y):
         loss, grads = jax.value_and_grad(lambda p: jnp.mean((net.apply(p, x) - y) ** 2))(params)
         updates, opt_state = opt.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    box = {"p": params, "o": opt.init(params)}
+    def make_step(seed: int = 0):
+        key = jax.random.key(seed)
+        x, y = jax.random.uniform(key, (B, T, D)), jax.random.uniform(key, (B, 1))
+        params = net.init(key, x)
+        box = {"p": params, "o": opt.init(params)}
 
-    def step():
-        box["p"], box["o"], loss = update(box["p"], box["o"])
-        jax.block_until_ready(loss)
+        def step():
+            box["p"], box["o"], loss = update(box["p"], box["o"], x, y)
+            jax.block_until_ready(loss)
 
-    return step
+        return step
+
+    return make_step
+
+
+def flax_step_fn(cell: str, B: int, T: int, H: int, D: int, seed: int = 0):
+    return flax_setup(cell, B, T, H, D)(seed)
 
 
 # ----------------------------------------------------------------------------- roofline
@@ -229,28 +241,29 @@ def matmul_gflops(n: int, m: int, k: int, repeats: int = 20) -> float:
 # ----------------------------------------------------------------------------- main
 
 
-def run(quick: bool) -> dict[str, Any]:
+def _setup(quick: bool) -> tuple[dict[str, Any], int, int, int, int, int]:
+    """Per workload process: an empty persistent compile cache shared with its workers."""
+    import tempfile
+
+    cache = tempfile.mkdtemp(prefix="carousel-bench-cache-")  # starts empty: cold numbers are cold
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = cache  # the worker processes inherit it
     import jax
     import torch
 
+    jax.config.update("jax_compilation_cache_dir", cache)
     torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
-    reps = 5 if quick else 20
-    out: dict[str, Any] = {
-        "machine": {
-            "backend": jax.default_backend(),
-            "devices": [str(d) for d in jax.devices()],
-            "cpus": os.cpu_count(),
-            "jax": jax.__version__,
-            "torch": torch.__version__,
-        },
-        "workloads": {},
-    }
-    w = out["workloads"]
+    w: dict[str, Any] = {}
     B, T, H, D = (SINGLE[k] for k in ("B", "T", "H", "D"))
-    if quick:
-        T = 50
+    return w, (5 if quick else 20), B, (50 if quick else T), H, D
+
+
+def workload_single(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
+    import torch  # noqa: F401
+
+    w, reps, B, T, H, D = _setup(quick)
     for cell in ("lstm", "gru", "rnn"):
-        c = 1 / carousel_step_time(cell, B, T, H, reps)
+        # nn.GRU and linen's GRUCell apply the reset gate after the recurrent matmul
+        c = 1 / carousel_step_time("gru_reset_after" if cell == "gru" else cell, B, T, H, reps)
         t = 1 / median_time(torch_step_fn(cell, B, T, H, D), reps)
         f = 1 / median_time(flax_step_fn(cell, B, T, H, D), reps)
         w[f"single_{cell}"] = {
@@ -264,21 +277,34 @@ def run(quick: bool) -> dict[str, Any]:
         }
         print(f"single_{cell}: carousel {c:.2f}  torch {t:.2f}  flax {f:.2f} steps/s", flush=True)
 
+    return w
+
+
+def workload_many_seeds(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
+    import torch  # noqa: F401
+
+    w, reps, B, T, H, D = _setup(quick)
     n, steps = (8, 10) if quick else (PAPER["models"], PAPER["steps"])
-    secs, strategy = carousel_many(n, steps, "auto")
+    secs, strategy = carousel_many(n, steps, "auto")  # cold: compiles (and fills the cache)
     carousel = n * steps / secs
+    secs_warm, _ = carousel_many(n, steps, "auto")  # warm: compiled programs from the cache
+    carousel_warm = n * steps / secs_warm
     torch_loop = n * steps / torch_many_worker((-1, n, steps, torch.get_num_threads()))
     torch_procs = n * steps / torch_many_procs(n, steps)
     flax_t = time.perf_counter()
+    make_step = flax_setup("lstm", PAPER["B"], PAPER["T"], PAPER["H"], PAPER["D"])
     for m in range(n):
-        step = flax_step_fn("lstm", PAPER["B"], PAPER["T"], PAPER["H"], PAPER["D"], seed=m)
+        step = make_step(m)
         for _ in range(steps):
             step()
     flax = n * steps / (time.perf_counter() - flax_t)
     w["many_seeds"] = {
         "unit": "model-steps/s",
         "carousel": carousel,
+        "carousel_warm": carousel_warm,
         "carousel_strategy": strategy,
+        "carousel_warm/torch": carousel_warm / torch_loop,
+        "carousel_warm/torch_procs": carousel_warm / torch_procs,
         "torch": torch_loop,
         "torch_procs": torch_procs,
         "flax": flax,
@@ -289,17 +315,32 @@ def run(quick: bool) -> dict[str, Any]:
         "includes_compile": True,
     }
     print(
-        f"many_seeds ({n} LSTMs x {steps} steps, {strategy}): carousel {carousel:.1f}  torch {torch_loop:.1f}"
+        f"many_seeds ({n} LSTMs x {steps} steps, {strategy}): carousel {carousel:.1f}"
+        f" (warm cache {carousel_warm:.1f})  torch {torch_loop:.1f}"
         f"  torch_procs {torch_procs:.1f}  flax {flax:.1f} model-steps/s",
         flush=True,
     )
 
-    scaling: dict[str, Any] = {"unit": "model-steps/s", "steps_per_seed": 10, "seeds": {}}
+    return w
+
+
+def workload_scaling(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
+    import torch  # noqa: F401
+
+    w, reps, B, T, H, D = _setup(quick)
+    scaling: dict[str, Any] = {
+        "unit": "model-steps/s (whole train() call, compiled programs warm)",
+        "steps_per_seed": 10,
+        "seeds": {},
+    }
     seed_counts = (1, 4, 16) if quick else (1, 4, 16, 64, 256)
     for strategy in ("vmap", "loop", "processes"):
         for n_seeds in seed_counts:
+            carousel_many(n_seeds, 10, strategy)  # warm-up: compile, fill the cache
             secs, _ = carousel_many(n_seeds, 10, strategy)
             scaling["seeds"].setdefault(strategy, {})[str(n_seeds)] = n_seeds * 10 / secs
+            rate = n_seeds * 10 / secs
+            print(f"  scaling {strategy} {n_seeds} seeds: {rate:.1f} model-steps/s", flush=True)
         print(f"scaling {strategy}: {scaling['seeds'][strategy]}", flush=True)
     scaling["step_time_vs_T"] = {
         str(t_len): carousel_step_time("lstm", PAPER["B"], t_len, PAPER["H"], reps)
@@ -317,6 +358,13 @@ def run(quick: bool) -> dict[str, Any]:
     w["scaling"] = scaling
     print(f"step time vs T: {scaling['step_time_vs_T']}", flush=True)
 
+    return w
+
+
+def workload_overhead(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
+    import torch  # noqa: F401
+
+    w, reps, B, T, H, D = _setup(quick)
     plain = carousel_step_time("lstm", B, T, H, reps, "none")
     basic = carousel_step_time("lstm", B, T, H, reps, "basic")
     w["overhead"] = {
@@ -327,15 +375,22 @@ def run(quick: bool) -> dict[str, Any]:
     }
     print(f"overhead of probes (basic): {w['overhead']['probes_basic']:.1f}%", flush=True)
 
+    return w
+
+
+def workload_roofline(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
+    import torch  # noqa: F401
+
+    w, reps, B, T, H, D = _setup(quick)
     flops = lstm_flops(B, T, H, D)
-    step_s = 1 / w["single_lstm"]["carousel"]
+    step_s = 1 / prior["single_lstm"]["carousel"]
     peak = matmul_gflops(1024, 1024, 1024)
     at_shape = matmul_gflops(B, 4 * H, H, repeats=200)
     w["roofline"] = {
         "unit": "GFLOP/s",
         "flops_per_step": flops,
         "carousel_lstm": flops / step_s / 1e9,
-        "torch_lstm": flops * w["single_lstm"]["torch"] / 1e9,
+        "torch_lstm": flops * prior["single_lstm"]["torch"] / 1e9,
         "matmul_1024": peak,
         f"matmul_{B}x{H}x{4 * H}": at_shape,
         "carousel_fraction_of_matmul_1024": flops / step_s / 1e9 / peak,
@@ -345,11 +400,69 @@ def run(quick: bool) -> dict[str, Any]:
         f" recurrent-shape matmul {at_shape:.2f} GFLOP/s",
         flush=True,
     )
+    return w
+
+
+WORKLOADS = ("single", "many_seeds", "scaling", "overhead", "roofline")
+
+
+def machine() -> dict[str, Any]:
+    import jax
+    import torch
+
+    return {
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "cpus": os.cpu_count(),
+        "jax": jax.__version__,
+        "torch": torch.__version__,
+    }
+
+
+def run(quick: bool, timeout: float = 300.0) -> dict[str, Any]:
+    """Every workload in its own process (a clean JAX/PyTorch state each, and a stuck one
+    is stopped after ``timeout`` seconds and tried once more)."""
+    import subprocess
+    import tempfile
+
+    out: dict[str, Any] = {"machine": machine(), "workloads": {}}
+    for name in WORKLOADS:
+        for attempt in (1, 2):
+            with tempfile.TemporaryDirectory() as tmp:
+                prior, result = Path(tmp) / "prior.json", Path(tmp) / "result.json"
+                prior.write_text(json.dumps(out["workloads"]))
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.speed",
+                    "--workload",
+                    name,
+                    "--prior",
+                    str(prior),
+                    "--result",
+                    str(result),
+                ] + (["--quick"] if quick else [])
+                try:
+                    subprocess.run(cmd, check=True, timeout=timeout)
+                    out["workloads"].update(json.loads(result.read_text()))
+                    break
+                except (subprocess.TimeoutExpired, subprocess.CalledProcessError) as e:
+                    print(f"workload {name} attempt {attempt} failed: {e}", flush=True)
+                    if attempt == 2:
+                        out["workloads"][name] = {"error": str(e)}
     return out
 
 
 def print_table(result: dict[str, Any]) -> None:
-    w = result["workloads"]
+    w = {k: v for k, v in result["workloads"].items() if "error" not in v}
+    for k, v in result["workloads"].items():
+        if "error" in v:
+            print(f"{k}: not measured ({v['error']})")
+    if not all(
+        k in w
+        for k in ("single_lstm", "single_gru", "single_rnn", "many_seeds", "scaling", "overhead", "roofline")
+    ):
+        return
     print("\nworkload        unit             carousel      torch  torch_procs       flax  vs torch  vs flax")
     for name in ("single_lstm", "single_gru", "single_rnn", "many_seeds"):
         r = w[name]
@@ -358,13 +471,37 @@ def print_table(result: dict[str, Any]) -> None:
             f"{name:15s} {r['unit']:15s} {r['carousel']:9.2f} {r['torch']:10.2f} {procs} {r['flax']:10.2f}"
             f"  {r['carousel'] / r['torch']:7.2f}x {r['carousel'] / r['flax']:7.2f}x"
         )
+    r = w["many_seeds"]
+    print(
+        f"{'many_seeds_warm':15s} {r['unit']:15s} {r['carousel_warm']:9.2f} {r['torch']:10.2f}"
+        f" {r['torch_procs']:11.1f} {r['flax']:10.2f}  {r['carousel_warm'] / r['torch']:7.2f}x"
+        f" {r['carousel_warm'] / r['flax']:7.2f}x"
+    )
+    for strategy, by_n in w["scaling"]["seeds"].items():
+        print(f"scaling {strategy:10s} " + "  ".join(f"{n}: {v:.1f}" for n, v in by_n.items()))
+    fit = w["scaling"]["linear_fit"]
+    print(f"step time vs T: {fit['seconds_per_step_of_T'] * 1e3:.3f} ms per time step, r^2 = {fit['r2']:.4f}")
+    print(f"probe overhead (diagnostics=basic): {w['overhead']['probes_basic']:.1f}%")
+    roof = w["roofline"]
+    print(
+        f"roofline: carousel LSTM {roof['carousel_lstm']:.1f} GFLOP/s, torch {roof['torch_lstm']:.1f},"
+        f" dense matmul {roof['matmul_1024']:.1f} ({100 * roof['carousel_fraction_of_matmul_1024']:.1f}%)"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repetitions (a smoke run)")
     parser.add_argument("--out", type=Path, default=Path("bench_results"))
+    parser.add_argument("--workload", choices=WORKLOADS, help=argparse.SUPPRESS)
+    parser.add_argument("--prior", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.workload:  # one workload, in a child process of run()
+        prior = json.loads(args.prior.read_text()) if args.prior else {}
+        result = globals()[f"workload_{args.workload}"](args.quick, prior)
+        args.result.write_text(json.dumps(result))
+        return
     try:
         import torch  # noqa: F401
     except ImportError:

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from models import linalg
 from tasks.base import check_choice, check_positive
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
@@ -160,7 +161,7 @@ def initialize(
         limit = scale * math.sqrt(6.0 / (fan_in + fan_out))
         return jax.random.uniform(key, shape, jnp.float32, -limit, limit)
     if kind == "orthogonal":
-        return scale * jax.nn.initializers.orthogonal()(key, shape, jnp.float32)
+        return scale * linalg.orthogonal(key, shape)
     if kind == "identity":
         return scale * jnp.eye(fan_in, fan_out, dtype=jnp.float32)
     if kind == "sparse":

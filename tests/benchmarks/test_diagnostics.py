@@ -229,8 +229,9 @@ def test_padded_steps_count_as_identity_in_jacobians_and_lyapunov_exponents():
     task = AddingTask(variant="hochreiter1997", length=20)  # per-sequence lengths 20..22
     spec = dg.DiagnosticsSpec(level="full", batch_size=6, jacobian_sequences=6, lyapunov_k=3)
     s = 0.8
-    model = make_model("rnn", 2, 1, hidden=5, activation="identity",
-                       init={"recurrent": "orthogonal", "recurrent_scale": s})
+    model = make_model(
+        "rnn", 2, 1, hidden=5, activation="identity", init={"recurrent": "orthogonal", "recurrent_scale": s}
+    )
     b = task.sample(jax.random.key(5), 6)
     lengths = np.asarray(b.mask).argmax(1) + 1
     assert len(set(lengths.tolist())) > 1  # the batch really mixes lengths
