@@ -115,17 +115,21 @@ class Experiment:
         }
 
 
+def _dict(node: Any) -> dict[str, Any]:
+    return typing.cast(dict[str, Any], OmegaConf.to_container(node, resolve=True))
+
+
 def _fields(node: Any) -> dict[str, Any]:
-    return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "name"}
+    return {k: v for k, v in _dict(node).items() if k != "name"}
 
 
 def build(cfg: DictConfig) -> Experiment:
     """Objects from a composed config; raises a one-line ValueError on bad input."""
     task = make_task(cfg.task.name, **_fields(cfg.task))
     model = make_model(cfg.model.name, task.input_size, task.output_size, **_fields(cfg.model))
-    optim = OptimSpec(**OmegaConf.to_container(cfg.optim, resolve=True))
-    spec = TrainSpec(**OmegaConf.to_container(cfg.train, resolve=True))
-    diagnostics = DiagnosticsSpec(**OmegaConf.to_container(cfg.diagnostics, resolve=True))
+    optim = OptimSpec(**_dict(cfg.optim))
+    spec = TrainSpec(**_dict(cfg.train))
+    diagnostics = DiagnosticsSpec(**_dict(cfg.diagnostics))
     if diagnostics.layer >= model.spec.layers:
         raise ValueError(
             f"diagnostics.layer must be < model.layers ({model.spec.layers}), got {diagnostics.layer}"
@@ -137,6 +141,6 @@ def build(cfg: DictConfig) -> Experiment:
     if cfg.logger.mode not in WANDB_MODES:
         raise ValueError(f"unknown logger.mode {cfg.logger.mode!r}; valid: {', '.join(WANDB_MODES)}")
     seeds = list(range(cfg.seed_offset, cfg.seed_offset + cfg.seeds))
-    logger = LoggerConfig(**OmegaConf.to_container(cfg.logger, resolve=True))
+    logger = LoggerConfig(**_dict(cfg.logger))
     trainer = Trainer(model, task, optim, spec, diagnostics)
     return Experiment(trainer, seeds, logger, cfg.model.name, cfg.task.name)

@@ -407,9 +407,9 @@ def full_diagnostics(
         out["path.residual"] = jnp.max(
             jnp.abs(sum(v for k, v in parts.items() if k != "total") - parts["total"])
         ) / jnp.maximum(jnp.max(jnp.abs(parts["total"])), 1e-30)
-        for g in lstm_gates(model.spec):
-            ablated = hop_ablation(model, task, params, batch, layer, (g,))
-            out[f"ablation.R_{g}"] = jnp.mean(jnp.linalg.norm(ablated, axis=-1), axis=1)
+        for gate in lstm_gates(model.spec):
+            ablated = hop_ablation(model, task, params, batch, layer, (gate,))
+            out[f"ablation.R_{gate}"] = jnp.mean(jnp.linalg.norm(ablated, axis=-1), axis=1)
         out["ablation.none"] = jnp.mean(
             jnp.linalg.norm(hop_ablation(model, task, params, batch, layer, ()), axis=-1), axis=1
         )

@@ -62,7 +62,7 @@ def write_yaml(path: Path, obj: Any) -> None:
 
 def write_npz(path: Path, arrays: dict[str, Any]) -> None:
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
     atomic_write(path, buf.getvalue())
 
 

@@ -350,10 +350,13 @@ def train(
     runner = seed_runner(trainer, strategy)
     n = len(seeds)
     keys = [seed_keys(s) for s in seeds]
+    data_keys: Any
+    eval_keys: Any
+    diag_keys: Any
     data_keys, eval_keys, diag_keys = (
         jnp.stack([k[stream] for k in keys]) for stream in (STREAM_DATA, STREAM_EVAL, STREAM_DIAG)
     )
-    states = jax.vmap(trainer.init_state)(params_init)
+    states: Any = jax.vmap(trainer.init_state)(params_init)  # stacked, or a list per seed
     if strategy == "loop":
         states = _unstack(states, n)
         data_keys, eval_keys, diag_keys = list(data_keys), list(eval_keys), list(diag_keys)

@@ -89,8 +89,9 @@ class _Relay:
             for w, h in enumerate(heads):
                 if h == step:
                     self.last[w] = self.pending[w].pop(0)[1]
-                if self.last[w] is not None:
-                    merged.extend(r if h == step else frozen_row(r, step) for r in self.last[w])
+                last = self.last[w]
+                if last is not None:
+                    merged.extend(r if h == step else frozen_row(r, step) for r in last)
             if self.on_eval is not None:
                 self.on_eval(step, sorted(merged, key=lambda r: r["seed"]))
 

@@ -35,7 +35,8 @@ from models.rnn import RNNCell
 Params = dict[str, Array]
 States = tuple[Array, ...]  # per layer: (h,) or (h, c), each [time, batch, hidden]
 
-CELL_CLASSES: dict[str, type] = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
+# Cell families by name; each offers the static fuse/step/zero_carry/recurrent_names.
+CELL_CLASSES: dict[str, Any] = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
 
 
 def layer_prefix(k: int) -> str:
@@ -43,7 +44,7 @@ def layer_prefix(k: int) -> str:
 
 
 def scan_cell(
-    cell_class: type,
+    cell_class: Any,
     spec: ModelSpec,
     weights: dict[str, Array],
     x_TBD: Array,
@@ -76,7 +77,7 @@ class RecurrentNet:
     output_size: int
 
     @property
-    def cell_class(self) -> type:
+    def cell_class(self) -> Any:
         return CELL_CLASSES[self.spec.cell]
 
     @property
