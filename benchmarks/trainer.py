@@ -96,11 +96,22 @@ def seed_keys(seed: int) -> tuple[jax.Array, ...]:
     return tuple(jax.random.fold_in(root, s) for s in (STREAM_PARAMS, STREAM_DATA, STREAM_EVAL, STREAM_DIAG))
 
 
-def resolve_strategy(strategy: str, n_seeds: int, workers: int | None = None) -> str:
+# Below this many model-steps (seeds x steps) the worker processes' start-up (about 8 s of
+# process start and compilation on 2 cores) costs more than their speed-up saves.
+PROCESSES_MIN_MODEL_STEPS = 3000
+
+
+def resolve_strategy(
+    strategy: str, n_seeds: int, workers: int | None = None, steps: int | None = None
+) -> str:
     """``auto``: vmap on accelerators; on the CPU, worker processes when there are several
-    cores and seeds, else the loop. ``processes`` with one worker is the loop."""
+    cores and seeds and enough work to repay their start-up, else the loop.
+    ``processes`` with one worker is the loop."""
     if strategy == "auto":
-        strategy = "vmap" if jax.default_backend() != "cpu" else "processes"
+        if jax.default_backend() != "cpu":
+            return "vmap"
+        enough = steps is None or n_seeds * steps >= PROCESSES_MIN_MODEL_STEPS
+        strategy = "processes" if enough else "loop"
     if strategy == "processes" and min(workers or len(usable_cores()), n_seeds) <= 1:
         strategy = "loop"
     return strategy
@@ -336,7 +347,9 @@ def train(
     """
     if not seeds:
         raise ValueError("seeds must be at least 1")
-    strategy = resolve_strategy(strategy or trainer.spec.strategy, len(seeds), trainer.spec.workers)
+    strategy = resolve_strategy(
+        strategy or trainer.spec.strategy, len(seeds), trainer.spec.workers, trainer.spec.steps
+    )
     if params_init is None:
         params_init = init_params(trainer.model, seeds)
     if strategy == "processes":
