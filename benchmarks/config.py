@@ -67,6 +67,12 @@ TaskConfig = dataclasses.make_dataclass(
 )
 
 
+# make_dataclass files the classes under the module "types"; they must be importable from
+# here so that a pickled config (e.g. sent to a submitit job) finds them again.
+for _cls in (OptimConfig, DiagnosticsConfig, TrainConfig, InitConfig, ModelConfig, TaskConfig):
+    _cls.__module__ = __name__
+
+
 @dataclasses.dataclass
 class LoggerConfig:
     """name: "wandb" or "none"; mode: W&B's mode (offline needs no account or network)."""

@@ -95,3 +95,28 @@ def test_linear_rnn_closed_form_through_the_whole_chain(tmp_path):
     np.testing.assert_allclose(d["spectral_radius.W_hh"][0], [0.9, 0.9], rtol=1e-5)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["steps_run"] == 0 and summary["diagnostics"]["init"]["step"] == 0
+
+
+@pytest.mark.slow
+def test_sweep_through_the_submitit_launcher_local_executor(tmp_path):
+    """The SLURM path's launcher, with submitit's local executor: each job runs in its own
+    process from a pickled config and writes its run directory."""
+    proc = run_cli(
+        "-m",
+        "hydra/launcher=submitit_local",
+        "model=rnn,lstm",
+        "task.length=10",
+        "seeds=2",
+        "train.steps=20",
+        "train.eval_every=10",
+        "train.eval_size=50",
+        "diagnostics=none",
+        "logger=none",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summaries = sorted(tmp_path.glob("*/summary.json"))
+    assert [p.parent.name for p in summaries] == ["0_rnn_adding", "1_lstm_adding"]
+    for p in summaries:
+        s = json.loads(p.read_text())
+        assert s["steps_run"] == 20 and len(s["seeds"]) == 2
