@@ -40,7 +40,6 @@ import numpy as np
 
 SINGLE = {"B": 64, "T": 200, "H": 128, "D": 2}
 PAPER = {"B": 20, "T": 200, "H": 50, "D": 2, "models": 32, "steps": 100}
-SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
 def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
