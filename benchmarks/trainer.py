@@ -136,10 +136,6 @@ class Trainer:
         """Evaluation sequences: the config's, else the task's published size."""
         return self.spec.eval_size or self.task.eval_size
 
-    def loss(self, params: Params, batch) -> jax.Array:
-        outputs, _ = self.model.apply(params, batch.x)
-        return self.task.loss(outputs, batch)
-
     def init_state(self, params: Params) -> TrainState:
         return TrainState(params, self.optimizer.init(params), jnp.array(-1, jnp.int32), jnp.array(False))
 
@@ -383,13 +379,9 @@ def train(
     start = time.perf_counter()
     done, next_full = 0, 0
     last_chunk: list[dict[str, float]] = [{} for _ in seeds]  # loss/grad stats, last chunk
+    diverged = np.full(n, -1)  # every seed starts finite (init_state); updated after each chunk
     while True:
         evaluation = jax.device_get(runner.evaluate(states, eval_keys))
-        diverged = np.asarray(
-            jax.device_get(
-                states.diverged_at if strategy == "vmap" else jnp.stack([s.diverged_at for s in states])
-            )
-        )
         chunk_rows = []
         newly_solved = []
         for i, r in enumerate(results):
@@ -440,13 +432,13 @@ def train(
         states, metrics = runner.chunk(states, data_keys, steps)
         metrics = jax.device_get(metrics)
         # a frozen (solved or diverged) seed is not training: its per-step values are NaN
-        new_div = np.asarray(
+        diverged = np.asarray(  # fetched once per chunk, read by the next evaluation
             jax.device_get(
                 states.diverged_at if strategy == "vmap" else jnp.stack([s.diverged_at for s in states])
             )
         )
         training = active[:, None] & (
-            (new_div[:, None] < 0) | (np.asarray(steps)[None, :] <= new_div[:, None])
+            (diverged[:, None] < 0) | (np.asarray(steps)[None, :] <= diverged[:, None])
         )
         loss = np.where(training, np.asarray(metrics.loss), np.nan)  # [seeds, steps]
         grad = np.where(training, np.asarray(metrics.grad_norm), np.nan)
