@@ -31,11 +31,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from carousel_checks import check_choice, check_positive
 from models.base import ACTIVATION_DERIVATIVE_BOUND
 from models.linalg import gram_schmidt, spectral_norm
 from models.lstm import lstm_gates, peephole_gates
 from models.scan import Params, RecurrentNet
-from tasks.base import Batch, check_choice, check_positive
+from tasks.base import Batch
 
 LEVELS = ("none", "basic", "full")
 

@@ -13,7 +13,7 @@ import dataclasses
 
 import optax
 
-from tasks.base import check_choice
+from carousel_checks import check_choice
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 CLIPPING = ("none", "global_norm", "elementwise")

@@ -34,8 +34,8 @@ from benchmarks.diagnostics import DiagnosticsSpec
 from benchmarks.optim import OptimSpec, make_optimizer
 from benchmarks.stats import wilson_interval
 from benchmarks.workers import train_processes, usable_cores
+from carousel_checks import check_choice, check_positive
 from models.scan import Params, RecurrentNet
-from tasks.base import check_choice, check_positive
 
 STRATEGIES = ("auto", "vmap", "loop", "processes")
 STREAM_PARAMS, STREAM_DATA, STREAM_EVAL, STREAM_DIAG = 0, 1, 2, 3

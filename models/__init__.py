@@ -25,12 +25,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from carousel_checks import check_choice
 from models.base import InitSpec, ModelSpec
 from models.gru import GRUCell
 from models.lstm import LSTMCell
 from models.rnn import RNNCell
 from models.scan import RecurrentNet
-from tasks.base import check_choice
 
 
 def _normal(std: float) -> InitSpec:

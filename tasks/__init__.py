@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from carousel_checks import check_choice
 from tasks.adding import AddingTask, MultiplicationTask
-from tasks.base import Batch, check_choice
+from tasks.base import Batch
 from tasks.copy import CopyTask
 from tasks.digits import SequentialDigitsTask
 from tasks.latching import LatchingTask

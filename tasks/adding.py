@@ -66,7 +66,8 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from tasks.base import Batch, check_choice, check_positive, masked_mse
+from carousel_checks import check_choice, check_positive
+from tasks.base import Batch, masked_mse
 
 HOCHREITER_ABS_ERROR = 0.04
 SQUARED_ERROR_THRESHOLD = 0.04

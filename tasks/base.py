@@ -36,17 +36,6 @@ class Batch(NamedTuple):
     mask: Float[Array, "batch time"]
 
 
-def check_choice(kind: str, value: str, valid: tuple[str, ...] | list[str]) -> None:
-    """Raise a one-line ValueError naming the valid choices when ``value`` is not one."""
-    if value not in valid:
-        raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(sorted(valid))}")
-
-
-def check_positive(name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 def masked_mse(outputs: Float[Array, "b t o"], batch: Batch) -> Float[Array, ""]:
     """Mean squared error over the masked steps (mean over output units)."""
     sq = jnp.mean((outputs - batch.y) ** 2, axis=-1)

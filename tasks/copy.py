@@ -33,7 +33,8 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from tasks.base import Batch, check_choice, check_positive, masked_cross_entropy
+from carousel_checks import check_choice, check_positive
+from tasks.base import Batch, masked_cross_entropy
 
 N_SYMBOLS = 10
 N_RECALL = 10

@@ -48,13 +48,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasks.base import (
-    Batch,
-    check_choice,
-    check_positive,
-    masked_cross_entropy,
-    per_sequence_all_argmax_correct,
-)
+from carousel_checks import check_choice, check_positive
+from tasks.base import Batch, masked_cross_entropy, per_sequence_all_argmax_correct
 
 N_CLASSES = 10
 _SEQ_LEN = {"sklearn8x8": 64, "mnist": 784}

@@ -38,7 +38,8 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from tasks.base import Batch, check_choice, check_positive, masked_mse
+from carousel_checks import check_choice, check_positive
+from tasks.base import Batch, masked_mse
 
 NOISE_VARIANCE = 0.2
 CORRECT_ABS_ERROR = 0.2

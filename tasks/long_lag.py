@@ -58,13 +58,8 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from tasks.base import (
-    Batch,
-    check_choice,
-    check_positive,
-    masked_cross_entropy,
-    per_sequence_all_argmax_correct,
-)
+from carousel_checks import check_choice, check_positive
+from tasks.base import Batch, masked_cross_entropy, per_sequence_all_argmax_correct
 
 CONTINUE_PROB = 0.9  # 2c: probability of one more distractor before the trigger e
 

@@ -44,13 +44,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
-from tasks.base import (
-    Batch,
-    check_choice,
-    check_positive,
-    masked_cross_entropy,
-    per_sequence_all_argmax_correct,
-)
+from carousel_checks import check_choice, check_positive
+from tasks.base import Batch, masked_cross_entropy, per_sequence_all_argmax_correct
 
 EVAL_SIZE = 10_000
 MAX_WRONG = 0.01

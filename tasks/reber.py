@@ -47,7 +47,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from tasks.base import Batch, check_choice, check_positive
+from carousel_checks import check_choice, check_positive
+from tasks.base import Batch
 
 SYMBOLS = "BTPSXVE"
 N_SYMBOLS = len(SYMBOLS)

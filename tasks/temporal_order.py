@@ -68,10 +68,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
+from carousel_checks import check_choice, check_positive
 from tasks.base import (
     Batch,
-    check_choice,
-    check_positive,
     masked_cross_entropy,
     masked_mse,
     per_sequence_all_argmax_correct,
