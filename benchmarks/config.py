@@ -3,7 +3,7 @@
 One source of defaults: the model and task schemas are *generated* from
 :class:`~models.base.ModelSpec` and the task dataclasses, with every field optional
 (``None`` = the preset's or the dataclass's default), and ``optim`` / ``train`` use
-:class:`~benchmarks.optim.OptimSpec` and :class:`~benchmarks.trainer.TrainSpec`
+:class:`~benchmarks.optim.OptimSpec` and :class:`~benchmarks.chunk.TrainSpec`
 directly. Hydra rejects unknown keys and mistyped values against this schema;
 :func:`build` then rejects unknown names and out-of-range values with one-line errors.
 """
@@ -17,9 +17,9 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from benchmarks.chunk import Trainer, TrainSpec
 from benchmarks.diagnostics import DiagnosticsSpec
 from benchmarks.optim import OptimSpec
-from benchmarks.trainer import Trainer, TrainSpec
 from models import make_model
 from models.base import InitSpec, ModelSpec
 from tasks import TASKS, make_task

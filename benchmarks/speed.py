@@ -57,9 +57,9 @@ def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
 
 
 def carousel_trainer(cell: str, B: int, T: int, H: int, level: str = "none", eval_size: int = 64):
+    from benchmarks.chunk import Trainer, TrainSpec
     from benchmarks.diagnostics import DiagnosticsSpec
     from benchmarks.optim import OptimSpec
-    from benchmarks.trainer import Trainer, TrainSpec
     from models import make_model
     from tasks.adding import AddingTask
 
@@ -101,7 +101,7 @@ def carousel_many(n_models: int, steps: int, strategy: str) -> tuple[float, str]
     """Wall time of ``train`` for n_models LSTMs at paper scale (compilation included)."""
     import dataclasses
 
-    from benchmarks.trainer import train
+    from benchmarks.training_loop import train
 
     trainer = carousel_trainer("lstm", PAPER["B"], PAPER["T"], PAPER["H"])
     trainer = dataclasses.replace(

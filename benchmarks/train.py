@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 
 from benchmarks import cli
 from benchmarks.config import build, register
-from benchmarks.runner import run_experiment
+from benchmarks.experiment import run_experiment
 
 register()
 

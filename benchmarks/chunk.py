@@ -1,0 +1,193 @@
+"""The pure per-seed training chunk: what every seed strategy runs.
+
+``Trainer.train_chunk(state, data_key, steps)`` runs ``len(steps)`` optimizer steps for ONE
+seed inside one ``lax.scan``; ``Trainer.evaluate`` and ``Trainer.full_diagnostics`` measure
+one seed. The strategies in :mod:`benchmarks.strategies` run these same functions for all
+seeds (vmapped, looped, or in worker processes); nothing here knows about more than one seed.
+
+Per-seed randomness comes from one root key per seed, split into named streams with
+``fold_in``: ``params`` (initialisation), ``data`` (training batch of step s is drawn from
+``fold_in(data, s)``, so results do not depend on the chunk size) and ``eval`` (a fixed
+evaluation set). A seed whose loss or gradient becomes non-finite is recorded as diverged
+at that step and its parameters stop changing; the other seeds are unaffected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from benchmarks import diagnostics as dg
+from benchmarks.diagnostics import DiagnosticsSpec
+from benchmarks.optim import OptimSpec, make_optimizer
+from carousel_checks import check_choice, check_positive
+from models.scan import Params, RecurrentNet
+
+STRATEGIES = ("auto", "vmap", "loop", "processes")
+STREAM_PARAMS, STREAM_DATA, STREAM_EVAL, STREAM_DIAG = 0, 1, 2, 3
+EVAL_CHUNK = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSpec:
+    """steps: optimizer steps per seed; eval_every: steps per jitted chunk, after each of
+    which every seed is evaluated; eval_size: evaluation sequences (None: the task's
+    published size); strategy: how seeds are run (:mod:`benchmarks.strategies`);
+    workers: worker processes of the ``processes`` strategy (default: one per usable core);
+    stop_when_solved: a seed stops training (its parameters freeze) once solved, and the
+    run ends when every seed is solved or diverged; so a seed's results never depend on
+    the other seeds or on the strategy."""
+
+    steps: int = 2000
+    batch_size: int = 20
+    eval_every: int = 100
+    eval_size: int | None = None
+    strategy: str = "auto"
+    stop_when_solved: bool = True
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, int) or self.steps < 0:
+            raise ValueError(f"train.steps must be a non-negative integer, got {self.steps!r}")
+        check_positive("train.batch_size", self.batch_size)
+        check_positive("train.eval_every", self.eval_every)
+        if self.eval_size is not None:
+            check_positive("train.eval_size", self.eval_size)
+        check_choice("seed strategy", self.strategy, STRATEGIES)
+        if self.workers is not None:
+            check_positive("train.workers", self.workers)
+
+
+class TrainState(NamedTuple):
+    params: Params
+    opt_state: Any
+    diverged_at: jax.Array  # int32, -1 while finite
+    stopped: jax.Array  # bool: solved with stop_when_solved; parameters frozen
+
+
+class ChunkMetrics(NamedTuple):
+    loss: jax.Array  # [steps] training loss per step
+    grad_norm: jax.Array  # [steps] global gradient norm per step
+    extra: dict[str, jax.Array]  # diagnostics: grad_h/grad_c [steps, T], param.<name> [steps]
+
+
+class EvalMetrics(NamedTuple):
+    loss: jax.Array
+    correct: jax.Array  # fraction of evaluation sequences correct
+    solved: jax.Array
+
+
+def seed_keys(seed: int) -> tuple[jax.Array, ...]:
+    """The named streams of one seed: params, data, eval, diagnostics."""
+    root = jax.random.key(seed)
+    return tuple(jax.random.fold_in(root, s) for s in (STREAM_PARAMS, STREAM_DATA, STREAM_EVAL, STREAM_DIAG))
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """Pure training functions for one (model, task, optimizer, schedule)."""
+
+    model: RecurrentNet
+    task: Any
+    optim: OptimSpec
+    spec: TrainSpec
+    diagnostics: DiagnosticsSpec = DiagnosticsSpec()
+
+    @property
+    def optimizer(self) -> optax.GradientTransformation:
+        return make_optimizer(self.optim)
+
+    @property
+    def eval_size(self) -> int:
+        """Evaluation sequences: the config's, else the task's published size."""
+        return self.spec.eval_size or self.task.eval_size
+
+    def init_state(self, params: Params) -> TrainState:
+        return TrainState(params, self.optimizer.init(params), jnp.array(-1, jnp.int32), jnp.array(False))
+
+    def train_chunk(
+        self, state: TrainState, data_key: jax.Array, steps: jax.Array
+    ) -> tuple[TrainState, ChunkMetrics]:
+        optimizer = self.optimizer
+
+        diag = self.diagnostics
+        layer = diag.layer if diag.probes else None
+
+        def one_step(state: TrainState, step: jax.Array):
+            batch = self.task.sample(jax.random.fold_in(data_key, step), self.spec.batch_size)
+            loss, grads, probe_grads = dg.loss_and_grads(self.model, self.task, state.params, batch, layer)
+            grad_norm = optax.tree.norm(grads)
+            finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+            live = finite & (state.diverged_at < 0) & ~state.stopped
+            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+            params = optax.apply_updates(state.params, updates)
+            keep = lambda new, old: jnp.where(live, new, old)  # noqa: E731
+            diverged_at = jnp.where((state.diverged_at < 0) & ~finite, step, state.diverged_at)
+            new = TrainState(
+                jax.tree.map(keep, params, state.params),
+                jax.tree.map(keep, opt_state, state.opt_state),
+                diverged_at.astype(jnp.int32),
+                state.stopped,
+            )
+            extra: dict[str, jax.Array] = {}
+            if diag.probes:  # per-step norms: batch means over time, and every parameter's
+                extra = {k: jnp.mean(v, axis=1) for k, v in dg.state_grad_norms(probe_grads).items()}
+                extra.update({f"param.{k}": v for k, v in dg.param_grad_norms(grads).items()})
+            return new, ChunkMetrics(loss, grad_norm, extra)
+
+        return jax.lax.scan(one_step, state, steps)
+
+    def evaluate(self, params: Params, eval_key: jax.Array) -> EvalMetrics:
+        """Loss, fraction correct and the task's criterion on the fixed evaluation set.
+
+        Tasks with a held-out split (``task.eval_batch()``) are evaluated on it; the others
+        on ``eval_size`` fresh sequences from the seed's eval stream (rounded up to whole
+        chunks of at most 1,000 sequences). Evaluation runs in chunks to bound memory.
+        """
+        if hasattr(self.task, "eval_batch"):
+            batches, valid = _chunked(self.task.eval_batch(), EVAL_CHUNK)
+        else:
+            chunk = min(self.eval_size, EVAL_CHUNK)
+            keys = jax.random.split(eval_key, math.ceil(self.eval_size / chunk))
+            batches = jax.vmap(lambda k: self.task.sample(k, chunk))(keys)
+            valid = jnp.ones(batches.mask.shape[:2], jnp.float32)
+
+        def one(inputs):
+            batch, ok = inputs
+            outputs, _ = self.model.apply(params, batch.x)
+            weight = jnp.sum(ok)
+            n_correct = jnp.sum(self.task.correct(outputs, batch) * ok)
+            return self.task.loss(outputs, batch) * weight, n_correct, weight
+
+        losses, correct, weights = jax.lax.map(one, (batches, valid))
+        loss, frac = jnp.sum(losses) / jnp.sum(weights), jnp.sum(correct) / jnp.sum(weights)
+        return EvalMetrics(loss, frac, self.task.solved(loss, frac))
+
+    def diagnostics_batch(self, diag_key: jax.Array):
+        return self.task.sample(diag_key, self.diagnostics.batch_size)
+
+    def full_diagnostics(self, params: Params, diag_key: jax.Array) -> dict[str, jax.Array]:
+        return dg.full_diagnostics(
+            self.model, self.task, self.diagnostics, params, self.diagnostics_batch(diag_key)
+        )
+
+
+def _chunked(batch, size: int):
+    """Split a batch into equal chunks of at most ``size`` sequences; padding sequences
+    have a zero mask and a zero ``valid`` flag, so they count in no metric."""
+    n = batch.x.shape[0]
+    size = min(size, n)
+    n_chunks = math.ceil(n / size)
+    pad = n_chunks * size - n
+
+    def split(a):
+        a = jnp.concatenate([a, jnp.zeros((pad, *a.shape[1:]), a.dtype)]) if pad else a
+        return a.reshape(n_chunks, size, *a.shape[1:])
+
+    valid = split(jnp.ones((n,), jnp.float32))
+    return jax.tree.map(split, batch), valid

@@ -1,0 +1,145 @@
+"""One experiment into its run directory: config, parameters, metrics as they come, results.
+
+The entry point (:mod:`benchmarks.train`) builds an :class:`~benchmarks.config.Experiment`
+from the config and calls :func:`run_experiment`, which hands it to the training loop
+(:func:`benchmarks.training_loop.train`) and writes what comes back to the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from benchmarks import store
+from benchmarks.config import Experiment
+from benchmarks.logger import make_logger
+from benchmarks.training_loop import RunResult, init_params, train
+
+
+def format_summary(summary: dict[str, Any], label: str) -> str:
+    lo, hi = summary["ci95"]
+    steps = [s["steps_to_solve"] for s in summary["seeds"] if s["steps_to_solve"] is not None]
+    med = f"{np.median(steps):.0f}" if steps else "-"
+    return (
+        f"{label}: solved {summary['n_solved']}/{summary['n_seeds']} = "
+        f"{summary['success_rate']:.0%} (95% CI {lo:.0%}-{hi:.0%}), "
+        f"median steps to solve {med}, diverged {summary['n_diverged']}, "
+        f"{summary['wall_time_s']:.1f} s [{summary['strategy']}]"
+    )
+
+
+def diagnostics_summary(diag: dict[str, np.ndarray], seeds: list[int]) -> dict[str, Any]:
+    """At initialisation and at the end: per seed, the gradient-over-time decay rate and
+    first/last ratio, the top Lyapunov exponent and each recurrent matrix's spectral radius."""
+    if not diag:
+        return {}
+    out: dict[str, Any] = {"steps_measured": diag["step"].tolist()}
+    for label, k in (("init", 0), ("final", -1)):
+        entry: dict[str, Any] = {"step": int(diag["step"][k])}
+        for key in ("grad_h_decay_rate", "grad_h_ratio_first_last"):
+            entry[key] = diag[key][k].tolist()
+        entry["lyapunov_max"] = diag["lyapunov"][k][:, 0].tolist()
+        for key in diag:
+            if key.startswith("spectral_radius."):
+                entry[key] = diag[key][k].tolist()
+        out[label] = entry
+    return out
+
+
+class RunSinks:
+    """Where one run's evaluations and measurements go while it trains: the metrics table
+    in the store, the logger, and the progress bar."""
+
+    def __init__(self, exp: Experiment, out: Path, config: dict[str, Any], label: str, progress: bool):
+        self.out, self.seeds = out, exp.seeds
+        self.logger = make_logger(
+            exp.logger, out, config, name=f"{exp.model_name}-{exp.task_name}-{out.name}"
+        )
+        self.rows: list[dict[str, Any]] = []
+        self.bar = tqdm(
+            total=exp.trainer.spec.steps, desc=label, disable=not progress, unit="step", dynamic_ncols=True
+        )
+
+    def on_eval(self, step: int, chunk_rows: list[dict[str, Any]]) -> None:
+        self.rows.extend(chunk_rows)
+        store.write_table(self.out / "metrics.parquet", self.rows)
+        solved = sum(r["solved"] for r in chunk_rows)
+        loss = np.nanmean([r["train_loss"] for r in chunk_rows]) if step else float("nan")
+        metrics: dict[str, Any] = {
+            "seeds_solved": solved,
+            "eval_loss_mean": float(np.mean([r["eval_loss"] for r in chunk_rows])),
+        }
+        for r in chunk_rows:
+            for key in ("train_loss", "eval_loss", "eval_correct", "grad_norm_mean", "grad_norm_max"):
+                if key in r:
+                    metrics[f"seed{r['seed']}/{key}"] = r[key]
+        self.logger.log(metrics, step)
+        self.bar.update(step - self.bar.n)
+        self.bar.set_postfix(loss=f"{loss:.4f}", solved=f"{solved}/{len(chunk_rows)}")
+
+    def on_diagnostics(self, step: int, arrays: dict[str, np.ndarray]) -> None:
+        metrics: dict[str, Any] = {}
+        for key, value in arrays.items():
+            if key.startswith(("spectral_radius.", "sigma_max.")) or key == "grad_h_decay_rate":
+                metrics.update({f"seed{s}/{key}": float(v) for s, v in zip(self.seeds, value, strict=True)})
+        grad_h = np.log10(np.maximum(arrays["grad_h"].ravel(), 1e-30))
+        metrics["grad_h_profile"] = self.logger.histogram(grad_h)
+        self.logger.log(metrics, step)
+
+
+def write_result(out: Path, exp: Experiment, result: RunResult) -> dict[str, Any]:
+    """Every result file of a finished run; returns the summary."""
+    store.write_npz(out / "params_final.npz", result.params_final)
+    for name, arrays in (
+        ("grad_norms.npz", result.step_series),
+        ("grad_time.npz", result.grad_time),
+        ("diagnostics.npz", result.diagnostics),
+    ):
+        if arrays:
+            store.write_npz(out / name, arrays)
+    task = exp.trainer.task
+    summary = result.summary(exp.trainer.spec.batch_size)
+    summary["model"], summary["task"] = exp.model_name, exp.task_name
+    summary["task_variant"], summary["task_length"] = task.variant, task.length
+    summary["criterion"] = task.describe()
+    summary["eval_size"] = exp.trainer.eval_size
+    summary["train"] = dataclasses.asdict(exp.trainer.spec)
+    summary["diagnostics"] = diagnostics_summary(result.diagnostics, exp.seeds)
+    store.write_json(out / "summary.json", summary)
+    return summary
+
+
+def run_experiment(
+    exp: Experiment, out: Path, *, params_init: Any = None, progress: bool = True
+) -> dict[str, Any]:
+    """Train ``exp`` and write every result file under ``out``; returns the summary."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = exp.describe()
+    store.write_yaml(out / "config.yaml", config)
+    if params_init is None:
+        params_init = init_params(exp.trainer.model, exp.seeds)
+    store.write_npz(out / "params_init.npz", params_init)
+    task = exp.trainer.task
+    label = f"{exp.model_name} on {exp.task_name}/{task.variant} T={task.length}"
+    sinks = RunSinks(exp, out, config, label, progress)
+    try:
+        result = train(
+            exp.trainer,
+            exp.seeds,
+            params_init=params_init,
+            on_eval=sinks.on_eval,
+            on_diagnostics=sinks.on_diagnostics,
+        )
+    finally:
+        sinks.bar.close()
+    summary = write_result(out, exp, result)
+    sinks.logger.log({"success_rate": summary["success_rate"]}, result.steps_run)
+    sinks.logger.finish()
+    print(format_summary(summary, label), flush=True)
+    print(f"results: {out}", flush=True)
+    return summary
