@@ -1,4 +1,4 @@
-"""Offline figures for one run directory: ``python -m benchmarks.figures RUN_DIR``.
+"""Offline figures for one run directory (command line: ``scripts/figures.py``).
 
 Reads only what the trainer stored in RUN_DIR (``summary.json``, ``diagnostics.npz``,
 ``grad_time.npz``, ``grad_norms.npz``) with json and NumPy, so a run can be inspected long
@@ -14,9 +14,7 @@ per-step figures; by default at most six, evenly spread, first and last included
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,7 +39,7 @@ LAG = r"lag $T-1-t$ (time steps between $t$ and the loss)"
 
 
 class FigureError(Exception):
-    """A run directory or option the renderer cannot use; ``main`` prints it as one line."""
+    """A run directory or option the renderer cannot use; the command line prints it as one line."""
 
 
 @dataclass
@@ -569,25 +567,3 @@ def render(
         written.append(path)
         say(str(path))
     return written
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Command line: render, one line per file or skip, then ``figures: DIR``; errors exit 2."""
-    parser = argparse.ArgumentParser(
-        prog="carousel-figures", description="Render the figures of one run directory (offline)."
-    )
-    parser.add_argument("run_dir", type=Path, help="a run directory (holds summary.json)")
-    parser.add_argument("--out", type=Path, default=None, help="output directory (default RUN_DIR/figures)")
-    parser.add_argument("--steps", type=int, nargs="+", default=None, help="measured training steps to show")
-    parser.add_argument("--seed", type=int, default=None, help="show this seed instead of the seed mean")
-    args = parser.parse_args(argv)
-    try:
-        render(args.run_dir, args.out, args.steps, args.seed, echo=print)
-    except FigureError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    print(f"figures: {args.out if args.out is not None else args.run_dir / 'figures'}")
-
-
-if __name__ == "__main__":
-    main()
