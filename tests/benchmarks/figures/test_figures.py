@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from benchmarks import figures
+from benchmarks.figures.draw import choose_steps, reduce_seeds
 
 IN_ORDER = [
     "grad_time_heatmap.png",
@@ -66,12 +67,12 @@ def test_one_seed_and_chosen_steps(figure_runs, tmp_path, check_pngs):
 
 def test_seed_reduction_ignores_bad_values_and_is_geometric_on_log_axes():
     a = np.array([[1.0, 10.0, np.nan], [100.0, 0.0, np.nan]])  # [seeds, points]
-    mid, lo, hi = figures._reduce(a, log=True)
+    mid, lo, hi = reduce_seeds(a, log=True)
     np.testing.assert_allclose(mid[:2], [10.0, 10.0])
     np.testing.assert_allclose(lo[:2], [1.0, 10.0])
     np.testing.assert_allclose(hi[:2], [100.0, 10.0])
     assert np.isnan(mid[2]) and np.isnan(lo[2]) and np.isnan(hi[2])
-    mid, lo, hi = figures._reduce(a, log=False)
+    mid, lo, hi = reduce_seeds(a, log=False)
     np.testing.assert_allclose(mid[:2], [50.5, 5.0])
-    assert figures._choose(np.arange(0, 1001, 100), None) == [0, 200, 400, 600, 800, 1000]
-    assert figures._choose(np.array([0, 100, 200]), [200, 0, 50]) == [0, 200]
+    assert choose_steps(np.arange(0, 1001, 100), None) == [0, 200, 400, 600, 800, 1000]
+    assert choose_steps(np.array([0, 100, 200]), [200, 0, 50]) == [0, 200]
