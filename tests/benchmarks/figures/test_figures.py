@@ -3,10 +3,13 @@
 One LSTM run (200 steps, full diagnostics) and one RNN run at initialisation are trained
 once per session (``figure_runs`` in tests/conftest.py), side by side, and every figure is
 checked to be a real PNG of a sensible size; the renderer fails with a FigureError on a
-seed or step the run does not have. The command line is tested in tests/scripts.
+seed or step the run does not have. The package imports nothing beyond the standard
+library, NumPy and matplotlib. The command line is tested in tests/scripts.
 """
 
+import ast
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,3 +79,21 @@ def test_seed_reduction_ignores_bad_values_and_is_geometric_on_log_axes():
     np.testing.assert_allclose(mid[:2], [50.5, 5.0])
     assert choose_steps(np.arange(0, 1001, 100), None) == [0, 200, 400, 600, 800, 1000]
     assert choose_steps(np.array([0, 100, 200]), [200, 0, 50]) == [0, 200]
+
+
+def test_the_package_imports_only_numpy_matplotlib_and_itself():
+    """The figures read the store files alone: no JAX, W&B, trainer, or scripts (imports run
+    scripts -> benchmarks, never back)."""
+    allowed = {"__future__", "collections", "dataclasses", "json", "pathlib", "typing", "zipfile"}
+    allowed |= {"numpy", "matplotlib"}
+    for path in Path(figures.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                own = name == "benchmarks.figures" or name.startswith("benchmarks.figures.")
+                assert own or name.split(".")[0] in allowed, (path.name, name)
