@@ -1,0 +1,111 @@
+"""What every figure draws with: seed reduction, step choice, axes labels, a blank figure.
+
+Seeds: curves show the mean over seeds (geometric on log axes) with a light min..max band,
+or one seed when the run was loaded with one. Per-step figures show the requested measured
+training steps, by default at most six, evenly spread, first and last included; early steps
+are dark and late ones light. Figures use matplotlib's object API on their own Agg canvas
+(no pyplot, no global backend switch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from benchmarks.figures.load import Run
+
+MAX_DEFAULT_STEPS = 6
+
+GRAD_H = r"$\|\partial L/\partial h_t\|$"
+GRAD_C = r"$\|\partial L/\partial c_t\|$"
+LAG = r"lag $T-1-t$ (time steps between $t$ and the loss)"
+
+Drawn = Figure | str  # what a figure's draw returns: the figure, or why it was skipped
+
+
+def reduce_seeds(a: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, min and max over the first (seed) axis, ignoring non-finite values.
+
+    On log axes the mean is geometric and non-positive values are ignored too, so one
+    seed with a huge norm does not hide the others. No NumPy warnings on empty slices."""
+    a = np.asarray(a, dtype=float)
+    ok = np.isfinite(a) & (a > 0) if log else np.isfinite(a)
+    v = np.log10(np.where(ok, a, 1.0)) if log else np.where(ok, a, 0.0)
+    n = ok.sum(axis=0)
+    has = n > 0
+    mid = np.where(has, np.where(ok, v, 0.0).sum(axis=0) / np.maximum(n, 1), np.nan)
+    lo = np.where(has, np.where(ok, v, np.inf).min(axis=0), np.nan)
+    hi = np.where(has, np.where(ok, v, -np.inf).max(axis=0), np.nan)
+    if log:
+        mid, lo, hi = (np.power(10.0, x) for x in (mid, lo, hi))
+    return mid, lo, hi
+
+
+def band(ax: Axes, x: np.ndarray, a: np.ndarray, *, log: bool, **style: Any) -> bool:
+    """Plot the seed mean of ``a`` [seeds, len(x)] with a min..max band; True if anything showed."""
+    mid, lo, hi = reduce_seeds(a, log)
+    if not np.isfinite(mid).any():
+        return False
+    (line,) = ax.plot(x, mid, **style)
+    if a.shape[0] > 1:
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
+    return True
+
+
+def choose_steps(available: np.ndarray, requested: Sequence[int] | None) -> list[int]:
+    """The measured steps to draw: the requested ones, or at most six spread evenly."""
+    steps = [int(s) for s in available]
+    if requested is not None:
+        wanted = set(requested)
+        return [s for s in steps if s in wanted]
+    if len(steps) <= MAX_DEFAULT_STEPS:
+        return steps
+    idx = np.unique(np.round(np.linspace(0, len(steps) - 1, MAX_DEFAULT_STEPS)).astype(int))
+    return [steps[i] for i in idx]
+
+
+def step_index(measured: np.ndarray, step: int) -> int:
+    """Position of training step ``step`` in a stored ``step`` array."""
+    return int(np.flatnonzero(measured == step)[0])
+
+
+def step_colors(n: int) -> list[Any]:
+    """Early training steps dark, late ones light, so order reads without the legend."""
+    return list(colormaps["viridis"](np.linspace(0.0, 0.85, max(n, 1))))
+
+
+def lag_axis(length: int) -> np.ndarray:
+    """Distance of each time step t from the loss at the last step: T-1-t."""
+    return length - 1 - np.arange(length)
+
+
+def wide_range(*arrays: np.ndarray, decades: float = 2.0) -> bool:
+    """Whether the positive finite values span more than ``decades`` (then use a log axis)."""
+    v = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in arrays])
+    v = v[np.isfinite(v) & (v > 0)]
+    return bool(v.size) and float(np.log10(v.max() / v.min())) > decades
+
+
+def new_figure(
+    ncols: int = 1, width: float = 6.4, height: float = 4.6, **kw: Any
+) -> tuple[Figure, list[Axes]]:
+    """A constrained-layout figure on its own Agg canvas, wide enough for the two-line title."""
+    fig = Figure(figsize=(max(width * ncols, 7.6), height), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, ncols, squeeze=False, **kw)[0]
+    return fig, list(axes)
+
+
+def per_step_source(run: Run) -> tuple[dict[str, np.ndarray], str] | None:
+    """Per-step gradient arrays: full diagnostics if stored, else the training chunk means."""
+    if "grad_h" in run.diag:
+        return run.diag, "diagnostics.npz"
+    if "grad_h" in run.grad_time:
+        return run.grad_time, "grad_time.npz (chunk means)"
+    return None

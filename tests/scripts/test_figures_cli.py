@@ -1,0 +1,67 @@
+"""The figure command line (scripts/figures.py) on a real LSTM run and on bad input.
+
+It must print one line per PNG then ``figures: DIR``, must not import W&B (or JAX), and
+must fail with one ``error:`` line and exit status 2 however it is started.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import figures
+from scripts.figures import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+
+
+@pytest.mark.slow
+def test_cli_draws_every_lstm_figure_without_importing_wandb_or_jax(figure_runs, check_pngs):
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "scripts.figures", str(figure_runs["lstm"])],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    out = figure_runs["lstm"] / "figures"
+    assert lines[-1] == f"figures: {out}"
+    assert [Path(line) for line in lines[:-1]] == [out / name for name in figures.FIGURES]
+    check_pngs([out / name for name in figures.FIGURES], set(figures.FIGURES))
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in proc.stderr.splitlines()}
+    assert "matplotlib" in imported  # the import log is really there
+    assert "wandb" not in imported
+    assert "jax" not in imported
+
+
+@pytest.mark.parametrize("start", [["-m", "scripts.figures"], ["scripts/figures.py"]], ids=["module", "file"])
+def test_missing_directory_is_one_error_line_and_exit_2(tmp_path, start):
+    proc = subprocess.run(
+        [sys.executable, *start, str(tmp_path / "nope")],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: no such directory: {tmp_path / 'nope'}"]
+    assert proc.stdout == ""
+
+
+def test_directory_without_summary_is_one_error_line_and_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: not a run directory (no summary.json)")
+    assert not (tmp_path / "figures").exists()
