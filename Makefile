@@ -17,7 +17,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m benchmarks.train -m experiment=demo model=lstm,rnn hydra.sweep.dir=$(DEMO_DIR)
-	$(PY) -m benchmarks.collect $(DEMO_DIR)
+	$(PY) scripts/collect.py $(DEMO_DIR)
 
 test: $(STAMP)
 	WANDB_MODE=disabled $(PY) -m pytest -q
@@ -29,7 +29,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
-	$(PY) -m benchmarks.speed
+	$(PY) -m scripts.bench.speed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -29,6 +29,15 @@ Every recurrent matrix is its own parameter (R_z, R_i, R_f, R_o and the Q's, use
 h @ R), as are the input kernels W_g: [in, hidden] and biases b_g. The step concatenates
 them once per sequence (:meth:`LSTMCell.fuse`), so each time step costs one fused matmul
 per operand; gradients still reach every named matrix.
+
+Two code paths: the default ``lstm`` and ``lstm_nofg`` (and any spec that
+:func:`models.lstm_fast.supports`: no peepholes, CIFG, FGR, NIG, NOG or NIAF) do NOT train
+through :meth:`LSTMCell.step`: :func:`models.scan.scan_cell` routes them to
+:mod:`models.lstm_fast`, which has its own forward scan and a hand-written backward pass
+(1.45x autodiff on the CPU). Editing the equations here changes those models only in the
+diagnostics that call ``step``/``gate_values`` directly (Jacobians, path split, hop
+ablation). ``tests/models/test_lstm_fast.py`` keeps the two paths equal: states and every
+gradient (parameters, inputs, probes) against autodiff of ``LSTMCell.step``.
 """
 
 from __future__ import annotations

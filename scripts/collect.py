@@ -1,4 +1,6 @@
-"""Join every run under a directory into one table: ``python -m benchmarks.collect DIR``.
+"""Join every run under a directory into one table: ``python scripts/collect.py DIR``.
+
+Also ``python -m scripts.collect DIR`` or the ``carousel-collect`` console script.
 
 Prints the success rates with 95% Wilson intervals and writes ``DIR/results.parquet``.
 """

@@ -38,6 +38,9 @@ from typing import Any
 
 import numpy as np
 
+from scripts.bench.baselines_flax import flax_setup, flax_step_fn
+from scripts.bench.baselines_torch import torch_many_procs, torch_many_worker, torch_step_fn
+
 SINGLE = {"B": 64, "T": 200, "H": 128, "D": 2}
 PAPER = {"B": 20, "T": 200, "H": 50, "D": 2, "models": 32, "steps": 100}
 
@@ -110,110 +113,6 @@ def carousel_many(n_models: int, steps: int, strategy: str) -> tuple[float, str]
     t = time.perf_counter()
     result = train(trainer, list(range(n_models)), strategy=strategy)
     return time.perf_counter() - t, result.strategy
-
-
-# ----------------------------------------------------------------------------- PyTorch
-
-
-def torch_model(cell: str, D: int, H: int):
-    import torch
-
-    rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](D, H)
-    head = torch.nn.Linear(H, 1)
-    params = list(rnn.parameters()) + list(head.parameters())
-    return rnn, head, torch.optim.Adam(params, lr=1e-3)
-
-
-def torch_step_fn(cell: str, B: int, T: int, H: int, D: int, seed: int = 0):
-    import torch
-
-    torch.manual_seed(seed)
-    rnn, head, opt = torch_model(cell, D, H)
-    x, y = torch.rand(T, B, D), torch.rand(B, 1)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        out, _ = rnn(x)
-        loss = torch.mean((head(out[-1]) - y) ** 2)
-        loss.backward()
-        opt.step()
-
-    return step
-
-
-def torch_many_worker(args: tuple[int, int, int, int]) -> float:
-    """One pinned, single-thread process training ``n`` models; returns its wall time."""
-    core, n, steps, threads = args
-    import torch
-
-    if core >= 0 and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {core})
-    torch.set_num_threads(threads)
-    t = time.perf_counter()
-    for m in range(n):
-        step = torch_step_fn("lstm", PAPER["B"], PAPER["T"], PAPER["H"], PAPER["D"], seed=m)
-        for _ in range(steps):
-            step()
-    return time.perf_counter() - t
-
-
-def torch_many_procs(n_models: int, steps: int) -> float:
-    import multiprocessing as mp
-
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [-1]
-    share = [n_models // len(cores) + (i < n_models % len(cores)) for i in range(len(cores))]
-    ctx = mp.get_context("spawn")
-    t = time.perf_counter()
-    with ctx.Pool(len(cores)) as pool:
-        pool.map(torch_many_worker, [(c, n, steps, 1) for c, n in zip(cores, share, strict=True)])
-    return time.perf_counter() - t
-
-
-# ----------------------------------------------------------------------------- Flax linen
-
-
-def flax_setup(cell: str, B: int, T: int, H: int, D: int):
-    """A Flax linen RNN over the library cell and one jitted Adam update, as a Flax user
-    writes them once and reuses for every model of the same shapes; returns
-    ``make_step(seed) -> step()``."""
-    import flax.linen as nn
-    import jax
-    import jax.numpy as jnp
-    import optax
-
-    cells = {"lstm": nn.OptimizedLSTMCell, "gru": nn.GRUCell, "rnn": nn.SimpleCell}
-
-    class Net(nn.Module):
-        @nn.compact
-        def __call__(self, x):
-            h = nn.RNN(cells[cell](features=H))(x)
-            return nn.Dense(1)(h[:, -1])
-
-    net, opt = Net(), optax.adam(1e-3)
-
-    @jax.jit
-    def update(params, opt_state, x, y):
-        loss, grads = jax.value_and_grad(lambda p: jnp.mean((net.apply(p, x) - y) ** 2))(params)
-        updates, opt_state = opt.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    def make_step(seed: int = 0):
-        key = jax.random.key(seed)
-        x, y = jax.random.uniform(key, (B, T, D)), jax.random.uniform(key, (B, 1))
-        params = net.init(key, x)
-        box = {"p": params, "o": opt.init(params)}
-
-        def step():
-            box["p"], box["o"], loss = update(box["p"], box["o"], x, y)
-            jax.block_until_ready(loss)
-
-        return step
-
-    return make_step
-
-
-def flax_step_fn(cell: str, B: int, T: int, H: int, D: int, seed: int = 0):
-    return flax_setup(cell, B, T, H, D)(seed)
 
 
 # ----------------------------------------------------------------------------- roofline
@@ -433,7 +332,7 @@ def run(quick: bool, timeout: float = 300.0) -> dict[str, Any]:
                 cmd = [
                     sys.executable,
                     "-m",
-                    "benchmarks.speed",
+                    "scripts.bench.speed",
                     "--workload",
                     name,
                     "--prior",

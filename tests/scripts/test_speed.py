@@ -3,7 +3,7 @@
 import jax
 import jax.numpy as jnp
 
-from benchmarks import speed
+from scripts.bench import speed
 
 
 def test_lstm_flops_counts_the_matmuls_of_forward_and_backward():

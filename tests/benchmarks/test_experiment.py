@@ -1,0 +1,37 @@
+"""One experiment into its run directory, in-process: the files and what they hold."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from benchmarks.chunk import Trainer, TrainSpec
+from benchmarks.config import Experiment, LoggerConfig
+from benchmarks.diagnostics import DiagnosticsSpec
+from benchmarks.experiment import run_experiment
+from benchmarks.optim import OptimSpec
+from models import make_model
+from tasks.adding import AddingTask
+
+
+def test_run_experiment_writes_the_contract(tmp_path):
+    task = AddingTask(variant="pascanu2013", length=10)
+    model = make_model("lstm", task.input_size, task.output_size, hidden=8)
+    spec = TrainSpec(steps=20, batch_size=8, eval_every=10, eval_size=32, strategy="loop")
+    trainer = Trainer(model, task, OptimSpec(), spec, DiagnosticsSpec(level="basic"))
+    exp = Experiment(trainer, [5, 6], LoggerConfig(name="none"), "lstm", "adding")
+    summary = run_experiment(exp, tmp_path, progress=False)
+    assert json.loads((tmp_path / "summary.json").read_text())["seeds"] == json.loads(
+        json.dumps(summary["seeds"])
+    )
+    assert [s["seed"] for s in summary["seeds"]] == [5, 6] and summary["strategy"] == "loop"
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["model"]["hidden"] == 8
+    metrics = pd.read_parquet(tmp_path / "metrics.parquet")
+    assert list(metrics["step"]) == [0, 0, 10, 10, 20, 20] and list(metrics["seed"]) == [5, 6] * 3
+    with np.load(tmp_path / "grad_norms.npz") as g:
+        assert g["global"].shape == (20, 2) and list(g["step"]) == list(range(20))
+    with np.load(tmp_path / "params_init.npz") as p0, np.load(tmp_path / "params_final.npz") as p1:
+        assert set(p0) == set(p1) >= {"R_z", "R_i", "R_f", "R_o", "W_out"}
+        assert not np.allclose(p0["R_o"], p1["R_o"])
+    assert not (tmp_path / "diagnostics.npz").exists()  # basic diagnostics only

@@ -1,0 +1,69 @@
+"""The result store: atomic files, JSON without NaN, a sweep joined into one table."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from benchmarks import store
+
+
+def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "summary.json"
+    store.write_json(path, {"success_rate": 0.5})
+
+    def crash(fd):
+        raise KeyboardInterrupt  # e.g. the job was killed between write and rename
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.write_json(path, {"success_rate": 1.0})
+    assert json.loads(path.read_text()) == {"success_rate": 0.5}
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_json_has_no_nan_and_numpy_scalars_become_numbers(tmp_path):
+    store.write_json(tmp_path / "s.json", {"a": float("nan"), "b": [np.float32(1.5), np.int64(3)]})
+    assert json.loads((tmp_path / "s.json").read_text()) == {"a": None, "b": [1.5, 3]}
+
+
+def test_arrays_and_tables_round_trip(tmp_path):
+    arrays = {"R_o": np.arange(6, dtype=np.float32).reshape(2, 3), "layer1.R_z": np.ones((2, 2))}
+    store.write_npz(tmp_path / "p.npz", arrays)
+    with np.load(tmp_path / "p.npz") as back:
+        assert set(back) == set(arrays)
+        np.testing.assert_array_equal(back["R_o"], arrays["R_o"])
+    rows = [{"step": 0, "seed": 1, "eval_loss": 0.25}, {"step": 100, "seed": 1, "eval_loss": 0.125}]
+    store.write_table(tmp_path / "m.parquet", rows)
+    assert pd.read_parquet(tmp_path / "m.parquet").to_dict("records") == rows
+
+
+def _fake_run(root, name, model, solved):
+    run = root / name
+    run.mkdir(parents=True)
+    seeds = [{"seed": i, "steps_to_solve": 100 * (i + 1) if ok else None} for i, ok in enumerate(solved)]
+    summary = {
+        "n_seeds": len(solved),
+        "n_solved": sum(solved),
+        "n_diverged": 0,
+        "success_rate": sum(solved) / len(solved),
+        "ci95": [0.1, 0.9],
+        "seeds": seeds,
+        "wall_time_s": 1.0,
+    }
+    (run / "summary.json").write_text(json.dumps(summary))
+    config = {"model": {"name": model}, "task": {"name": "adding", "variant": "pascanu2013", "length": 50}}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def test_collect_joins_the_runs_under_a_directory(tmp_path):
+    _fake_run(tmp_path, "0_lstm", "lstm", [True, True, False])
+    _fake_run(tmp_path, "1_rnn", "rnn", [False, False, False])
+    table = store.collect(tmp_path).set_index("model")
+    assert table.loc["lstm", "solved"] == 2 and table.loc["rnn", "solved"] == 0
+    assert table.loc["lstm", "median_steps_to_solve"] == 150.0
+    assert np.isnan(table.loc["rnn", "median_steps_to_solve"])
+    assert table.loc["lstm", "length"] == 50

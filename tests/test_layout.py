@@ -1,0 +1,148 @@
+"""The shape of the code base: imports run one way, no cycles, short functions.
+
+Imports run ``scripts -> benchmarks -> models, tasks``; ``models`` and ``tasks`` import
+nothing from each other or from ``benchmarks``/``scripts``; ``carousel_checks`` (the shared
+validators) imports nothing of the project. Every import statement counts, also those
+inside functions, because a lazy import is still a dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("benchmarks", "models", "tasks", "scripts")
+# which top-level parts may import which (a part may always import itself)
+ALLOWED = {
+    "scripts": {"benchmarks", "models", "tasks", "carousel_checks"},
+    "benchmarks": {"models", "tasks", "carousel_checks"},
+    "models": {"carousel_checks"},
+    "tasks": {"carousel_checks"},
+    "carousel_checks": set(),
+}
+MAX_FUNCTION_LINES = 60
+# Functions allowed to be longer, with the reason (a test keeps the list honest).
+LONG_FUNCTIONS: dict[str, str] = {}
+
+
+def project_modules(root: Path = ROOT) -> dict[str, Path]:
+    """Dotted module name -> file, for every module of the project."""
+    mods = {"carousel_checks": root / "carousel_checks.py"}
+    for pkg in PACKAGES:
+        for path in sorted((root / pkg).rglob("*.py")):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            mods[".".join(parts)] = path
+    return mods
+
+
+def _resolve(name: str, modules: dict[str, Path]) -> str | None:
+    """The project module an import of ``name`` loads (the longest known prefix)."""
+    parts = name.split(".")
+    for k in range(len(parts), 0, -1):
+        if ".".join(parts[:k]) in modules:
+            return ".".join(parts[:k])
+    return None
+
+
+def import_edges(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Module -> the project modules it imports (``from pkg import sub`` counts as ``pkg.sub``)."""
+    edges: dict[str, set[str]] = {}
+    for mod, path in modules.items():
+        targets: set[str] = set()
+        package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(anchor + ([base] if base else []))
+                names = [f"{base}.{a.name}" for a in node.names] + [base]
+            for name in names:
+                target = _resolve(name, modules)
+                if target is not None and target != mod:
+                    targets.add(target)
+        # ``from pkg import sub`` also yields ``pkg``; keep only the most specific target
+        edges[mod] = {t for t in targets if not any(o.startswith(t + ".") for o in targets)}
+    return edges
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a list of modules, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> list[str] | None:
+        state[m] = 1
+        stack.append(m)
+        for t in sorted(edges.get(m, ())):
+            if state.get(t) == 1:
+                return stack[stack.index(t) :] + [t]
+            if t not in state and (found := visit(t)):
+                return found
+        stack.pop()
+        state[m] = 2
+        return None
+
+    for m in sorted(edges):
+        if m not in state and (found := visit(m)):
+            return found
+    return None
+
+
+def forbidden_edges(edges: dict[str, set[str]]) -> list[str]:
+    top = lambda m: m.split(".")[0]  # noqa: E731
+    return [
+        f"{m} -> {t}"
+        for m, ts in edges.items()
+        for t in ts
+        if top(t) != top(m) and top(t) not in ALLOWED[top(m)]
+    ]
+
+
+def test_no_import_cycle_and_no_forbidden_edge():
+    edges = import_edges(project_modules())
+    assert find_cycle(edges) is None, " -> ".join(find_cycle(edges) or [])
+    assert forbidden_edges(edges) == []
+
+
+def test_the_checks_would_fail_on_a_cycle_and_on_a_forbidden_edge(tmp_path):
+    for pkg in PACKAGES:
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+    (tmp_path / "carousel_checks.py").write_text("")
+    (tmp_path / "benchmarks" / "a.py").write_text("from benchmarks import b\n")
+    (tmp_path / "benchmarks" / "b.py").write_text("def f():\n    from benchmarks.a import x\n")
+    (tmp_path / "models" / "m.py").write_text("from tasks.base import Batch\n")
+    (tmp_path / "tasks" / "base.py").write_text("")
+    edges = import_edges(project_modules(tmp_path))
+    assert find_cycle(edges) == ["benchmarks.a", "benchmarks.b", "benchmarks.a"]
+    assert forbidden_edges(edges) == ["models.m -> tasks.base"]
+
+
+def long_functions() -> dict[str, int]:
+    out = {}
+    for pkg in ("benchmarks", "models", "tasks"):
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    lines = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+                    if lines > MAX_FUNCTION_LINES:
+                        out[f"{path.relative_to(ROOT)}::{node.name}"] = lines
+    return out
+
+
+def test_functions_are_short_except_the_listed_ones():
+    assert set(long_functions()) == set(LONG_FUNCTIONS), long_functions()
+
+
+@pytest.mark.parametrize("folder", ["benchmarks", "models", "tasks", "conf", "scripts", "tests"])
+def test_the_top_level_folders_exist(folder):
+    assert (ROOT / folder).is_dir()
