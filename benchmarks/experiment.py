@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from tqdm.auto import tqdm
 
 from benchmarks import store
@@ -113,13 +114,45 @@ def write_result(out: Path, exp: Experiment, result: RunResult) -> dict[str, Any
     return summary
 
 
+class RunDirConflict(ValueError):
+    """The run directory holds a different run; nothing is written to it."""
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    return {k: v for key, val in d.items() for k, v in _flat(val, f"{prefix}{key}.").items()}
+
+
+def finished_summary(out: Path, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored summary when ``out`` already holds this very run, finished; None when the
+    directory is new or the run is unfinished. A directory holding another config raises
+    :class:`RunDirConflict` naming the keys that differ, so no result is mixed or lost."""
+    if not (out / "config.yaml").exists():
+        return None
+    stored = _flat(yaml.safe_load((out / "config.yaml").read_text()))
+    wanted = _flat(yaml.safe_load(yaml.safe_dump(store.jsonable(config))))
+    differ = sorted(k.rstrip(".") for k in stored.keys() | wanted.keys() if stored.get(k) != wanted.get(k))
+    if differ:
+        raise RunDirConflict(
+            f"{out} holds a different run (config differs in {', '.join(differ[:5])}); "
+            "choose another hydra.run.dir or remove it"
+        )
+    return store.read_summary(out) if (out / "summary.json").exists() else None
+
+
 def run_experiment(
     exp: Experiment, out: Path, *, params_init: Any = None, progress: bool = True
 ) -> dict[str, Any]:
-    """Train ``exp`` and write every result file under ``out``; returns the summary."""
+    """Train ``exp`` and write every result file under ``out``; returns the summary. A run
+    already finished in ``out`` with the same config is not trained again."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     config = exp.describe()
+    done = finished_summary(out, config)
+    if done is not None:
+        print(f"already finished: {out}", flush=True)
+        return done
+    out.mkdir(parents=True, exist_ok=True)
     store.write_yaml(out / "config.yaml", config)
     if params_init is None:
         params_init = init_params(exp.trainer.model, exp.seeds)

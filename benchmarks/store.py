@@ -39,12 +39,12 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     """NaN/inf become null (JSON has no NaN); NumPy scalars become Python numbers."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -53,11 +53,11 @@ def _jsonable(obj: Any) -> Any:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, json.dumps(_jsonable(obj), indent=2).encode())
+    atomic_write(path, json.dumps(jsonable(obj), indent=2).encode())
 
 
 def write_yaml(path: Path, obj: Any) -> None:
-    atomic_write(path, yaml.safe_dump(_jsonable(obj), sort_keys=False).encode())
+    atomic_write(path, yaml.safe_dump(jsonable(obj), sort_keys=False).encode())
 
 
 def write_npz(path: Path, arrays: dict[str, Any]) -> None:

@@ -4,12 +4,13 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from benchmarks.chunk import Trainer, TrainSpec
 from benchmarks.config import Experiment, LoggerConfig
 from benchmarks.diagnostics import DiagnosticsSpec
-from benchmarks.experiment import run_experiment
+from benchmarks.experiment import RunDirConflict, run_experiment
 from benchmarks.optim import OptimSpec
 from models import make_model
 from tasks.adding import AddingTask
@@ -35,3 +36,24 @@ def test_run_experiment_writes_the_contract(tmp_path):
         assert set(p0) == set(p1) >= {"R_z", "R_i", "R_f", "R_o", "W_out"}
         assert not np.allclose(p0["R_o"], p1["R_o"])
     assert not (tmp_path / "diagnostics.npz").exists()  # basic diagnostics only
+
+
+def test_a_finished_run_is_not_trained_again_and_another_config_is_refused(tmp_path, monkeypatch):
+    task = AddingTask(variant="pascanu2013", length=10)
+    model = make_model("rnn", task.input_size, task.output_size, hidden=4)
+    spec = TrainSpec(steps=10, batch_size=4, eval_every=10, eval_size=16, strategy="loop")
+    trainer = Trainer(model, task, OptimSpec(), spec, DiagnosticsSpec(level="none"))
+    exp = Experiment(trainer, [0], LoggerConfig(name="none"), "rnn", "adding")
+    first = run_experiment(exp, tmp_path, progress=False)
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr("benchmarks.experiment.train", no_training)
+    assert run_experiment(exp, tmp_path, progress=False) == json.loads(json.dumps(first))
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
+    other = Experiment(trainer, [1], LoggerConfig(name="none"), "rnn", "adding")
+    with pytest.raises(RunDirConflict, match="holds a different run .config differs in seeds"):
+        run_experiment(other, tmp_path, progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
