@@ -16,6 +16,16 @@ def composed(overrides):
         return compose(config_name="config", overrides=overrides)
 
 
+def check_argv(argv):
+    """What ``python -m benchmarks.train`` does with a command line before training, in
+    process: compose it (Hydra's and OmegaConf's errors) and build it (the range checks),
+    each failure one line through the same :func:`cli.one_line_errors`."""
+    with cli.one_line_errors():
+        cfg = composed(argv)
+    with cli.one_line_errors(ValueError):
+        build(cfg)
+
+
 def test_every_registry_name_has_its_yaml():
     assert set(cli.group_options("model")) == set(MODELS)
     assert set(cli.group_options("task")) == set(TASKS)
@@ -68,13 +78,21 @@ BAD = [
     (["diagnostics.layer=3"], "diagnostics.layer must be < model.layers"),
     (["train.strategy=threads"], "valid: auto, loop, processes, vmap"),
     (["logger.mode=cloud"], "valid: offline, online, disabled"),
+    (["experiment=nope"], "unknown experiment 'nope'; valid: demo, gradient_flow"),
+    (["logger=cloud"], "unknown logger 'cloud'; valid: none, wandb"),
+    (["task.length=abc"], "task.length must be an integer, got 'abc'"),
+    (["optim.lr=fast"], "optim.lr must be a number, got 'fast'"),
+    (["train.stop_when_solved=maybe"], "train.stop_when_solved must be true or false, got 'maybe'"),
+    (["seeds=1.5"], "seeds must be an integer, got 1.5"),
+    (["+task.lenght=5"], "task 'adding' has no field 'lenght'; valid: variant, length"),
+    (["task.length=["], "cannot parse 'task.length=['"),
 ]
 
 
 @pytest.mark.parametrize(("argv", "message"), BAD)
 def test_bad_input_is_one_line_naming_valid_choices(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.check_argv(argv)
+        check_argv(argv)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: "), err
@@ -82,4 +100,4 @@ def test_bad_input_is_one_line_naming_valid_choices(argv, message, capsys):
 
 
 def test_good_input_passes():
-    cli.check_argv(["model=gru", "task=copy", "task.length=10", "seeds=2", "hydra.run.dir=/tmp/x"])
+    check_argv(["model=gru", "task=copy", "task.length=10", "seeds=2", "hydra.run.dir=/tmp/x"])
