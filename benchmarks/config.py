@@ -1,17 +1,21 @@
 """The typed config tree (Hydra structured configs) and its translation into objects.
 
-One source of defaults: the model and task schemas are *generated* from
-:class:`~models.base.ModelSpec` and the task dataclasses, with every field optional
-(``None`` = the preset's or the dataclass's default), and ``optim`` / ``train`` use
-:class:`~benchmarks.optim.OptimSpec` and :class:`~benchmarks.trainer.TrainSpec`
-directly. Hydra rejects unknown keys and mistyped values against this schema;
-:func:`build` then rejects unknown names and out-of-range values with one-line errors.
+One source of defaults: the model schema is built from :class:`~models.base.ModelSpec`
+(and its :class:`~models.base.InitSpec`) with their real defaults, so ``--cfg job`` shows
+them; a preset (``conf/model/<name>.yaml``, written from :data:`models.MODELS` by
+``scripts/presets.py``) lists only where it differs from them. The task schema is
+generated from the task dataclasses with every field optional (``None`` = the
+dataclass's default), and ``optim`` / ``train`` use :class:`~benchmarks.optim.OptimSpec`
+and :class:`~benchmarks.trainer.TrainSpec` directly. Hydra rejects unknown keys and
+mistyped values against this schema; :func:`build` then rejects unknown names and
+out-of-range values with one-line errors.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Mapping
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -28,12 +32,12 @@ LOGGERS = ("none", "wandb")
 WANDB_MODES = ("offline", "online", "disabled")
 
 
-def _optional_fields(classes: list[type], skip: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
+def _optional_fields(classes: list[type]) -> list[tuple[str, Any, Any]]:
     seen: dict[str, Any] = {}
     for cls in classes:
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            if f.name not in skip and f.name not in seen:
+            if f.name not in seen:
                 seen[f.name] = hints[f.name]
     fields = []
     for name, tp in seen.items():
@@ -43,23 +47,41 @@ def _optional_fields(classes: list[type], skip: tuple[str, ...] = ()) -> list[tu
     return fields
 
 
-def _schema(name: str, cls: type) -> type:
-    """A mutable copy of the frozen spec ``cls`` (same fields and defaults) for Hydra."""
+def _field(tp: Any, default: Any) -> Any:
+    """The schema field for a spec field's type ``tp`` and ``default``: a nested schema is
+    built fresh per instance."""
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return dataclasses.field(default_factory=tp)
+    return dataclasses.field(default=default)
+
+
+def _schema(
+    name: str,
+    cls: type,
+    types: Mapping[str, Any] | None = None,
+    first: Mapping[str, tuple[Any, Any]] | None = None,
+) -> Any:
+    """A mutable copy of the frozen spec ``cls`` for Hydra: the same fields and defaults,
+    with the types in ``types`` replacing the spec's (a schema for a nested spec), after
+    the fields ``first`` ({name: (type, default)})."""
     hints = typing.get_type_hints(cls)
-    return dataclasses.make_dataclass(
-        name, [(f.name, hints[f.name], dataclasses.field(default=f.default)) for f in dataclasses.fields(cls)]
-    )
+    types = types or {}
+    fields = [(key, tp, dataclasses.field(default=default)) for key, (tp, default) in (first or {}).items()]
+    for f in dataclasses.fields(cls):
+        tp = types.get(f.name, hints[f.name])
+        fields.append((f.name, tp, _field(tp, f.default)))
+    return dataclasses.make_dataclass(name, fields)
 
 
 OptimConfig = _schema("OptimConfig", OptimSpec)
 DiagnosticsConfig = _schema("DiagnosticsConfig", DiagnosticsSpec)
 TrainConfig = _schema("TrainConfig", TrainSpec)
-InitConfig = dataclasses.make_dataclass("InitConfig", _optional_fields([InitSpec]))
-ModelConfig = dataclasses.make_dataclass(
+InitConfig = _schema("InitConfig", InitSpec)
+ModelConfig = _schema(
     "ModelConfig",
-    [("name", str, dataclasses.field(default=MISSING))]
-    + _optional_fields([ModelSpec], skip=("init",))
-    + [("init", InitConfig, dataclasses.field(default_factory=InitConfig))],
+    ModelSpec,
+    {"init": InitConfig},
+    first={"name": (str, MISSING)},  # the preset, chosen as the group option model=<name>
 )
 TaskConfig = dataclasses.make_dataclass(
     "TaskConfig",
@@ -86,7 +108,7 @@ class LoggerConfig:
 
 @dataclasses.dataclass
 class Config:
-    model: ModelConfig = MISSING  # type: ignore[valid-type]
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)  # type: ignore[valid-type]
     task: TaskConfig = MISSING  # type: ignore[valid-type]
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)  # type: ignore[valid-type]
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)  # type: ignore[valid-type]

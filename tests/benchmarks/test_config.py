@@ -1,11 +1,14 @@
-"""Every registry name has its YAML, every YAML composes and builds; bad input is one line."""
+"""Every registry name has its YAML, every YAML composes and builds, the composed config
+shows every default; bad input is one line."""
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from benchmarks import cli
 from benchmarks.config import build, register
-from models import MODELS
+from models import MODELS, make_spec
 from tasks import TASKS
 
 register()
@@ -101,3 +104,28 @@ def test_bad_input_is_one_line_naming_valid_choices(argv, message, capsys):
 
 def test_good_input_passes():
     check_argv(["model=gru", "task=copy", "task.length=10", "seeds=2", "hydra.run.dir=/tmp/x"])
+
+
+def test_the_composed_config_shows_the_preset_and_every_default():
+    """What ``--cfg job`` prints for model=lstm_cifg: the preset's fields and ModelSpec's
+    defaults (hidden, initialisers), none of them null."""
+    text = OmegaConf.to_yaml(composed(["model=lstm_cifg"]))
+    model = yaml.safe_load(text)["model"]
+    assert model["name"] == "lstm_cifg" and model["cell"] == "lstm" and model["hidden"] == 50
+    assert model["coupled"] is True and model["peepholes"] is True and model["forget_gate"] is True
+    assert model["init"] == {
+        "input": "glorot",
+        "input_scale": 1.0,
+        "recurrent": "orthogonal",
+        "recurrent_scale": 1.0,
+        "readout": "glorot",
+        "readout_scale": 1.0,
+        "recurrent_nonzero": 15,
+        "peephole_scale": 0.1,
+    }
+    assert "null" not in yaml.safe_dump(model)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_preset_composes_to_its_python_spec(name):
+    assert build(composed([f"model={name}"])).trainer.model.spec == make_spec(name)

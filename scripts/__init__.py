@@ -1,0 +1,1 @@
+"""What a user runs: thin command-line files over the library (benchmarks)."""
