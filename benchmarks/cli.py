@@ -1,8 +1,8 @@
 """One-line errors for bad command lines, from the config system's own exceptions.
 
 Hydra composes the command line against the typed schema (:mod:`benchmarks.config`), so
-an unknown group option, an unknown key or a value of the wrong type raises while
-composing: before any job runs, in a ``-m`` sweep too
+an unknown group option, an unknown key, a value outside an Enum's choices or a value of
+the wrong type raises while composing: before any job runs, in a ``-m`` sweep too
 (Hydra's sweeper composes every job of a batch before launching it). Hydra prints such
 errors over several lines; :func:`one_line_errors` instead turns each into one line built
 from the exception's attributes (the missing option and the group's options; the full
@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
-from omegaconf.nodes import BooleanNode, FloatNode, IntegerNode, StringNode
+from omegaconf.nodes import BooleanNode, EnumNode, FloatNode, IntegerNode, StringNode
 
 CONF_DIR = (Path(__file__).resolve().parent.parent / "conf").resolve()
 CONFIG_ERRORS: tuple[type[Exception], ...] = (HydraException, OmegaConfBaseException)
@@ -59,7 +59,7 @@ def explain(exc: BaseException) -> str:
     OmegaConf exception that a Hydra one wraps: its ``__cause__`` or ``__context__``)."""
     if isinstance(exc, MissingConfigException) and exc.options is not None and exc.missing_cfg_file:
         group, _, name = exc.missing_cfg_file.rpartition("/")
-        return f"unknown {group} {name!r}; valid: {', '.join(sorted(exc.options))}"
+        return f"unknown {group} {name!r}; valid: {', '.join(_options(exc.options))}"
     if isinstance(exc, OverrideParseException):
         return f"cannot parse {exc.override!r}: {exc.message.splitlines()[0]}"
     inner = exc.__cause__ or exc.__context__
@@ -68,10 +68,20 @@ def explain(exc: BaseException) -> str:
         return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and cause.full_key:
         return f"unknown config key {cause.full_key!r}; valid keys here: {', '.join(_keys(cause))}"
+    if isinstance(cause, ValidationError) and isinstance(cause.child_node, EnumNode):
+        return _bad_choice(cause.full_key, cause.value, cause.child_node.enum_type)
     if isinstance(cause, ValidationError) and type(cause.child_node) in EXPECTED:
         return f"{cause.full_key} must be {EXPECTED[type(cause.child_node)]}, got {cause.value!r}"
     first = str(cause.msg or type(cause).__name__).splitlines()[0]
     return f"{cause.full_key}: {first}" if cause.full_key else first
+
+
+def _options(options: Any) -> list[str]:
+    """A group's options as a user picks them: the task schemas, which share the task group
+    (``adding_schema``), are left out."""
+    from benchmarks.config import SCHEMA_SUFFIX
+
+    return sorted(o for o in options if not o.endswith(SCHEMA_SUFFIX))
 
 
 def _keys(exc: OmegaConfBaseException) -> list[str]:
@@ -80,3 +90,11 @@ def _keys(exc: OmegaConfBaseException) -> list[str]:
         return sorted(f.name for f in dataclasses.fields(exc.object_type))
     parent: Any = exc.parent_node
     return sorted(str(k) for k in parent) if parent is not None else []
+
+
+def _bad_choice(key: Any, value: Any, choices: Any) -> str:
+    """``unknown <what> 'value'; valid: ...``, with what the config calls this Enum."""
+    from benchmarks.config import CHOICE_KINDS
+
+    kind = CHOICE_KINDS.get(choices, "{key}").format(key=key)
+    return f"unknown {kind} {value!r}; valid: {', '.join(m.name for m in choices)}"

@@ -35,8 +35,9 @@ def test_bad_model_exits_nonzero_with_one_line(tmp_path):
     [
         (
             ["model=lstm", "task.lenght=5"],
-            "unknown config key 'task.lenght'; valid keys here: ",
+            "unknown config key 'task.lenght'; valid keys here: length, name, variant",
         ),
+        (["optim.clip=foo"], "unknown optim.clip 'foo'; valid: elementwise, global_norm, none"),
         (["model=rnn,transformer"], f"unknown model 'transformer'; valid: {', '.join(sorted(MODELS))}"),
     ],
 )
@@ -45,10 +46,25 @@ def test_a_sweep_with_a_bad_override_stops_before_any_job_with_one_line(tmp_path
     job ran (no job directory)."""
     proc = run_cli("-m", *overrides, "logger=none", f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), lines
+    assert proc.stderr.strip().splitlines() == [f"error: {message}"]
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not [p for p in tmp_path.glob("*") if p.is_dir()]
+
+
+def test_cfg_job_prints_the_whole_config():
+    """Hydra's own flags pass through: ``--cfg job`` prints the preset with every default."""
+    proc = run_cli("model=lstm_cifg", "--cfg", "job")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    for line in (
+        "  name: lstm_cifg",
+        "  hidden: 50",
+        "  coupled: true",
+        "  peepholes: true",
+        "    recurrent: orthogonal",
+    ):
+        assert line in lines
+    assert "  variant: pascanu2013" in lines and "  length: 100" in lines
 
 
 @pytest.mark.slow
