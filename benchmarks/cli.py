@@ -1,40 +1,37 @@
-"""One-line errors for bad command lines, before any JAX work starts.
+"""One-line errors for bad command lines, from the config system's own exceptions.
 
-Hydra reports a bad override as a multi-line message; a researcher should instead see
-one line that names what is valid. :func:`check_argv` composes the config with the
-same overrides through Hydra's compose API and builds the experiment, turning every
-failure into ``error: ...`` on stderr and exit status 2.
+Hydra composes the command line against the typed schema (:mod:`benchmarks.config`), so
+an unknown group option, an unknown key, a value outside an Enum's choices or a value of
+the wrong type raises while composing: before any job runs, in a ``-m`` sweep too
+(Hydra's sweeper composes every job of a batch before launching it). Hydra prints such
+errors over several lines; :func:`one_line_errors` instead turns each into one line built
+from the exception's attributes (the missing option and the group's options; the full
+key, the schema class and the value node), ``error: ...`` on stderr and exit status 2.
+For that, ``benchmarks.train`` runs Hydra with ``HYDRA_FULL_ERROR=1``, which lets them
+propagate instead of being printed.
 """
 
 from __future__ import annotations
 
-import re
+import contextlib
+import dataclasses
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+from omegaconf.nodes import BooleanNode, EnumNode, FloatNode, IntegerNode, StringNode
+
 CONF_DIR = (Path(__file__).resolve().parent.parent / "conf").resolve()
-GROUPS = ("model", "task", "optim", "logger", "diagnostics", "experiment")
-PASS_THROUGH_FLAGS = (
-    "-h",
-    "--help",
-    "--hydra-help",
-    "--info",
-    "-i",
-    "--cfg",
-    "-c",
-    "--shell-completion",
-    "-sc",
-    "--config-name",
-    "-cn",
-    "--config-path",
-    "-cp",
-    "--config-dir",
-    "-cd",
-    "--package",
-    "-p",
-    "--resolve",
-)
+CONFIG_ERRORS: tuple[type[Exception], ...] = (HydraException, OmegaConfBaseException)
+EXPECTED = {
+    IntegerNode: "an integer",
+    FloatNode: "a number",
+    BooleanNode: "true or false",
+    StringNode: "a string",
+}
 
 
 def fail(message: str) -> NoReturn:
@@ -43,68 +40,61 @@ def fail(message: str) -> NoReturn:
 
 
 def group_options(group: str) -> list[str]:
+    """The options of a config group: the YAML files in ``conf/<group>/``."""
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
-def _valid_keys(path: str) -> list[str]:
-    """The keys the schema allows next to the dotted ``path``."""
-    import dataclasses
-    import typing
-
-    from benchmarks.config import Config
-
-    cls: Any = Config
-    for part in path.split(".")[:-1]:
-        cls = typing.get_type_hints(cls).get(part)
-        if cls is None or not dataclasses.is_dataclass(cls):
-            return []
-    return sorted(f.name for f in dataclasses.fields(cls))
+@contextlib.contextmanager
+def one_line_errors(*also: type[Exception]) -> Iterator[None]:
+    """Turn an error of the config system (Hydra's, OmegaConf's), or of the types ``also``,
+    raised inside the block into one line on stderr and exit status 2."""
+    try:
+        yield
+    except (*CONFIG_ERRORS, *also) as e:
+        fail(explain(e))
 
 
 def explain(exc: BaseException) -> str:
-    """A one-line message for a Hydra/OmegaConf composition error."""
-    text = str(exc)
-    cause = exc.__cause__ or exc.__context__
-    m = re.search(r"Could not find '([^/']+)/([^']+)'", text)
-    if m and m.group(1) in GROUPS:
-        group, name = m.groups()
-        return f"unknown {group} {name!r}; valid: {', '.join(group_options(group))}"
-    detail = str(cause) if cause is not None else text
-    m = re.search(r"full_key: (\S+)", detail)
-    if "not in struct" in detail or re.search(r"Key '[^']+' not in '", detail):
-        key = m.group(1) if m else re.search(r"'([^']+)'", text).group(1)  # type: ignore[union-attr]
-        return f"unknown config key {key!r}; valid keys here: {', '.join(_valid_keys(key))}"
-    first = detail.strip().splitlines()[0] if detail.strip() else type(exc).__name__
-    return f"{m.group(1)}: {first}" if m else first
+    """One line for a composition error, from the attributes of the exception (or of the
+    OmegaConf exception that a Hydra one wraps: its ``__cause__`` or ``__context__``)."""
+    if isinstance(exc, MissingConfigException) and exc.options is not None and exc.missing_cfg_file:
+        group, _, name = exc.missing_cfg_file.rpartition("/")
+        return f"unknown {group} {name!r}; valid: {', '.join(_options(exc.options))}"
+    if isinstance(exc, OverrideParseException):
+        return f"cannot parse {exc.override!r}: {exc.message.splitlines()[0]}"
+    inner = exc.__cause__ or exc.__context__
+    cause = inner if isinstance(exc, HydraException) and isinstance(inner, OmegaConfBaseException) else exc
+    if not isinstance(cause, OmegaConfBaseException):
+        return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and cause.full_key:
+        return f"unknown config key {cause.full_key!r}; valid keys here: {', '.join(_keys(cause))}"
+    if isinstance(cause, ValidationError) and isinstance(cause.child_node, EnumNode):
+        return _bad_choice(cause.full_key, cause.value, cause.child_node.enum_type)
+    if isinstance(cause, ValidationError) and type(cause.child_node) in EXPECTED:
+        return f"{cause.full_key} must be {EXPECTED[type(cause.child_node)]}, got {cause.value!r}"
+    first = str(cause.msg or type(cause).__name__).splitlines()[0]
+    return f"{cause.full_key}: {first}" if cause.full_key else first
 
 
-def check_argv(argv: list[str]) -> None:
-    """Validate a single-run command line; sweeps are validated per job instead."""
-    if any(a.split("=")[0] in PASS_THROUGH_FLAGS for a in argv):
-        return
-    multirun = "-m" in argv or "--multirun" in argv
-    overrides = [a for a in argv if not a.startswith("-")]
-    user = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
-    for o in user:
-        key, _, value = o.lstrip("+~").partition("=")
-        if key in GROUPS:
-            choices = group_options(key)
-            for v in value.split(",") if multirun else [value]:
-                if v not in choices:
-                    fail(f"unknown {key} {v!r}; valid: {', '.join(choices)}")
-    if multirun:
-        return
-    from hydra import compose, initialize_config_dir
+def _options(options: Any) -> list[str]:
+    """A group's options as a user picks them: the task schemas, which share the task group
+    (``adding_schema``), are left out."""
+    from benchmarks.config import SCHEMA_SUFFIX
 
-    from benchmarks.config import build, register
+    return sorted(o for o in options if not o.endswith(SCHEMA_SUFFIX))
 
-    register()
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=user)
-    except Exception as e:  # noqa: BLE001 - every composition failure becomes one line
-        fail(explain(e))
-    try:
-        build(cfg)
-    except ValueError as e:
-        fail(str(e))
+
+def _keys(exc: OmegaConfBaseException) -> list[str]:
+    """The keys allowed where ``exc`` found an unknown one: the schema's fields there."""
+    if exc.object_type is not None and dataclasses.is_dataclass(exc.object_type):
+        return sorted(f.name for f in dataclasses.fields(exc.object_type))
+    parent: Any = exc.parent_node
+    return sorted(str(k) for k in parent) if parent is not None else []
+
+
+def _bad_choice(key: Any, value: Any, choices: Any) -> str:
+    """``unknown <what> 'value'; valid: ...``, with what the config calls this Enum."""
+    from benchmarks.config import CHOICE_KINDS
+
+    kind = CHOICE_KINDS.get(choices, "{key}").format(key=key)
+    return f"unknown {kind} {value!r}; valid: {', '.join(m.name for m in choices)}"

@@ -1,80 +1,80 @@
 """The typed config tree (Hydra structured configs) and its translation into objects.
 
-One source of defaults: the model and task schemas are *generated* from
-:class:`~models.base.ModelSpec` and the task dataclasses, with every field optional
-(``None`` = the preset's or the dataclass's default), and ``optim`` / ``train`` use
-:class:`~benchmarks.optim.OptimSpec` and :class:`~benchmarks.chunk.TrainSpec`
-directly. Hydra rejects unknown keys and mistyped values against this schema;
-:func:`build` then rejects unknown names and out-of-range values with one-line errors.
+One source of defaults, and ``--cfg job`` shows them: every schema here is built from a
+frozen spec with that spec's real defaults (:class:`~models.base.ModelSpec` and its
+:class:`~models.base.InitSpec`, :class:`~benchmarks.optim.OptimSpec`,
+:class:`~benchmarks.chunk.TrainSpec`, :class:`~benchmarks.diagnostics.DiagnosticsSpec`,
+:class:`LoggerSpec`, and each task's own dataclass). A model preset
+(``conf/model/<name>.yaml``, written from :data:`models.MODELS` by ``scripts/presets.py``)
+lists only where it differs from ModelSpec's defaults; each task's YAML extends its own
+schema ``<task>_schema`` in the ``task`` group (Hydra's "extending configs" pattern).
+
+Every named choice (cell, activation, initialisers, each task's variant, optimizer,
+clipping, strategy, diagnostics level, logger and W&B mode) is an Enum, so Hydra and
+OmegaConf themselves reject an unknown key, a value outside the choices or a mistyped
+value while composing, sweeps included, naming what is valid (see :mod:`benchmarks.cli`
+for the one-line form). :func:`build` turns a composed config back into the frozen specs
+(plain ``str`` fields) and raises one-line ValueErrors for out-of-range values.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import typing
+from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from benchmarks.chunk import Trainer, TrainSpec
-from benchmarks.diagnostics import DiagnosticsSpec
-from benchmarks.optim import OptimSpec
+from benchmarks.diagnostics import LEVELS, DiagnosticsSpec
+from benchmarks.optim import CLIPPING, OPTIMIZERS, OptimSpec
+from benchmarks.chunk import STRATEGIES, Trainer, TrainSpec
+from carousel_checks import check_choice
 from models import make_model
-from models.base import InitSpec, ModelSpec
+from models.base import ACTIVATIONS, CELLS, INITIALIZERS, InitSpec, ModelSpec
 from tasks import TASKS, make_task
 
 LOGGERS = ("none", "wandb")
 WANDB_MODES = ("offline", "online", "disabled")
+SCHEMA_SUFFIX = "_schema"  # a task's schema in the ``task`` group: ``adding_schema``
+
+# What a one-line error calls a value of each Enum; "{key}" stands for the config key
+# (e.g. ``model.init.recurrent``), and an Enum not listed here is called by its key.
+CHOICE_KINDS: dict[type[enum.Enum], str] = {}
 
 
-def _optional_fields(classes: list[type], skip: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
-    seen: dict[str, Any] = {}
-    for cls in classes:
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            if f.name not in skip and f.name not in seen:
-                seen[f.name] = hints[f.name]
-    fields = []
-    for name, tp in seen.items():
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        base = args[0] if args else tp
-        fields.append((name, Optional[base], dataclasses.field(default=None)))  # noqa: UP045
-    return fields
+def _export(cls: Any) -> Any:
+    """Make a generated class importable as ``benchmarks.config.<name>``: a pickled config
+    (e.g. sent to a submitit job) finds its schema and Enum classes by that name."""
+    cls.__module__ = __name__
+    globals()[cls.__name__] = cls
+    return cls
 
 
-def _schema(name: str, cls: type) -> type:
-    """A mutable copy of the frozen spec ``cls`` (same fields and defaults) for Hydra."""
-    hints = typing.get_type_hints(cls)
-    return dataclasses.make_dataclass(
-        name, [(f.name, hints[f.name], dataclasses.field(default=f.default)) for f in dataclasses.fields(cls)]
-    )
+def choices(name: str, values: Iterable[str], kind: str = "{key}", *, ordered: bool = False) -> Any:
+    """An Enum of the named ``values`` (member name == value, so OmegaConf's ``enum_to_str``
+    gives the value back), sorted unless ``ordered``; errors list them in that order."""
+    members = list(values) if ordered else sorted(values)
+    cls = enum.Enum(name, [(v, v) for v in members])  # type: ignore[misc]  # mypy: a literal name
+    CHOICE_KINDS[cls] = kind
+    return _export(cls)
 
 
-OptimConfig = _schema("OptimConfig", OptimSpec)
-DiagnosticsConfig = _schema("DiagnosticsConfig", DiagnosticsSpec)
-TrainConfig = _schema("TrainConfig", TrainSpec)
-InitConfig = dataclasses.make_dataclass("InitConfig", _optional_fields([InitSpec]))
-ModelConfig = dataclasses.make_dataclass(
-    "ModelConfig",
-    [("name", str, dataclasses.field(default=MISSING))]
-    + _optional_fields([ModelSpec], skip=("init",))
-    + [("init", InitConfig, dataclasses.field(default_factory=InitConfig))],
-)
-TaskConfig = dataclasses.make_dataclass(
-    "TaskConfig",
-    [("name", str, dataclasses.field(default=MISSING))] + _optional_fields(list(TASKS.values())),
-)
+Cell = choices("Cell", CELLS)
+Activation = choices("Activation", ACTIVATIONS)
+Initializer = choices("Initializer", INITIALIZERS, "{key} initializer")
+Optimizer = choices("Optimizer", OPTIMIZERS, "optimizer")
+Clipping = choices("Clipping", CLIPPING)
+Strategy = choices("Strategy", STRATEGIES)
+Level = choices("Level", LEVELS)
+LoggerName = choices("LoggerName", LOGGERS)
+WandbMode = choices("WandbMode", WANDB_MODES, ordered=True)  # the default (offline) first
 
 
-# make_dataclass files the classes under the module "types"; they must be importable from
-# here so that a pickled config (e.g. sent to a submitit job) finds them again.
-for _cls in (OptimConfig, DiagnosticsConfig, TrainConfig, InitConfig, ModelConfig, TaskConfig):
-    _cls.__module__ = __name__
-
-
-@dataclasses.dataclass
-class LoggerConfig:
+@dataclasses.dataclass(frozen=True)
+class LoggerSpec:
     """name: "wandb" or "none"; mode: W&B's mode (offline needs no account or network)."""
 
     name: str = "wandb"
@@ -83,29 +83,88 @@ class LoggerConfig:
     entity: Optional[str] = None  # noqa: UP045
     group: Optional[str] = None  # noqa: UP045
 
+    def __post_init__(self) -> None:
+        check_choice("logger", self.name, LOGGERS)
+        check_choice("logger.mode", self.mode, WANDB_MODES)
+
+
+def _field(tp: Any, default: Any) -> Any:
+    """The schema field for a spec field's type ``tp`` and ``default``: an Enum's default
+    becomes its member, a nested schema is built fresh per instance."""
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return dataclasses.field(default=tp[default])
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return dataclasses.field(default_factory=tp)
+    return dataclasses.field(default=default)
+
+
+def _schema(
+    name: str,
+    cls: type,
+    types: Mapping[str, Any] | None = None,
+    first: Mapping[str, tuple[Any, Any]] | None = None,
+) -> Any:
+    """A mutable copy of the frozen spec ``cls`` for Hydra: the same fields and defaults,
+    with the types in ``types`` replacing the spec's (an Enum for a named choice, a schema
+    for a nested spec), after the fields ``first`` ({name: (type, default)})."""
+    hints = typing.get_type_hints(cls)
+    types = types or {}
+    fields = [(key, tp, dataclasses.field(default=default)) for key, (tp, default) in (first or {}).items()]
+    for f in dataclasses.fields(cls):
+        tp = types.get(f.name, hints[f.name])
+        fields.append((f.name, tp, _field(tp, f.default)))
+    return _export(dataclasses.make_dataclass(name, fields))
+
+
+OptimConfig = _schema("OptimConfig", OptimSpec, {"name": Optimizer, "clip": Clipping})
+DiagnosticsConfig = _schema("DiagnosticsConfig", DiagnosticsSpec, {"level": Level})
+TrainConfig = _schema("TrainConfig", TrainSpec, {"strategy": Strategy})
+LoggerConfig = _schema("LoggerConfig", LoggerSpec, {"name": LoggerName, "mode": WandbMode})
+InitConfig = _schema("InitConfig", InitSpec, dict.fromkeys(("input", "recurrent", "readout"), Initializer))
+ModelConfig = _schema(
+    "ModelConfig",
+    ModelSpec,
+    {"cell": Cell, "activation": Activation, "init": InitConfig},
+    first={"name": (str, MISSING)},  # the preset, chosen as the group option model=<name>
+)
+
+
+def _task_schema(task: str, cls: Any) -> Any:
+    """The schema of one task: its name, then its dataclass's fields and defaults, with
+    ``variant`` an Enum of the task's published variants."""
+    title = cls.__name__.removesuffix("Task")
+    variant = choices(f"{title}Variant", cls.VARIANTS, f"{task} variant")
+    return _schema(f"{title}TaskConfig", cls, {"variant": variant}, first={"name": (str, task)})
+
+
+TASK_SCHEMAS: dict[str, Any] = {task: _task_schema(task, cls) for task, cls in TASKS.items()}
+
 
 @dataclasses.dataclass
 class Config:
-    model: ModelConfig = MISSING  # type: ignore[valid-type]
-    task: TaskConfig = MISSING  # type: ignore[valid-type]
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)  # type: ignore[valid-type]
+    task: Any = MISSING  # one of TASK_SCHEMAS, from the task group option
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)  # type: ignore[valid-type]
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)  # type: ignore[valid-type]
-    logger: LoggerConfig = dataclasses.field(default_factory=LoggerConfig)
+    logger: LoggerConfig = dataclasses.field(default_factory=LoggerConfig)  # type: ignore[valid-type]
     diagnostics: DiagnosticsConfig = dataclasses.field(default_factory=DiagnosticsConfig)  # type: ignore[valid-type]
     seeds: int = 4
     seed_offset: int = 0
 
 
 def register() -> None:
+    """File the schemas in Hydra's ConfigStore: the root and one per task."""
     cs = ConfigStore.instance()
     cs.store(name="carousel_schema", node=Config)
+    for task, schema in TASK_SCHEMAS.items():
+        cs.store(group="task", name=task + SCHEMA_SUFFIX, node=schema)
 
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
     trainer: Trainer
     seeds: list[int]
-    logger: LoggerConfig
+    logger: LoggerSpec
     model_name: str
     task_name: str
 
@@ -122,7 +181,8 @@ class Experiment:
 
 
 def _dict(node: Any) -> dict[str, Any]:
-    return typing.cast(dict[str, Any], OmegaConf.to_container(node, resolve=True))
+    """A config node as plain Python values: Enums back to their ``str`` names."""
+    return typing.cast(dict[str, Any], OmegaConf.to_container(node, resolve=True, enum_to_str=True))
 
 
 def _fields(node: Any) -> dict[str, Any]:
@@ -142,11 +202,7 @@ def build(cfg: DictConfig) -> Experiment:
         )
     if not isinstance(cfg.seeds, int) or cfg.seeds < 1:
         raise ValueError(f"seeds must be an integer >= 1, got {cfg.seeds!r}")
-    if cfg.logger.name not in LOGGERS:
-        raise ValueError(f"unknown logger {cfg.logger.name!r}; valid: {', '.join(LOGGERS)}")
-    if cfg.logger.mode not in WANDB_MODES:
-        raise ValueError(f"unknown logger.mode {cfg.logger.mode!r}; valid: {', '.join(WANDB_MODES)}")
     seeds = list(range(cfg.seed_offset, cfg.seed_offset + cfg.seeds))
-    logger = LoggerConfig(**_dict(cfg.logger))
+    logger = LoggerSpec(**_dict(cfg.logger))
     trainer = Trainer(model, task, optim, spec, diagnostics)
     return Experiment(trainer, seeds, logger, cfg.model.name, cfg.task.name)

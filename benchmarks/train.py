@@ -5,14 +5,14 @@
 
 Writes the run directory (see :mod:`benchmarks.store`) and prints the success rate with
 its 95% Wilson interval. Bad input (an unknown name, a bad value, an unknown key) ends
-with one line on stderr naming the valid choices, exit status 2.
+with one line on stderr naming the valid choices, exit status 2 (see :mod:`benchmarks.cli`).
+``--cfg job`` prints the composed config, every default filled in.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +35,18 @@ register()
 @hydra.main(version_base="1.3", config_path=str(cli.CONF_DIR), config_name="config")
 def hydra_main(cfg: DictConfig) -> dict[str, Any]:
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "no TPU" notices
-    try:
+    with cli.one_line_errors(ValueError):  # build's range checks
         experiment = build(cfg)
-    except ValueError as e:
-        cli.fail(str(e))
     out = Path(HydraConfig.get().runtime.output_dir)
     return run_experiment(experiment, out)
 
 
 def main() -> None:
-    cli.check_argv(sys.argv[1:])
-    hydra_main()
+    # Hydra then raises its composition errors instead of printing them over several lines,
+    # and cli turns them into one line each.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    with cli.one_line_errors():
+        hydra_main()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,17 @@
-"""Every registry name has its YAML, every YAML composes and builds; bad input is one line."""
+"""Every registry name has its YAML, every YAML composes and builds, the composed config
+shows every default; bad input is one line."""
+
+import dataclasses
+import pickle
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from benchmarks import cli
 from benchmarks.config import build, register
-from models import MODELS
+from models import MODELS, make_spec
 from tasks import TASKS
 
 register()
@@ -14,6 +20,16 @@ register()
 def composed(overrides):
     with initialize_config_dir(config_dir=str(cli.CONF_DIR), version_base="1.3"):
         return compose(config_name="config", overrides=overrides)
+
+
+def check_argv(argv):
+    """What ``python -m benchmarks.train`` does with a command line before training, in
+    process: compose it (Hydra's and OmegaConf's errors) and build it (the range checks),
+    each failure one line through the same :func:`cli.one_line_errors`."""
+    with cli.one_line_errors():
+        cfg = composed(argv)
+    with cli.one_line_errors(ValueError):
+        build(cfg)
 
 
 def test_every_registry_name_has_its_yaml():
@@ -68,13 +84,34 @@ BAD = [
     (["diagnostics.layer=3"], "diagnostics.layer must be < model.layers"),
     (["train.strategy=threads"], "valid: auto, loop, processes, vmap"),
     (["logger.mode=cloud"], "valid: offline, online, disabled"),
+    (["experiment=nope"], "unknown experiment 'nope'; valid: demo, gradient_flow"),
+    (["logger=cloud"], "unknown logger 'cloud'; valid: none, wandb"),
+    (["optim.clip=foo"], "unknown optim.clip 'foo'; valid: elementwise, global_norm, none"),
+    (["model.cell=transformer"], "unknown model.cell 'transformer'; valid: gru, lstm, rnn"),
+    (["diagnostics.level=most"], "unknown diagnostics.level 'most'; valid: basic, full, none"),
+    (["logger.name=tensorboard"], "unknown logger.name 'tensorboard'; valid: none, wandb"),
+    (
+        ["task=temporal_order", "task.variant=x"],
+        "unknown temporal_order variant 'x'; valid: hochreiter1997_6a",
+    ),
+    (["task.length=abc"], "task.length must be an integer, got 'abc'"),
+    (["optim.lr=fast"], "optim.lr must be a number, got 'fast'"),
+    (["train.stop_when_solved=maybe"], "train.stop_when_solved must be true or false, got 'maybe'"),
+    (["seeds=1.5"], "seeds must be an integer, got 1.5"),
+    (
+        ["task=reber", "task.length=5"],
+        "unknown config key 'task.length'; valid keys here: max_length, name, variant",
+    ),
+    (["task=reber", "experiment=demo"], "unknown reber variant 'pascanu2013'; valid: hochreiter1997"),
+    (["+task.lenght=5"], "task 'adding' has no field 'lenght'; valid: variant, length"),
+    (["task.length=["], "cannot parse 'task.length=['"),
 ]
 
 
 @pytest.mark.parametrize(("argv", "message"), BAD)
 def test_bad_input_is_one_line_naming_valid_choices(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.check_argv(argv)
+        check_argv(argv)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: "), err
@@ -82,4 +119,65 @@ def test_bad_input_is_one_line_naming_valid_choices(argv, message, capsys):
 
 
 def test_good_input_passes():
-    cli.check_argv(["model=gru", "task=copy", "task.length=10", "seeds=2", "hydra.run.dir=/tmp/x"])
+    check_argv(["model=gru", "task=copy", "task.length=10", "seeds=2", "hydra.run.dir=/tmp/x"])
+
+
+def test_task_options_leave_out_the_task_schemas(capsys):
+    with pytest.raises(SystemExit):
+        check_argv(["task=sorting"])
+    assert capsys.readouterr().err == f"error: unknown task 'sorting'; valid: {', '.join(sorted(TASKS))}\n"
+
+
+def test_the_composed_config_shows_the_preset_and_every_default():
+    """What ``--cfg job`` prints for model=lstm_cifg: the preset's fields, ModelSpec's
+    defaults (hidden, initialisers) and the task's variant and length, none of them null."""
+    text = OmegaConf.to_yaml(composed(["model=lstm_cifg"]))
+    shown = yaml.safe_load(text)
+    model, task = shown["model"], shown["task"]
+    assert model["name"] == "lstm_cifg" and model["cell"] == "lstm" and model["hidden"] == 50
+    assert model["coupled"] is True and model["peepholes"] is True and model["forget_gate"] is True
+    assert model["init"] == {
+        "input": "glorot",
+        "input_scale": 1.0,
+        "recurrent": "orthogonal",
+        "recurrent_scale": 1.0,
+        "readout": "glorot",
+        "readout_scale": 1.0,
+        "recurrent_nonzero": 15,
+        "peephole_scale": 0.1,
+    }
+    assert task == {"name": "adding", "variant": "pascanu2013", "length": 100}
+    assert "null" not in yaml.safe_dump({"model": model, "task": task})
+    assert shown["optim"]["clip"] == "global_norm" and shown["train"]["strategy"] == "auto"
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_preset_composes_to_its_python_spec(name):
+    assert build(composed([f"model={name}"])).trainer.model.spec == make_spec(name)
+
+
+def test_every_task_composes_to_its_dataclass_defaults():
+    """Each task's schema holds its dataclass's fields and defaults (the digits task's
+    ``length`` is null: the data fixes it)."""
+    for name, cls in TASKS.items():
+        shown = OmegaConf.to_container(composed([f"task={name}"]).task, enum_to_str=True)
+        assert shown == {"name": name, **dataclasses.asdict(cls())}, name
+    assert composed(["task=digits"]).task.length is None
+
+
+def test_the_saved_config_holds_plain_strings():
+    """Enums are for composing only: the specs and ``describe()`` (config.yaml) hold str."""
+    exp = build(composed(["model=irnn", "optim=pascanu2013", "diagnostics=basic"]))
+    described = exp.describe()
+    assert yaml.safe_load(yaml.safe_dump(described)) == described
+    assert type(described["model"]["cell"]) is str and described["model"]["init"]["recurrent"] == "identity"
+    assert type(described["task"]["variant"]) is str and described["optim"]["clip"] == "global_norm"
+    assert type(exp.trainer.spec.strategy) is str and type(exp.logger.mode) is str
+
+
+def test_a_composed_config_pickles():
+    """A sweep through the submitit launcher pickles each job's config: the generated
+    schema and Enum classes must be importable by name."""
+    cfg = composed(["model=lstm_cifg", "task=temporal_order", "optim.clip=elementwise"])
+    again = pickle.loads(pickle.dumps(cfg))
+    assert again == cfg and build(again).describe() == build(cfg).describe()

@@ -30,6 +30,43 @@ def test_bad_model_exits_nonzero_with_one_line(tmp_path):
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["model=lstm", "task.lenght=5"],
+            "unknown config key 'task.lenght'; valid keys here: length, name, variant",
+        ),
+        (["optim.clip=foo"], "unknown optim.clip 'foo'; valid: elementwise, global_norm, none"),
+        (["model=rnn,transformer"], f"unknown model 'transformer'; valid: {', '.join(sorted(MODELS))}"),
+    ],
+)
+def test_a_sweep_with_a_bad_override_stops_before_any_job_with_one_line(tmp_path, overrides, message):
+    """Hydra composes a sweep's jobs before launching them: the typo is one line, and no
+    job ran (no job directory)."""
+    proc = run_cli("-m", *overrides, "logger=none", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: {message}"]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not [p for p in tmp_path.glob("*") if p.is_dir()]
+
+
+def test_cfg_job_prints_the_whole_config():
+    """Hydra's own flags pass through: ``--cfg job`` prints the preset with every default."""
+    proc = run_cli("model=lstm_cifg", "--cfg", "job")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    for line in (
+        "  name: lstm_cifg",
+        "  hidden: 50",
+        "  coupled: true",
+        "  peepholes: true",
+        "    recurrent: orthogonal",
+    ):
+        assert line in lines
+    assert "  variant: pascanu2013" in lines and "  length: 100" in lines
+
+
 @pytest.mark.slow
 def test_smoke_lstm_solves_short_adding_and_writes_the_contract(tmp_path):
     """LSTM on the adding problem (T=20) reaches Pascanu's criterion on most seeds in
