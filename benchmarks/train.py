@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 
 from benchmarks import cli
 from benchmarks.config import build, register
-from benchmarks.experiment import run_experiment
+from benchmarks.experiment import RunDirConflict, run_experiment
 
 register()
 
@@ -38,7 +38,8 @@ def hydra_main(cfg: DictConfig) -> dict[str, Any]:
     with cli.one_line_errors(ValueError):  # build's range checks
         experiment = build(cfg)
     out = Path(HydraConfig.get().runtime.output_dir)
-    return run_experiment(experiment, out)
+    with cli.one_line_errors(RunDirConflict):  # the directory holds another run
+        return run_experiment(experiment, out)
 
 
 def main() -> None:

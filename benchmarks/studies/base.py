@@ -1,0 +1,200 @@
+"""What a study is, and how one runs: sweeps, scales, the comparison with a published claim.
+
+A :class:`Study` is one published result (or one question) turned into Hydra multiruns.
+Each named scale (``smoke`` for CI, ``cpu`` for about half an hour on 2 cores, ``paper``
+for the published protocol on a GPU or a cluster) lists its :class:`Sweep`s; a sweep is a
+set of ``-m`` overrides run by the ordinary entry point (``python -m benchmarks.train -m``),
+so the same study runs on a laptop, one GPU or SLURM (``hydra/launcher=...``) unchanged.
+A run that already finished in its directory is not trained again, so a study started
+again after an interruption picks up where it stopped.
+
+After the sweeps, :func:`load_runs` reads every run from the store (no JAX) and the study's
+own ``analyse`` reduces them to a JSON-able result; its ``claims`` compare that result
+with the paper's statements, each with a verdict: ``agrees``, ``disagrees`` or
+``not comparable`` (with the reason, e.g. a scale too small to tell).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from benchmarks import store
+
+SCALES = ("smoke", "cpu", "paper")
+VERDICTS = ("agrees", "disagrees", "not comparable")
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """One Hydra multirun: ``name`` is its directory under the study's, ``overrides`` the
+    ``-m`` arguments (comma lists sweep)."""
+
+    name: str
+    overrides: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One published statement and ours beside it."""
+
+    claim: str
+    source: str
+    paper: str
+    ours: str
+    verdict: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """One finished run as the store holds it."""
+
+    path: Path
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    grad_norms: dict[str, np.ndarray]
+    diagnostics: dict[str, np.ndarray]
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        """A config value by dotted key (``model.hidden``)."""
+        node: Any = self.config
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """A published result as sweeps per scale, an analysis, claims, a figure and a text."""
+
+    name: str
+    title: str
+    source: str
+    scales: dict[str, tuple[Sweep, ...]]
+    scale_notes: dict[str, str]
+    analyse: Callable[[list[RunRecord]], dict[str, Any]]
+    claims: Callable[[dict[str, Any], str], list[Claim]]
+    figure: Callable[[dict[str, Any], Path], list[Path]]
+    paragraph: Callable[[dict[str, Any]], str]
+
+
+def _npz(path: Path) -> dict[str, np.ndarray]:
+    if not path.exists():
+        return {}
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def load_runs(root: Path) -> list[RunRecord]:
+    """Every finished run (a directory with summary.json) under ``root``."""
+    records = []
+    for run in store.find_runs(root):
+        records.append(
+            RunRecord(
+                path=run,
+                config=yaml.safe_load((run / "config.yaml").read_text()),
+                summary=store.read_summary(run),
+                grad_norms=_npz(run / "grad_norms.npz"),
+                diagnostics=_npz(run / "diagnostics.npz"),
+            )
+        )
+    return records
+
+
+def run_sweeps(
+    sweeps: tuple[Sweep, ...], out: Path, overrides: list[str], echo: Callable[[str], None] = print
+) -> list[dict[str, Any]]:
+    """Run each sweep as one multirun into ``out/<sweep>``; a failed sweep is recorded and
+    the others still run. Returns one entry per sweep: name, command, exit status, seconds."""
+    done = []
+    for sweep in sweeps:
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.train",
+            "-m",
+            *sweep.overrides,
+            *overrides,
+            f"hydra.sweep.dir={out / sweep.name}",
+        ]
+        echo(f"sweep {sweep.name}: {' '.join(command[3:])}")
+        start = time.perf_counter()
+        status = subprocess.run(command, check=False).returncode
+        seconds = time.perf_counter() - start
+        done.append({"sweep": sweep.name, "command": command[1:], "status": status, "seconds": seconds})
+        if status != 0:
+            echo(f"sweep {sweep.name} failed (exit status {status}); going on with the others")
+    return done
+
+
+def reproduce(
+    study: Study, scale: str, out: Path, overrides: list[str], echo: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Run, analyse, compare, draw and write one study at one scale; returns the report
+    also written to ``out/reproduction.json``."""
+    if scale not in study.scales:
+        raise ValueError(f"unknown scale {scale!r}; valid: {', '.join(study.scales)}")
+    start = time.perf_counter()
+    sweeps = run_sweeps(study.scales[scale], out, overrides, echo)
+    records = load_runs(out)
+    if not records:
+        raise RuntimeError(f"no finished run under {out}; see the sweeps' errors above")
+    result = study.analyse(records)
+    claims = study.claims(result, scale)
+    figures = study.figure(result, out / "figures")
+    text = study.paragraph(result)
+    report = {
+        "study": study.name,
+        "title": study.title,
+        "source": study.source,
+        "scale": scale,
+        "scale_note": study.scale_notes.get(scale, ""),
+        "overrides": overrides,
+        "runs": len(records),
+        "seeds": int(sum(r.summary["n_seeds"] for r in records)),
+        "wall_time_s": time.perf_counter() - start,
+        "train_time_s": float(sum(s["seconds"] for s in sweeps)),
+        "sweeps": sweeps,
+        "claims": [dataclasses.asdict(c) for c in claims],
+        "result": result,
+        "answer": text,
+        "figures": [str(p.relative_to(out)) for p in figures],
+        "command": f"scripts/reproduce.py {study.name} --scale {scale}",
+    }
+    store.write_json(out / "reproduction.json", report)
+    store.atomic_write(out / "answer.md", (text + "\n").encode())
+    store.atomic_write(out / "readme_rows.md", readme_rows(report).encode())
+    return report
+
+
+def readme_rows(report: dict[str, Any]) -> str:
+    """Markdown rows for the README's Reproductions table: one per claim."""
+    minutes = report["wall_time_s"] / 60
+    lines = []
+    for c in report["claims"]:
+        lines.append(
+            f"| {report['title']} | {c['claim']} ({c['source']}) | {c['paper']} | {c['ours']} "
+            f"({report['scale']}) | {c['verdict']}: {c['reason']} | {minutes:.0f} min | "
+            f"`{report['command']}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(store.jsonable(obj), indent=2)

@@ -1,0 +1,243 @@
+"""Why do LSTMs still explode? The constant error carousel against the recurrent matrices.
+
+The accepted answer (Hochreiter & Schmidhuber 1997; Greff et al. 2015, App. A.2; the reason
+Sutskever et al. 2014 clip LSTM gradients at norm 5): the cell state's additive update
+passes error back unchanged while the forget gate is near 1, but every other path between
+two steps crosses a recurrent matrix R_z, R_i, R_f or R_o once per step, as in a vanilla
+RNN, and can vanish or explode; and the bigger the net, the more probable an explosion.
+
+Protocol (Sutskever et al. 2014's optimisation, on a long-dependency task): the adding
+problem in Pascanu et al.'s variant at T=100 (``cpu``; 200 at ``paper``), plain SGD at
+learning rate 0.7, every weight drawn from U[-0.08, 0.08], no early stop (every seed trains
+every step, so event rates are per trained step). Factors, each its own sweep:
+
+- ``size``: hidden size for the LSTM, the LSTM without forget gate, a tanh RNN and a GRU,
+  recurrent weights U[-0.08, 0.08] (their spectral radius grows like 0.08 sqrt(H/3));
+- ``clip``: clipping the batch-averaged gradient's global norm at 5 (Sutskever) or 1
+  (Pascanu) for the LSTM and the RNN, small and large;
+- ``radius``: orthogonal recurrent matrices scaled to spectral radius rho;
+- ``forget_bias``: the LSTM's initial forget-gate bias 0 and 3 (1 comes from ``size``).
+
+Measured per run (from the store): exploding events (a global gradient norm above 10x
+the median of the preceding 100 steps, or non-finite) per 1,000 trained steps and the
+share of seeds with one; quantiles of the global and per-matrix gradient norms; loss
+spikes within 10 steps after an event; ||dL/dc_t|| against the lag and the share of it
+carried by the CEC and by each R_g family at lags 10, 50, 90 (the exact path split);
+spectral radius and largest singular value of every recurrent matrix over training;
+success rate with its 95% Wilson interval.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
+
+LAGS = (10, 50, 90)
+MODELS = "lstm,lstm_nofg,rnn,gru"
+SPIKE_FACTOR, SPIKE_WINDOW, SPIKE_AFTER = 3.0, 100, 10
+UNIFORM = tuple(
+    f"model.init.{w}={v}"
+    for w, v in (("input", "uniform"), ("input_scale", 0.08), ("readout", "uniform"), ("readout_scale", 0.08))
+)
+UNIFORM_R = ("model.init.recurrent=uniform", "model.init.recurrent_scale=0.08")
+
+
+def _protocol(length: int, steps: int, seeds: int, batch: int, every: int) -> tuple[str, ...]:
+    return (
+        "task=adding",
+        "task.variant=pascanu2013",
+        f"task.length={length}",
+        "optim=sgd",
+        "optim.lr=0.7",
+        "optim.clip=none",
+        f"seeds={seeds}",
+        f"train.steps={steps}",
+        f"train.batch_size={batch}",
+        f"train.eval_every={min(100, steps)}",
+        "train.eval_size=1000",
+        "train.stop_when_solved=false",
+        "logger=none",
+        "diagnostics=full",
+        f"diagnostics.every={every}",
+        "diagnostics.batch_size=16",
+        "diagnostics.jacobian_sequences=1",
+        "diagnostics.lyapunov_k=4",
+        *UNIFORM,
+    )
+
+
+def _sweeps(base: tuple[str, ...], sizes: str, clip_sizes: str, radii: str, fb_size: int, models: str):
+    return (
+        Sweep("size", (*base, f"model={models}", f"model.hidden={sizes}", *UNIFORM_R)),
+        Sweep(
+            "clip",
+            (*base, "model=lstm,rnn", f"model.hidden={clip_sizes}", "optim.clip=global_norm",
+             "optim.clip_value=5,1", *UNIFORM_R),
+        ),
+        Sweep(
+            "radius",
+            (*base, f"model={models}", "model.hidden=64", "model.init.recurrent=orthogonal",
+             f"model.init.recurrent_scale={radii}"),
+        ),
+        Sweep("forget_bias", (*base, "model=lstm", f"model.hidden={fb_size}", "model.forget_bias=0,3", *UNIFORM_R)),
+    )
+
+
+SCALES = {
+    "smoke": _sweeps(_protocol(20, 20, 2, 8, 10), "8,16", "16", "0.5,1.5", 16, "lstm,rnn"),
+    "cpu": _sweeps(_protocol(100, 300, 4, 20, 300), "32,64,128,256", "64,256", "0.5,1.0,1.5,2.0", 128, MODELS),
+    "paper": _sweeps(
+        _protocol(200, 5000, 10, 128, 1000), "32,64,128,256,512", "64,512", "0.5,0.8,1.0,1.2,1.5,2.0", 256, MODELS
+    ),
+}
+SCALE_NOTES = {
+    "smoke": "T=20, 20 steps, 2 seeds, hidden 8-16: checks the pipeline, too small to tell anything",
+    "cpu": "T=100, 300 steps, 4 seeds, batch 20, hidden 32-256: about 30 minutes on 2 CPU cores",
+    "paper": "T=200, 5,000 steps, 10 seeds, batch 128 (Sutskever et al.), hidden 32-512: a GPU or a cluster",
+}
+
+
+# ---------------------------------------------------------------------------- per run
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    return x[np.isfinite(x)]
+
+
+def _quantiles(x: np.ndarray) -> dict[str, float]:
+    x = _finite(x)
+    if not x.size:
+        return {"p50": math.nan, "p90": math.nan, "p99": math.nan, "max": math.nan}
+    p50, p90, p99 = np.quantile(x, [0.5, 0.9, 0.99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(x.max())}
+
+
+def loss_spikes(loss: np.ndarray) -> np.ndarray:
+    """Boolean [steps, seeds]: a loss above SPIKE_FACTOR x the median of the preceding
+    SPIKE_WINDOW finite losses, or a non-finite loss at a trained step."""
+    loss = np.asarray(loss, np.float64)
+    spikes = np.zeros(loss.shape, bool)
+    for s in range(10, loss.shape[0]):
+        past = loss[max(0, s - SPIKE_WINDOW) : s]
+        with np.errstate(all="ignore"):
+            med = np.array([np.median(_finite(col)) if _finite(col).size else np.nan for col in past.T])
+        spikes[s] = np.isfinite(med) & (loss[s] > SPIKE_FACTOR * med)
+    return spikes
+
+
+def event_stats(grad_norms: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Exploding events per 1,000 trained steps, the share of seeds with one, and the
+    share of events followed by a loss spike within SPIKE_AFTER steps."""
+    if "explode" not in grad_norms:
+        return {"events_per_1000": math.nan, "seeds_with_event": math.nan, "events_with_spike": math.nan}
+    events = np.asarray(grad_norms["explode"], bool)
+    trained = np.isfinite(grad_norms["loss"]) | ~np.isfinite(grad_norms["global"]) & ~np.isnan(
+        grad_norms["loss"]
+    )
+    spikes = loss_spikes(grad_norms["loss"])
+    hits = 0
+    for s, seed in zip(*np.nonzero(events), strict=True):
+        hits += bool(spikes[s : s + SPIKE_AFTER + 1, seed].any())
+    n_events = int(events.sum())
+    return {
+        "events": n_events,
+        "events_per_1000": 1000.0 * n_events / max(int(trained.sum()), 1),
+        "seeds_with_event": float(events.any(axis=0).mean()),
+        "events_with_spike": hits / n_events if n_events else math.nan,
+    }
+
+
+def _last_step(total: np.ndarray) -> int:
+    """The last time step that reaches the loss (padding after it has zero gradient)."""
+    nz = np.nonzero(total > 0)[0]
+    return int(nz[-1]) if nz.size else total.shape[-1] - 1
+
+
+def path_shares(diag: dict[str, np.ndarray], k: int) -> dict[str, dict[str, float]]:
+    """At measurement k: per family, mean over seeds of ||part_t|| / ||dL/dc_t|| at each lag
+    (an underflowed part, stored as 0, has share 0)."""
+    if "path.total" not in diag:
+        return {}
+    total = np.asarray(diag["path.total"][k], np.float64)  # [seeds, T]
+    out: dict[str, dict[str, float]] = {}
+    families = [key[len("path.") :] for key in diag if key.startswith("path.") and key not in ("path.total", "path.residual")]
+    for name in families:
+        part = np.asarray(diag[f"path.{name}"][k], np.float64)
+        shares = {}
+        for lag in LAGS:
+            vals = []
+            for s in range(total.shape[0]):
+                t = _last_step(total[s]) - lag
+                if t >= 0 and total[s, t] > 0:
+                    vals.append(part[s, t] / total[s, t])
+            shares[str(lag)] = float(np.mean(vals)) if vals else math.nan
+        out[name] = shares
+    return out
+
+
+def _profile(diag: dict[str, np.ndarray], key: str, k: int) -> list[float]:
+    """Seed mean of a [K, seeds, T] array at measurement k, against the lag (index = lag)."""
+    a = np.asarray(diag[key][k], np.float64)
+    total = np.asarray(diag["path.total"][k] if "path.total" in diag else diag["grad_h"][k], np.float64)
+    rows = []
+    for s in range(a.shape[0]):
+        last = _last_step(total[s])
+        rows.append(a[s, : last + 1][::-1])
+    n = min(len(r) for r in rows)
+    return [float(v) for v in np.mean([r[:n] for r in rows], axis=0)]
+
+
+def growth_per_step(profile: list[float], lo: int = 10, hi: int = 90) -> float:
+    """Least-squares slope of log(norm) against the lag over [lo, hi] (per step; > 0 when
+    the norm grows going back in time); NaN with fewer than 3 positive points."""
+    y = np.asarray(profile[lo : hi + 1], np.float64)
+    lag = np.arange(lo, lo + y.size)
+    ok = y > 0
+    if ok.sum() < 3:
+        return math.nan
+    return float(np.polyfit(lag[ok], np.log(y[ok]), 1)[0])
+
+
+def run_row(r: RunRecord) -> dict[str, Any]:
+    """Everything the study reads from one run."""
+    diag, norms = r.diagnostics, r.grad_norms
+    s = r.summary
+    recurrent = sorted(k[len("spectral_radius.") :] for k in diag if k.startswith("spectral_radius."))
+    row: dict[str, Any] = {
+        "run": str(r.path),
+        "model": r.get("model.name"),
+        "hidden": r.get("model.hidden"),
+        "init": r.get("model.init.recurrent"),
+        "init_scale": r.get("model.init.recurrent_scale"),
+        "forget_bias": r.get("model.forget_bias") if str(r.get("model.name")).startswith("lstm") else None,
+        "clip": "none" if r.get("optim.clip") == "none" else f"{r.get('optim.clip')}@{r.get('optim.clip_value')}",
+        "seeds": s["n_seeds"],
+        "solved": s["n_solved"],
+        "diverged": s["n_diverged"],
+        "success_rate": s["success_rate"],
+        "ci95": s["ci95"],
+        **event_stats(norms),
+        "global_norm": _quantiles(norms.get("global", np.array([]))),
+        "matrix_norm": {m: _quantiles(norms[m]) for m in recurrent if m in norms},
+    }
+    if diag:
+        row["steps_measured"] = [int(x) for x in diag["step"]]
+        row["rho0"] = float(max(np.mean(diag[f"spectral_radius.{m}"][0]) for m in recurrent))
+        row["spectral_radius"] = {m: np.mean(diag[f"spectral_radius.{m}"], axis=1).tolist() for m in recurrent}
+        row["sigma_max"] = {m: np.mean(diag[f"sigma_max.{m}"], axis=1).tolist() for m in recurrent}
+        if "path.total" in diag:
+            row["shares_init"], row["shares_final"] = path_shares(diag, 0), path_shares(diag, -1)
+            row["grad_c_init"], row["grad_c_final"] = _profile(diag, "path.total", 0), _profile(diag, "path.total", -1)
+            parts = {k[len("path.") :]: _profile(diag, k, -1) for k in diag if k.startswith("path.R_")}
+            top = max(parts, key=lambda name: parts[name][min(LAGS[-1], len(parts[name]) - 1)], default=None)
+            row["dominant_final"] = top
+            row["dominant_profile_final"] = parts.get(top, [])
+            row["cec_profile_final"] = _profile(diag, "path.cec", -1)
+            row["dominant_growth_final"] = growth_per_step(parts[top]) if top else math.nan
+    return row
