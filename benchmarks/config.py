@@ -28,9 +28,9 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from benchmarks.chunk import STRATEGIES, Trainer, TrainSpec
 from benchmarks.diagnostics import LEVELS, DiagnosticsSpec
 from benchmarks.optim import CLIPPING, OPTIMIZERS, OptimSpec
-from benchmarks.chunk import STRATEGIES, Trainer, TrainSpec
 from carousel_checks import check_choice
 from models import make_model
 from models.base import ACTIVATIONS, CELLS, INITIALIZERS, InitSpec, ModelSpec

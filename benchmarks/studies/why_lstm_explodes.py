@@ -76,23 +76,44 @@ def _sweeps(base: tuple[str, ...], sizes: str, clip_sizes: str, radii: str, fb_s
         Sweep("size", (*base, f"model={models}", f"model.hidden={sizes}", *UNIFORM_R)),
         Sweep(
             "clip",
-            (*base, "model=lstm,rnn", f"model.hidden={clip_sizes}", "optim.clip=global_norm",
-             "optim.clip_value=5,1", *UNIFORM_R),
+            (
+                *base,
+                "model=lstm,rnn",
+                f"model.hidden={clip_sizes}",
+                "optim.clip=global_norm",
+                "optim.clip_value=5,1",
+                *UNIFORM_R,
+            ),
         ),
         Sweep(
             "radius",
-            (*base, f"model={models}", "model.hidden=64", "model.init.recurrent=orthogonal",
-             f"model.init.recurrent_scale={radii}"),
+            (
+                *base,
+                f"model={models}",
+                "model.hidden=64",
+                "model.init.recurrent=orthogonal",
+                f"model.init.recurrent_scale={radii}",
+            ),
         ),
-        Sweep("forget_bias", (*base, "model=lstm", f"model.hidden={fb_size}", "model.forget_bias=0,3", *UNIFORM_R)),
+        Sweep(
+            "forget_bias",
+            (*base, "model=lstm", f"model.hidden={fb_size}", "model.forget_bias=0,3", *UNIFORM_R),
+        ),
     )
 
 
 SCALES = {
     "smoke": _sweeps(_protocol(20, 20, 2, 8, 10), "8,16", "16", "0.5,1.5", 16, "lstm,rnn"),
-    "cpu": _sweeps(_protocol(100, 300, 4, 20, 300), "32,64,128,256", "64,256", "0.5,1.0,1.5,2.0", 128, MODELS),
+    "cpu": _sweeps(
+        _protocol(100, 300, 4, 20, 300), "32,64,128,256", "64,256", "0.5,1.0,1.5,2.0", 128, MODELS
+    ),
     "paper": _sweeps(
-        _protocol(200, 5000, 10, 128, 1000), "32,64,128,256,512", "64,512", "0.5,0.8,1.0,1.2,1.5,2.0", 256, MODELS
+        _protocol(200, 5000, 10, 128, 1000),
+        "32,64,128,256,512",
+        "64,512",
+        "0.5,0.8,1.0,1.2,1.5,2.0",
+        256,
+        MODELS,
     ),
 }
 SCALE_NOTES = {
@@ -166,7 +187,11 @@ def path_shares(diag: dict[str, np.ndarray], k: int) -> dict[str, dict[str, floa
         return {}
     total = np.asarray(diag["path.total"][k], np.float64)  # [seeds, T]
     out: dict[str, dict[str, float]] = {}
-    families = [key[len("path.") :] for key in diag if key.startswith("path.") and key not in ("path.total", "path.residual")]
+    families = [
+        key[len("path.") :]
+        for key in diag
+        if key.startswith("path.") and key not in ("path.total", "path.residual")
+    ]
     for name in families:
         part = np.asarray(diag[f"path.{name}"][k], np.float64)
         shares = {}
@@ -216,7 +241,9 @@ def run_row(r: RunRecord) -> dict[str, Any]:
         "init": r.get("model.init.recurrent"),
         "init_scale": r.get("model.init.recurrent_scale"),
         "forget_bias": r.get("model.forget_bias") if str(r.get("model.name")).startswith("lstm") else None,
-        "clip": "none" if r.get("optim.clip") == "none" else f"{r.get('optim.clip')}@{r.get('optim.clip_value')}",
+        "clip": "none"
+        if r.get("optim.clip") == "none"
+        else f"{r.get('optim.clip')}@{r.get('optim.clip_value')}",
         "seeds": s["n_seeds"],
         "solved": s["n_solved"],
         "diverged": s["n_diverged"],
@@ -229,11 +256,16 @@ def run_row(r: RunRecord) -> dict[str, Any]:
     if diag:
         row["steps_measured"] = [int(x) for x in diag["step"]]
         row["rho0"] = float(max(np.mean(diag[f"spectral_radius.{m}"][0]) for m in recurrent))
-        row["spectral_radius"] = {m: np.mean(diag[f"spectral_radius.{m}"], axis=1).tolist() for m in recurrent}
+        row["spectral_radius"] = {
+            m: np.mean(diag[f"spectral_radius.{m}"], axis=1).tolist() for m in recurrent
+        }
         row["sigma_max"] = {m: np.mean(diag[f"sigma_max.{m}"], axis=1).tolist() for m in recurrent}
         if "path.total" in diag:
             row["shares_init"], row["shares_final"] = path_shares(diag, 0), path_shares(diag, -1)
-            row["grad_c_init"], row["grad_c_final"] = _profile(diag, "path.total", 0), _profile(diag, "path.total", -1)
+            row["grad_c_init"], row["grad_c_final"] = (
+                _profile(diag, "path.total", 0),
+                _profile(diag, "path.total", -1),
+            )
             parts = {k[len("path.") :]: _profile(diag, k, -1) for k in diag if k.startswith("path.R_")}
             top = max(parts, key=lambda name: parts[name][min(LAGS[-1], len(parts[name]) - 1)], default=None)
             row["dominant_final"] = top
@@ -241,3 +273,211 @@ def run_row(r: RunRecord) -> dict[str, Any]:
             row["cec_profile_final"] = _profile(diag, "path.cec", -1)
             row["dominant_growth_final"] = growth_per_step(parts[top]) if top else math.nan
     return row
+
+
+# ---------------------------------------------------------------------------- the study
+
+
+def _mean(rows: list[dict[str, Any]], key: str) -> float:
+    vals = [r[key] for r in rows if r.get(key) is not None and np.isfinite(r[key])]
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def analyse(records: list[RunRecord]) -> dict[str, Any]:
+    """One row per run, and the slices each panel and claim reads."""
+    rows = sorted(
+        (run_row(r) for r in records), key=lambda r: (r["model"], r["clip"], r["init"], r["hidden"])
+    )
+    uniform = [r for r in rows if r["init"] == "uniform" and (r["forget_bias"] in (None, 1.0))]
+    by_size = {
+        f"{m}/{c}": sorted(
+            (
+                {
+                    "hidden": r["hidden"],
+                    **{k: r[k] for k in ("events_per_1000", "seeds_with_event", "rho0", "diverged")},
+                }
+                for r in uniform
+                if r["model"] == m and r["clip"] == c
+            ),
+            key=lambda x: x["hidden"],
+        )
+        for m, c in sorted({(r["model"], r["clip"]) for r in uniform})
+    }
+    by_radius = {
+        m: sorted(
+            (
+                {
+                    "rho": r["init_scale"],
+                    **{k: r[k] for k in ("events_per_1000", "seeds_with_event", "diverged")},
+                }
+                for r in rows
+                if r["model"] == m and r["init"] == "orthogonal" and r["clip"] == "none"
+            ),
+            key=lambda x: x["rho"],
+        )
+        for m in sorted({r["model"] for r in rows if r["init"] == "orthogonal"})
+    }
+    return {"lags": list(LAGS), "runs": rows, "by_size": by_size, "by_radius": by_radius}
+
+
+def _pick(result: dict[str, Any], **where: Any) -> list[dict[str, Any]]:
+    return [r for r in result["runs"] if all(r.get(k) == v for k, v in where.items())]
+
+
+def _largest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return max(rows, key=lambda r: r["hidden"], default=None)
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.0f}%"
+
+
+def _share(row: dict[str, Any] | None, family: str, lag: int, when: str = "final") -> float:
+    if not row or f"shares_{when}" not in row:
+        return math.nan
+    return row[f"shares_{when}"].get(family, {}).get(str(lag), math.nan)
+
+
+def claims(result: dict[str, Any], scale: str) -> list[Claim]:
+    """The accepted answer, claim by claim, against this run's numbers."""
+    small = scale == "smoke"
+    lstm = sorted(_pick(result, model="lstm", clip="none", init="uniform"), key=lambda r: r["hidden"])
+    lstm = [r for r in lstm if r["forget_bias"] in (None, 1.0)]
+    out = []
+    if len(lstm) >= 2:
+        lo, hi = lstm[0], lstm[-1]
+        grows = hi["seeds_with_event"] - lo["seeds_with_event"]
+        verdict = "agrees" if grows > 0.25 else "disagrees"
+        out.append(
+            Claim(
+                "Without clipping, bigger LSTMs explode more often",
+                "Sutskever et al. 2014 clip at norm 5; 'the bigger the net, the more probable'",
+                "more exploding events at larger H",
+                f"seeds with an event: H={lo['hidden']} {_pct(lo['seeds_with_event'])}, "
+                f"H={hi['hidden']} {_pct(hi['seeds_with_event'])} "
+                f"({lo['events_per_1000']:.1f} vs {hi['events_per_1000']:.1f} per 1,000 steps)",
+                "not comparable" if small else verdict,
+                "smoke scale: too few steps and seeds"
+                if small
+                else (
+                    "difference above 25 points of seeds"
+                    if verdict == "agrees"
+                    else "no increase of 25 points or more"
+                ),
+            )
+        )
+    nofg = _largest([r for r in _pick(result, model="lstm_nofg", clip="none", init="uniform")])
+    top = _largest(lstm)
+    if top and nofg and "shares_final" in top and "shares_final" in nofg:
+        lag = LAGS[-1]
+        cec_fg, cec_nofg = _share(top, "cec", lag), _share(nofg, "cec", lag)
+        r_top = top.get("dominant_final") or "R_z"
+        r_share = _share(top, r_top, lag)
+        ok = r_share > cec_fg
+        out.append(
+            Claim(
+                "At long lags dL/dc_t is carried by the recurrent-matrix paths, not the CEC, once f < 1",
+                "Greff et al. 2015, App. A.2; Hochreiter & Schmidhuber 1997",
+                "CEC share decays with the forget gates; R_g paths multiply by R_g once per step",
+                f"lag {lag}, H={top['hidden']}, after training: {r_top} path {_pct(r_share)} of "
+                f"||dL/dc_t||, CEC {_pct(cec_fg)}; without forget gate CEC {_pct(cec_nofg)}",
+                "not comparable" if small else ("agrees" if ok else "disagrees"),
+                "smoke scale: T=20 is shorter than the lag"
+                if small
+                else (
+                    "the R path carries more than the CEC" if ok else "the CEC carries more than the R paths"
+                ),
+            )
+        )
+    clipped = [r for r in result["runs"] if r["clip"] != "none" and r["model"] == "lstm"]
+    free = [r for r in lstm if r["hidden"] in {c["hidden"] for c in clipped}]
+    if clipped and free:
+        div_free = sum(r["diverged"] for r in free) / max(sum(r["seeds"] for r in free), 1)
+        div_clip = sum(r["diverged"] for r in clipped) / max(sum(r["seeds"] for r in clipped), 1)
+        ok = div_clip <= div_free
+        out.append(
+            Claim(
+                "Clipping the gradient norm keeps exploding LSTMs trainable",
+                "Sutskever et al. 2014 (norm 5); Pascanu et al. 2013 (threshold 1)",
+                "clipped runs do not diverge where unclipped ones do",
+                f"diverged seeds: unclipped {_pct(div_free)}, clipped {_pct(div_clip)} (same sizes)",
+                "not comparable" if small or div_free == 0 else ("agrees" if ok else "disagrees"),
+                "smoke scale"
+                if small
+                else (
+                    "no unclipped seed diverged, so clipping had nothing to prevent"
+                    if div_free == 0
+                    else (
+                        "fewer or equal divergences with clipping" if ok else "more divergences with clipping"
+                    )
+                ),
+            )
+        )
+    return out
+
+
+def paragraph(result: dict[str, Any]) -> str:
+    """The answer in one paragraph, with this run's numbers filled in."""
+    lstm = sorted(
+        [
+            r
+            for r in _pick(result, model="lstm", clip="none", init="uniform")
+            if r["forget_bias"] in (None, 1.0)
+        ],
+        key=lambda r: r["hidden"],
+    )
+    if not lstm:
+        return "No unclipped LSTM run with the uniform initialisation was found."
+    lo, hi = lstm[0], lstm[-1]
+    rnn = _largest(_pick(result, model="rnn", clip="none", init="uniform"))
+    nofg = _largest(_pick(result, model="lstm_nofg", clip="none", init="uniform"))
+    lag = LAGS[-1]
+    top = hi.get("dominant_final") or "R_z"
+    text = (
+        f"At H={hi['hidden']} without clipping, {_pct(hi['seeds_with_event'])} of LSTM seeds had an "
+        f"exploding event ({hi['events_per_1000']:.1f} per 1,000 steps; largest gradient norm "
+        f"{hi['global_norm']['max']:.3g} against a median of {hi['global_norm']['p50']:.3g}), against "
+        f"{_pct(lo['seeds_with_event'])} at H={lo['hidden']}; the recurrent matrices' spectral radius at "
+        f"initialisation was {hi.get('rho0', math.nan):.2f} against {lo.get('rho0', math.nan):.2f}. "
+        f"At lag {lag} after training the {top} path carried {_pct(_share(hi, top, lag))} of ||dL/dc_t|| "
+        f"and the CEC {_pct(_share(hi, 'cec', lag))}"
+    )
+    if nofg:
+        text += (
+            f"; without a forget gate the CEC carried {_pct(_share(nofg, 'cec', lag))} (H={nofg['hidden']})"
+        )
+    text += "."
+    if rnn:
+        text += (
+            f" The tanh RNN at H={rnn['hidden']}: {_pct(rnn['seeds_with_event'])} of seeds with an event, "
+            f"{rnn['diverged']} of {rnn['seeds']} diverged."
+        )
+    growth = hi.get("dominant_growth_final", math.nan)
+    if np.isfinite(growth):
+        text += (
+            f" The dominant path's norm changes by a factor {math.exp(growth):.3f} per step of lag "
+            f"(as a vanilla RNN's gradient would through its recurrent matrix)."
+        )
+    return text
+
+
+def figure(result: dict[str, Any], out: Path) -> list[Path]:
+    from benchmarks.figures.why_lstm_explodes import draw
+
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "why_lstm_explodes.png"
+    draw(result).savefig(path, dpi=110)
+    return [path]
+
+
+STUDY = Study(
+    name="why_lstm_explodes",
+    title="Why do LSTMs still explode?",
+    source="Sutskever et al. 2014 (clipping at 5); Greff et al. 2015 App. A.2 (paths); Pascanu et al. 2013",
+    scales=SCALES,
+    scale_notes=SCALE_NOTES,
+    analyse=analyse,
+    claims=claims,
+    figure=figure,
+    paragraph=paragraph,
+)

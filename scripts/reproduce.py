@@ -1,0 +1,61 @@
+"""Reproduce a study: ``python scripts/reproduce.py NAME --scale smoke|cpu|paper [overrides]``.
+
+``--list`` names the studies with their source and scales. A run writes
+``runs/studies/NAME/SCALE/`` (or ``--out``): one Hydra multirun per sweep, then
+``reproduction.json`` (every claim with the paper's value, ours and a verdict, the scale,
+seeds and wall time), ``answer.md`` (the study's paragraph with its numbers),
+``readme_rows.md`` (rows for the README's table) and ``figures/``. Extra arguments are Hydra
+overrides passed to every run (e.g. ``hydra/launcher=submitit_slurm``). Runs already
+finished in the directory are not run again, so an interrupted study continues where it
+stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from benchmarks.studies import SCALES, STUDIES, get_study, reproduce
+
+
+def list_studies() -> None:
+    for name, study in sorted(STUDIES.items()):
+        print(f"{name}: {study.title} ({study.source})")
+        for scale in SCALES:
+            if scale in study.scales:
+                print(f"    --scale {scale}: {study.scale_notes.get(scale, '')}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="reproduce", description="Run, collect, compare and draw a study.")
+    parser.add_argument("name", nargs="?", help="the study (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the studies and their scales")
+    parser.add_argument("--scale", default="smoke", choices=SCALES, help="smoke (CI), cpu (~30 min), paper")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="study directory (default runs/studies/NAME/SCALE)"
+    )
+    args, overrides = parser.parse_known_args(argv)
+    if args.list:
+        list_studies()
+        return
+    if args.name is None:
+        parser.error("name a study, or --list")
+    bad = [o for o in overrides if o.startswith("-")]
+    if bad:
+        parser.error(f"unknown option {bad[0]}; Hydra overrides are key=value")
+    try:
+        study = get_study(args.name)
+        out = args.out or Path("runs/studies") / study.name / args.scale
+        report = reproduce(study, args.scale, out, overrides)
+    except (ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    for claim in report["claims"]:
+        print(f"- {claim['claim']}: paper {claim['paper']}; ours {claim['ours']} -> {claim['verdict']}")
+    print(report["answer"])
+    print(f"reproduction: {out / 'reproduction.json'}")
+
+
+if __name__ == "__main__":
+    main()
