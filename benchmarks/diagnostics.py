@@ -232,8 +232,100 @@ def lyapunov_exponents(
 # ---------------------------------------------------------------------------- LSTM paths
 
 
+def flush_underflow(v: Array) -> Array:
+    """``v`` with every entry below the dtype's smallest normal number in magnitude set to
+    exactly 0. XLA's CPU backend flushes such subnormal results itself, a GPU need not: the
+    stored arrays are then the same on both, and a value that float32 cannot represent
+    with its full precision never shows up as a tiny number (see :func:`underflow`)."""
+    return jnp.where(jnp.abs(v) < jnp.finfo(v.dtype).tiny, jnp.zeros_like(v), v)
+
+
+def underflow(part: Float[Array, "time ..."]) -> Array:
+    """True where a backward-accumulated gradient is exactly 0 although a later step
+    holds a non-zero value: P_t = s_t + f_{t+1} P_{t+1} only loses a non-zero P_{t+1} when
+    the product (or f_{t+1} itself) falls below float32's range, or cancels the source
+    exactly, which has probability 0. Parts that are zero everywhere (a zeroed matrix),
+    or after the loss's last step (right padding), are not flagged: they are exact zeros."""
+    nonzero = (part != 0).astype(jnp.int32)
+    later = jnp.flip(jnp.cumsum(jnp.flip(nonzero, 0), axis=0), 0)  # non-zero entries at s >= t
+    later = jnp.concatenate([later[1:], jnp.zeros_like(later[:1])])  # at s > t
+    return (part == 0) & (later > 0)
+
+
+def carousel(source: Float[Array, "time ..."], f_next: Float[Array, "time ..."]) -> Array:
+    """P_t = s_t + f_{t+1} P_{t+1} (P_T = 0), accumulated backwards over time.
+
+    Each step multiplies by a gate in [0, 1] and adds the step's own source: the only
+    cancellation is between sources of opposite sign, as in dL/dc_t itself, so P_t keeps
+    float32's relative precision however small it gets, down to the smallest normal
+    number, below which it is stored as exactly 0 (:func:`flush_underflow`)."""
+
+    def back(acc, inputs):
+        s_t, f_t = inputs
+        acc = flush_underflow(s_t + f_t * acc)
+        return acc, acc
+
+    _, out = jax.lax.scan(back, jnp.zeros_like(source[0]), (source, f_next), reverse=True)
+    return out
+
+
+def direct_error(
+    model: RecurrentNet, task: Any, params: Params, batch: Batch, states: Any, layer: int
+) -> Float[Array, "time batch hidden"]:
+    """e_t, the error reaching layer ``layer``'s h_t from everything but its own recurrence:
+    from the readout at step t, or for a lower layer from the next layer's input at step t
+    (and everything that follows from it). Its own backward pass through
+    :meth:`models.scan.RecurrentNet.apply_above`, with the layer's h sequence held fixed.
+
+    Why not dh_t - sum_g da_g(t+1) R_g^T: dh_t is the total, and once the CEC part of dc_t
+    falls below ~1e-7 of it that difference is float32 rounding noise."""
+
+    def loss(h):
+        return task.loss(model.apply_above(params, h, layer), batch)
+
+    return jax.grad(loss)(states[layer][0])
+
+
+def _gate_errors(spec: Any, w: Params, v: dict[str, Array], dh: Array, dc: Array, c_prev: Array):
+    """da_g(t) for every step and gate from the total dh_t, dc_t and the forward values v
+    (see :func:`lstm_paths`), and dq_g(t), the FGR error on each gate value (``{}``
+    without FGR)."""
+    sig = lstm_gates(spec)[1:]
+    slope = {g: v[g] * (1 - v[g]) for g in sig}  # sigmoid' at each gate
+
+    def errors(dh_t, dc_t, c_prev_t, z_t, i_t, slope_t, tc_t, dq):
+        dgate = {
+            "i": dc_t * ((z_t - c_prev_t) if spec.coupled else z_t),
+            "f": dc_t * c_prev_t,
+            "o": dh_t * tc_t,
+        }
+        da = {"z": dc_t * i_t * ((1 - z_t**2) if spec.input_activation else 1.0)}
+        da.update({g: (dgate[g] + dq.get(g, 0.0)) * slope_t[g] for g in sig})
+        return da
+
+    inputs = (dh, dc, c_prev, v["z"], v["i"], slope, v["tc"])
+    if not spec.full_gate_recurrence:
+        return errors(*inputs, {}), {}
+    q_t = w["Q"].T
+
+    def back(da_next, step_inputs):  # da_next: the next step's [B, k H] gate errors
+        dq = dict(zip(sig, jnp.split(da_next @ q_t, len(sig), axis=-1), strict=True))
+        da = errors(*step_inputs, dq)
+        return jnp.concatenate([da[g] for g in sig], axis=-1), (da, dq)
+
+    da0 = jnp.zeros(dh.shape[1:-1] + (len(sig) * dh.shape[-1],), dh.dtype)
+    _, (da, dq) = jax.lax.scan(back, da0, inputs, reverse=True)
+    return da, dq
+
+
 def lstm_paths(
-    model: RecurrentNet, params: Params, batch: Batch, probe_grads: Any, states: Any, layer: int
+    model: RecurrentNet,
+    task: Any,
+    params: Params,
+    batch: Batch,
+    probe_grads: Any,
+    states: Any,
+    layer: int,
 ) -> dict[str, Float[Array, "time batch hidden"]]:
     """Split the total dL/dc_t of an LSTM layer (any variant) exactly into path families.
 
@@ -246,13 +338,12 @@ def lstm_paths(
 
     with l_t = dh_t/dc_t within step t = o_t tanh'(c_t) + tanh(c_t) o_t (1 - o_t) p_o (the
     p_o peephole reads c_t in the same step: local, not a hop; tanh -> identity under
-    NOAF, o -> 1 under NOG), and dh_t the direct error from the loss (or the layer above)
-    plus one recurrent hop per gate, da_g(t+1) @ R_g^T. A path from the loss to c_t is
-    classified by its recurrent hop nearest to t:
+    NOAF, o -> 1 under NOG), and dh_t = e_t + sum_g da_g(t+1) @ R_g^T: the direct error e_t
+    from the loss (or the layer above; :func:`direct_error`) plus one recurrent hop per
+    gate. A path from the loss to c_t is classified by its recurrent hop nearest to t:
 
     - ``cec``: no hop at all: loss -> h_s -> c_s, then c_s -> ... -> c_t along the
-      carousel, scaled by the forget gates: cec_t = e_t l_t + f_{t+1} * cec_{t+1}, with e_t
-      the direct error;
+      carousel, scaled by the forget gates: cec_t = e_t l_t + f_{t+1} * cec_{t+1};
     - ``R_g``: the last hop went h_t <- a_g(t+1) through R_g, then along the carousel:
       P^g_t = (da_g(t+1) @ R_g^T) l_t + f_{t+1} * P^g_{t+1};
     - ``peephole`` (``peepholes=True`` with an input or forget gate): the last hop went
@@ -263,17 +354,18 @@ def lstm_paths(
       they reach c_{t-1} only by a further R, peephole or Q hop, and are counted there.
       One family for all Q's (without peepholes it is identically zero and left out).
 
-    The parts obey the same linear recurrence as dc_t and their sources add up to dc_t's,
-    so cec + sum of the families = dc_t exactly. The gate errors da_g are read off the total
-    dh_t and dc_t (``probe_grads``) and the forward ``states``: with the local factors
-    dL/di_t = dc_t z_t (dc_t (z_t - c_{t-1}) under CIFG, where f = 1 - i),
-    dL/df_t = dc_t c_{t-1}, dL/do_t = dh_t tanh(c_t), plus under FGR the error dq_g(t) from
-    the next step's gates, which makes them a backward recurrence (a reverse scan).
+    Every part is accumulated from its own source (:func:`carousel`), never as the
+    difference of larger terms, so each is as accurate as dc_t itself, however many
+    orders of magnitude smaller; an entry below float32's range is exactly 0
+    (:func:`underflow` finds them). The parts obey dc_t's recurrence and their sources add
+    up to dc_t's, so cec + sum of the families = dc_t up to rounding. The gate errors da_g
+    are read off the total dh_t and dc_t (``probe_grads``) and the forward ``states``:
+    with the local factors dL/di_t = dc_t z_t (dc_t (z_t - c_{t-1}) under CIFG, where
+    f = 1 - i), dL/df_t = dc_t c_{t-1}, dL/do_t = dh_t tanh(c_t), plus under FGR the error
+    dq_g(t) from the next step's gates, which makes them a backward recurrence.
     """
-    spec = model.spec
-    cls = model.cell_class
+    spec, cls = model.spec, model.cell_class
     gates = lstm_gates(spec)
-    sig = gates[1:]
     p = model.layer_params(params, layer)
     w = cls.fuse(spec, p)
     dh, dc = probe_grads  # totals, [T, B, H]
@@ -286,61 +378,23 @@ def lstm_paths(
         return jnp.concatenate([v[1:], jnp.zeros_like(v[:1])])
 
     carry = tuple(prev_step(s) for s in states[layer])  # (h, c[, gates]) at t-1
-    c_prev = carry[1]
     v = cls.gate_values(spec, w, carry, x)
-    z, i, f, o, tc = v["z"], v["i"], v["f"], v["o"], v["tc"]
-    slope = {g: v[g] * (1 - v[g]) for g in sig}  # sigmoid' at each gate
-    dtc = (1 - tc**2) if spec.output_activation else 1.0
-    o_peep = slope["o"] * p["p_o"] if "o" in sig and spec.peepholes else None
-    local = o * dtc + (0.0 if o_peep is None else tc * o_peep)
+    da, dq = _gate_errors(spec, w, v, dh, dc, carry[1])
+    dtc = (1 - v["tc"] ** 2) if spec.output_activation else 1.0
+    o_peep = v["o"] * (1 - v["o"]) * p["p_o"] if "o" in gates and spec.peepholes else None
+    local = v["o"] * dtc + (0.0 if o_peep is None else v["tc"] * o_peep)
 
-    def gate_errors(dh_t, dc_t, c_prev_t, z_t, i_t, slope_t, tc_t, dq):
-        """da_g at one step (or all at once) given dq, the FGR error on each gate value."""
-        dgate = {
-            "i": dc_t * ((z_t - c_prev_t) if spec.coupled else z_t),
-            "f": dc_t * c_prev_t,
-            "o": dh_t * tc_t,
-        }
-        da = {"z": dc_t * i_t * ((1 - z_t**2) if spec.input_activation else 1.0)}
-        da.update({g: (dgate[g] + dq.get(g, 0.0)) * slope_t[g] for g in sig})
-        return da
-
-    if spec.full_gate_recurrence:
-        q_t = w["Q"].T
-
-        def back(da_next, inputs):  # da_next: the next step's [B, k H] gate errors
-            dq = dict(zip(sig, jnp.split(da_next @ q_t, len(sig), axis=-1), strict=True))
-            da = gate_errors(*inputs, dq)
-            return jnp.concatenate([da[g] for g in sig], axis=-1), (da, dq)
-
-        inputs = (dh, dc, c_prev, z, i, slope, tc)
-        da0 = jnp.zeros(dh.shape[1:-1] + (len(sig) * dh.shape[-1],), dh.dtype)
-        _, (da, dq) = jax.lax.scan(back, da0, inputs, reverse=True)
-    else:
-        da, dq = gate_errors(dh, dc, c_prev, z, i, slope, tc, {}), {}
-
-    da_next = {g: next_step(da[g]) for g in gates}
-    hops = {g: da_next[g] @ p[f"R_{g}"].T for g in gates}
-    direct = dh - sum(hops.values())
-    sources = {"cec": direct * local, **{f"R_{g}": hops[g] * local for g in gates}}
-    peep = [da_next[g] * p[f"p_{g}"] for g in ("i", "f") if g in peephole_gates(spec)]
+    e = direct_error(model, task, params, batch, states, layer)
+    hops = {g: next_step(da[g]) @ p[f"R_{g}"].T for g in gates}
+    sources = {"cec": e * local, **{f"R_{g}": hops[g] * local for g in gates}}
+    peep = [next_step(da[g]) * p[f"p_{g}"] for g in ("i", "f") if g in peephole_gates(spec)]
     if peep:
         sources["peephole"] = sum(peep)
     if spec.full_gate_recurrence and o_peep is not None:
         sources["Q"] = dq["o"] * o_peep
-    f_next = next_step(f)
-
-    def carousel(source):
-        def back(acc, inputs):
-            s_t, f_t = inputs
-            acc = s_t + f_t * acc
-            return acc, acc
-
-        _, out = jax.lax.scan(back, jnp.zeros_like(source[0]), (source, f_next), reverse=True)
-        return out
-
-    parts = {name: carousel(src) for name, src in sources.items()}
-    parts["total"] = dc
+    f_next = next_step(v["f"])
+    parts = {name: carousel(src, f_next) for name, src in sources.items()}
+    parts["total"] = flush_underflow(dc)
     return parts
 
 
@@ -351,17 +405,51 @@ def hop_ablation(
     names for R_g, ``"peephole"`` for p_i, p_f, ``"Q"`` for FGR's matrices (see
     :meth:`models.lstm.LSTMCell.gate_values`). ``()``: none, leaving exactly the CEC part;
     ``("o",)``: only R_o, which then multiplies the error step after step like a vanilla
-    RNN's W_hh."""
+    RNN's W_hh. Autodiff accumulates it like :func:`carousel`, from the sources the
+    unblocked paths leave (no difference of larger terms); entries below float32's range
+    are exactly 0 (:func:`flush_underflow`)."""
 
     def loss(probes):
         outputs, _ = model.apply(params, batch.x, probes, step_options={layer: {"through": through}})
         return task.loss(outputs, batch)
 
     probes = model.zero_probes(batch.x.shape[0], batch.x.shape[1], layers=(layer,))
-    return jax.grad(loss)(probes)[layer][1]
+    return flush_underflow(jax.grad(loss)(probes)[layer][1])
 
 
 # ---------------------------------------------------------------------------- all of it
+
+
+def _mean_norm(v: Float[Array, "time batch hidden"]) -> Float[Array, " time"]:
+    return jnp.mean(jnp.linalg.norm(v, axis=-1), axis=1)
+
+
+def lstm_path_diagnostics(
+    model: RecurrentNet, task: Any, params: Params, batch: Batch, probe_grads: Any, states: Any, layer: int
+) -> dict[str, Array]:
+    """Per step [T], batch means of the norm over units:
+
+    - ``path.<family>``, ``path.total``: ||part_t|| of :func:`lstm_paths`' split and ||dc_t||;
+    - ``path.residual`` (scalar): max |sum of the parts - dc_t| / max |dc_t|;
+    - ``ablation.none``, ``ablation.R_<g>``: ||dc_t|| with no hop, or only R_g's,
+      differentiable (:func:`hop_ablation`);
+    - ``path_underflow.<name>``, ``ablation_underflow.<name>``: the fraction of the
+      batch's entries (sequence x unit) of that array at step t that are 0 only because
+      the value fell below float32's range (:func:`underflow`). 1 where the whole part
+      underflowed: its norm there is 0, not a measured small value."""
+    out: dict[str, Array] = {}
+    parts = lstm_paths(model, task, params, batch, probe_grads, states, layer)
+    for name, v in parts.items():
+        out[f"path.{name}"] = _mean_norm(v)
+        out[f"path_underflow.{name}"] = jnp.mean(underflow(v), axis=(1, 2))
+    out["path.residual"] = jnp.max(
+        jnp.abs(sum(v for k, v in parts.items() if k != "total") - parts["total"])
+    ) / jnp.maximum(jnp.max(jnp.abs(parts["total"])), 1e-30)
+    for name, through in [("none", ())] + [(f"R_{g}", (g,)) for g in lstm_gates(model.spec)]:
+        ablated = hop_ablation(model, task, params, batch, layer, through)
+        out[f"ablation.{name}"] = _mean_norm(ablated)
+        out[f"ablation_underflow.{name}"] = jnp.mean(underflow(ablated), axis=(1, 2))
+    return out
 
 
 def full_diagnostics(
@@ -402,16 +490,5 @@ def full_diagnostics(
     if model.spec.cell == "lstm":
         out["grad_c"] = jnp.mean(norms["grad_c"], axis=1)
         out["cell_norm"] = jnp.mean(jnp.linalg.norm(states[layer][1], axis=-1), axis=1)
-        parts = lstm_paths(model, params, batch, probe_grads, states, layer)
-        for name, v in parts.items():
-            out[f"path.{name}"] = jnp.mean(jnp.linalg.norm(v, axis=-1), axis=1)
-        out["path.residual"] = jnp.max(
-            jnp.abs(sum(v for k, v in parts.items() if k != "total") - parts["total"])
-        ) / jnp.maximum(jnp.max(jnp.abs(parts["total"])), 1e-30)
-        for gate in lstm_gates(model.spec):
-            ablated = hop_ablation(model, task, params, batch, layer, (gate,))
-            out[f"ablation.R_{gate}"] = jnp.mean(jnp.linalg.norm(ablated, axis=-1), axis=1)
-        out["ablation.none"] = jnp.mean(
-            jnp.linalg.norm(hop_ablation(model, task, params, batch, layer, ()), axis=-1), axis=1
-        )
+        out.update(lstm_path_diagnostics(model, task, params, batch, probe_grads, states, layer))
     return out

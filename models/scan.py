@@ -133,6 +133,32 @@ class RecurrentNet:
         """The time-major input sequence of layer ``k``."""
         return jnp.swapaxes(x_BTD, 0, 1) if k == 0 else states[k - 1][0]
 
+    def run_layer(
+        self,
+        params: Params,
+        k: int,
+        inputs: Array,
+        probes: States | None = None,
+        step_options: dict[str, Any] | None = None,
+    ) -> States:
+        """Layer ``k``'s states over the time-major ``inputs`` (see :func:`scan_cell`)."""
+        weights = self.cell_class.fuse(self.spec, self.layer_params(params, k))
+        return scan_cell(self.cell_class, self.spec, weights, inputs, probes, **(step_options or {}))
+
+    def apply_above(
+        self, params: Params, h_TBH: Float[Array, "time batch hidden"], k: int
+    ) -> Float[Array, "batch time output"]:
+        """The outputs as a function of layer ``k``'s output sequence h: layers k+1, ... and
+        the readout, with layer k's own recurrence held fixed. Its gradient is layer k's
+        *direct* error e_t = dL/dh_t minus the hops back into layer k's next step."""
+        for j in range(k + 1, self.spec.layers):
+            h_TBH = self.run_layer(params, j, h_TBH)[0]
+        return self.readout(params, h_TBH)
+
+    def readout(self, params: Params, h_TBH: Array) -> Float[Array, "batch time output"]:
+        """The linear readout of the top layer's h at every step, batch-major."""
+        return jnp.swapaxes(h_TBH @ params["W_out"] + params["b_out"], 0, 1)
+
     def apply(
         self,
         params: Params,
@@ -147,16 +173,8 @@ class RecurrentNet:
         inputs = jnp.swapaxes(x_BTD, 0, 1)
         all_states = []
         for k in range(self.spec.layers):
-            weights = self.cell_class.fuse(self.spec, self.layer_params(params, k))
-            states = scan_cell(
-                self.cell_class,
-                self.spec,
-                weights,
-                inputs,
-                None if probes is None else probes[k],
-                **(step_options or {}).get(k, {}),
-            )
+            probe = None if probes is None else probes[k]
+            states = self.run_layer(params, k, inputs, probe, (step_options or {}).get(k))
             all_states.append(states)
             inputs = states[0]
-        outputs = inputs @ params["W_out"] + params["b_out"]
-        return jnp.swapaxes(outputs, 0, 1), all_states
+        return self.readout(params, inputs), all_states

@@ -94,7 +94,7 @@ def paths_and_ablations(model, params, b):
     compilation per model, whatever the parameter values."""
     _, _, probe = dg.loss_and_grads(model, TASK, params, b, layer=0)
     _, states = model.apply(params, b.x)
-    parts = dg.lstm_paths(model, params, b, probe, states, 0)
+    parts = dg.lstm_paths(model, TASK, params, b, probe, states, 0)
     return parts, [dg.hop_ablation(model, TASK, params, b, 0, through) for through in ((), ALL_HOPS)]
 
 
