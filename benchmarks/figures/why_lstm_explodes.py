@@ -64,7 +64,12 @@ def _paths(ax: Axes, result: dict[str, Any]) -> None:
         ax.plot(_positive(top["dominant_profile_final"]), color="C3", label=f"{top['dominant_final']} part")
         ax.set_title(f"LSTM H={top['hidden']}", fontsize=9)
     if nofg and nofg.get("cec_profile_final"):
-        ax.plot(_positive(nofg["cec_profile_final"]), color="C1", label="CEC part, no forget gate")
+        ax.plot(_positive(nofg["grad_c_final"]), color="C1", lw=2.5, alpha=0.4, label="total, no forget gate")
+        ax.plot(
+            _positive(nofg["cec_profile_final"]),
+            color="C1",
+            label=f"CEC part, no forget gate (H={nofg['hidden']})",
+        )
     ax.set_yscale("log")
     ax.set_xlabel("lag (steps back from the loss)")
     ax.legend(fontsize=7)
@@ -137,7 +142,8 @@ def draw(result: dict[str, Any]) -> Figure:
     a.set_xlabel("hidden size H (recurrent weights U[-0.08, 0.08])")
     a.set_title("(a) explosions against size", fontsize=10)
     _rate_lines(b, result["by_radius"], "rho")
-    b.set_xlabel(r"spectral radius $\rho(R)$ at init (orthogonal, H=64)")
+    sizes = sorted({r["hidden"] for r in result["runs"] if r["init"] == "orthogonal"})
+    b.set_xlabel(r"spectral radius $\rho(R)$ at init (orthogonal, H=" + ",".join(map(str, sizes)) + ")")
     b.set_title("(b) explosions against the recurrent matrices' radius", fontsize=10)
     _paths(c, result)
     c.set_title("(c) " + c.get_title(), fontsize=10)

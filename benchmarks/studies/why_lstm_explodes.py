@@ -71,17 +71,18 @@ def _protocol(length: int, steps: int, seeds: int, batch: int, every: int) -> tu
     )
 
 
-def _sweeps(base: tuple[str, ...], sizes: str, clip_sizes: str, radii: str, fb_size: int, models: str):
+def _sweeps(base: tuple[str, ...], **f: str) -> tuple[Sweep, ...]:
+    """The four sweeps over the factor values ``f`` (comma lists, as Hydra takes them)."""
     return (
-        Sweep("size", (*base, f"model={models}", f"model.hidden={sizes}", *UNIFORM_R)),
+        Sweep("size", (*base, f"model={f['models']}", f"model.hidden={f['sizes']}", *UNIFORM_R)),
         Sweep(
             "clip",
             (
                 *base,
-                "model=lstm,rnn",
-                f"model.hidden={clip_sizes}",
+                f"model={f['clip_models']}",
+                f"model.hidden={f['clip_sizes']}",
                 "optim.clip=global_norm",
-                "optim.clip_value=5,1",
+                f"optim.clip_value={f['clips']}",
                 *UNIFORM_R,
             ),
         ),
@@ -89,31 +90,64 @@ def _sweeps(base: tuple[str, ...], sizes: str, clip_sizes: str, radii: str, fb_s
             "radius",
             (
                 *base,
-                f"model={models}",
-                "model.hidden=64",
+                f"model={f['radius_models']}",
+                f"model.hidden={f['radius_size']}",
                 "model.init.recurrent=orthogonal",
-                f"model.init.recurrent_scale={radii}",
+                f"model.init.recurrent_scale={f['radii']}",
             ),
         ),
         Sweep(
             "forget_bias",
-            (*base, "model=lstm", f"model.hidden={fb_size}", "model.forget_bias=0,3", *UNIFORM_R),
+            (
+                *base,
+                "model=lstm",
+                f"model.hidden={f['fb_size']}",
+                f"model.forget_bias={f['biases']}",
+                *UNIFORM_R,
+            ),
         ),
     )
 
 
 SCALES = {
-    "smoke": _sweeps(_protocol(20, 20, 2, 8, 10), "8,16", "16", "0.5,1.5", 16, "lstm,rnn"),
+    "smoke": _sweeps(
+        _protocol(20, 20, 2, 8, 20),
+        models="lstm,lstm_nofg",
+        sizes="8,16",
+        clip_models="lstm",
+        clip_sizes="16",
+        clips="5",
+        radius_models="lstm",
+        radius_size="8",
+        radii="0.5,1.5",
+        fb_size="16",
+        biases="3",
+    ),
     "cpu": _sweeps(
-        _protocol(100, 300, 4, 20, 300), "32,64,128,256", "64,256", "0.5,1.0,1.5,2.0", 128, MODELS
+        _protocol(100, 300, 4, 20, 300),
+        models=MODELS,
+        sizes="32,64,128,256",
+        clip_models="lstm,rnn",
+        clip_sizes="64,256",
+        clips="5,1",
+        radius_models=MODELS,
+        radius_size="64",
+        radii="0.5,1.0,1.5,2.0",
+        fb_size="128",
+        biases="0,3",
     ),
     "paper": _sweeps(
         _protocol(200, 5000, 10, 128, 1000),
-        "32,64,128,256,512",
-        "64,512",
-        "0.5,0.8,1.0,1.2,1.5,2.0",
-        256,
-        MODELS,
+        models=MODELS,
+        sizes="32,64,128,256,512",
+        clip_models="lstm,rnn",
+        clip_sizes="64,512",
+        clips="5,1",
+        radius_models=MODELS,
+        radius_size="64",
+        radii="0.5,0.8,1.0,1.2,1.5,2.0",
+        fb_size="256",
+        biases="0,3",
     ),
 }
 SCALE_NOTES = {
@@ -199,7 +233,7 @@ def path_shares(diag: dict[str, np.ndarray], k: int) -> dict[str, dict[str, floa
             vals = []
             for s in range(total.shape[0]):
                 t = _last_step(total[s]) - lag
-                if t >= 0 and total[s, t] > 0:
+                if t >= 0 and total[s, t] > 0 and np.isfinite(total[s, t]) and np.isfinite(part[s, t]):
                     vals.append(part[s, t] / total[s, t])
             shares[str(lag)] = float(np.mean(vals)) if vals else math.nan
         out[name] = shares
