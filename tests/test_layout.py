@@ -23,7 +23,7 @@ ALLOWED = {
     "tasks": {"carousel_checks"},
     "carousel_checks": set(),
 }
-MAX_FUNCTION_LINES = 60
+MAX_FUNCTION_LINES = 60  # signature and body; the docstring (equations, reasons) does not count
 # Functions allowed to be longer, with the reason (a test keeps the list honest).
 LONG_FUNCTIONS: dict[str, str] = {}
 
@@ -134,6 +134,9 @@ def long_functions() -> dict[str, int]:
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                     lines = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+                    doc = node.body[0]
+                    if isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant):
+                        lines -= doc.end_lineno - doc.lineno + 1  # type: ignore[operator]
                     if lines > MAX_FUNCTION_LINES:
                         out[f"{path.relative_to(ROOT)}::{node.name}"] = lines
     return out

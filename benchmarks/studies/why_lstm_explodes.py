@@ -372,94 +372,89 @@ def _share(row: dict[str, Any] | None, family: str, lag: int, when: str = "final
     return row[f"shares_{when}"].get(family, {}).get(str(lag), math.nan)
 
 
+def _unclipped_lstms(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The unclipped LSTMs of the size sweep (forget bias 1), smallest first."""
+    rows = _pick(result, model="lstm", clip="none", init="uniform")
+    return sorted((r for r in rows if r["forget_bias"] in (None, 1.0)), key=lambda r: r["hidden"])
+
+
+def _claim_size(result: dict[str, Any], small: bool) -> Claim | None:
+    lstm = _unclipped_lstms(result)
+    if len(lstm) < 2:
+        return None
+    lo, hi = lstm[0], lstm[-1]
+    verdict = "agrees" if hi["seeds_with_event"] - lo["seeds_with_event"] > 0.25 else "disagrees"
+    reason = (
+        "difference above 25 points of seeds" if verdict == "agrees" else "no increase of 25 points or more"
+    )
+    return Claim(
+        "Without clipping, bigger LSTMs explode more often",
+        "Sutskever et al. 2014 clip at norm 5; 'the bigger the net, the more probable'",
+        "more exploding events at larger H",
+        f"seeds with an event: H={lo['hidden']} {_pct(lo['seeds_with_event'])}, "
+        f"H={hi['hidden']} {_pct(hi['seeds_with_event'])} "
+        f"({lo['events_per_1000']:.1f} vs {hi['events_per_1000']:.1f} per 1,000 steps)",
+        "not comparable" if small else verdict,
+        "smoke scale: too few steps and seeds" if small else reason,
+    )
+
+
+def _claim_paths(result: dict[str, Any], small: bool) -> Claim | None:
+    top = _largest(_unclipped_lstms(result))
+    nofg = _largest(_pick(result, model="lstm_nofg", clip="none", init="uniform"))
+    if not (top and nofg and "shares_final" in top and "shares_final" in nofg):
+        return None
+    lag = LAGS[-1]
+    r_top = top.get("dominant_final") or "R_z"
+    r_share, cec_fg = _share(top, r_top, lag), _share(top, "cec", lag)
+    ok = r_share > cec_fg
+    return Claim(
+        "At long lags dL/dc_t is carried by the recurrent-matrix paths, not the CEC, once f < 1",
+        "Greff et al. 2015, App. A.2; Hochreiter & Schmidhuber 1997",
+        "CEC share decays with the forget gates; R_g paths multiply by R_g once per step",
+        f"lag {lag}, H={top['hidden']}, after training: {r_top} path {_pct(r_share)} of "
+        f"||dL/dc_t||, CEC {_pct(cec_fg)}; without forget gate CEC {_pct(_share(nofg, 'cec', lag))}",
+        "not comparable" if small else ("agrees" if ok else "disagrees"),
+        "smoke scale: T=20 is shorter than the lag"
+        if small
+        else ("the R path carries more than the CEC" if ok else "the CEC carries more than the R paths"),
+    )
+
+
+def _claim_clipping(result: dict[str, Any], small: bool) -> Claim | None:
+    clipped = [r for r in result["runs"] if r["clip"] != "none" and r["model"] == "lstm"]
+    free = [r for r in _unclipped_lstms(result) if r["hidden"] in {c["hidden"] for c in clipped}]
+    if not (clipped and free):
+        return None
+    div_free = sum(r["diverged"] for r in free) / max(sum(r["seeds"] for r in free), 1)
+    div_clip = sum(r["diverged"] for r in clipped) / max(sum(r["seeds"] for r in clipped), 1)
+    ok = div_clip <= div_free
+    if small:
+        verdict, reason = "not comparable", "smoke scale"
+    elif div_free == 0:
+        verdict, reason = "not comparable", "no unclipped seed diverged, so clipping had nothing to prevent"
+    else:
+        verdict = "agrees" if ok else "disagrees"
+        reason = "fewer or equal divergences with clipping" if ok else "more divergences with clipping"
+    return Claim(
+        "Clipping the gradient norm keeps exploding LSTMs trainable",
+        "Sutskever et al. 2014 (norm 5); Pascanu et al. 2013 (threshold 1)",
+        "clipped runs do not diverge where unclipped ones do",
+        f"diverged seeds: unclipped {_pct(div_free)}, clipped {_pct(div_clip)} (same sizes)",
+        verdict,
+        reason,
+    )
+
+
 def claims(result: dict[str, Any], scale: str) -> list[Claim]:
     """The accepted answer, claim by claim, against this run's numbers."""
-    small = scale == "smoke"
-    lstm = sorted(_pick(result, model="lstm", clip="none", init="uniform"), key=lambda r: r["hidden"])
-    lstm = [r for r in lstm if r["forget_bias"] in (None, 1.0)]
-    out = []
-    if len(lstm) >= 2:
-        lo, hi = lstm[0], lstm[-1]
-        grows = hi["seeds_with_event"] - lo["seeds_with_event"]
-        verdict = "agrees" if grows > 0.25 else "disagrees"
-        out.append(
-            Claim(
-                "Without clipping, bigger LSTMs explode more often",
-                "Sutskever et al. 2014 clip at norm 5; 'the bigger the net, the more probable'",
-                "more exploding events at larger H",
-                f"seeds with an event: H={lo['hidden']} {_pct(lo['seeds_with_event'])}, "
-                f"H={hi['hidden']} {_pct(hi['seeds_with_event'])} "
-                f"({lo['events_per_1000']:.1f} vs {hi['events_per_1000']:.1f} per 1,000 steps)",
-                "not comparable" if small else verdict,
-                "smoke scale: too few steps and seeds"
-                if small
-                else (
-                    "difference above 25 points of seeds"
-                    if verdict == "agrees"
-                    else "no increase of 25 points or more"
-                ),
-            )
-        )
-    nofg = _largest([r for r in _pick(result, model="lstm_nofg", clip="none", init="uniform")])
-    top = _largest(lstm)
-    if top and nofg and "shares_final" in top and "shares_final" in nofg:
-        lag = LAGS[-1]
-        cec_fg, cec_nofg = _share(top, "cec", lag), _share(nofg, "cec", lag)
-        r_top = top.get("dominant_final") or "R_z"
-        r_share = _share(top, r_top, lag)
-        ok = r_share > cec_fg
-        out.append(
-            Claim(
-                "At long lags dL/dc_t is carried by the recurrent-matrix paths, not the CEC, once f < 1",
-                "Greff et al. 2015, App. A.2; Hochreiter & Schmidhuber 1997",
-                "CEC share decays with the forget gates; R_g paths multiply by R_g once per step",
-                f"lag {lag}, H={top['hidden']}, after training: {r_top} path {_pct(r_share)} of "
-                f"||dL/dc_t||, CEC {_pct(cec_fg)}; without forget gate CEC {_pct(cec_nofg)}",
-                "not comparable" if small else ("agrees" if ok else "disagrees"),
-                "smoke scale: T=20 is shorter than the lag"
-                if small
-                else (
-                    "the R path carries more than the CEC" if ok else "the CEC carries more than the R paths"
-                ),
-            )
-        )
-    clipped = [r for r in result["runs"] if r["clip"] != "none" and r["model"] == "lstm"]
-    free = [r for r in lstm if r["hidden"] in {c["hidden"] for c in clipped}]
-    if clipped and free:
-        div_free = sum(r["diverged"] for r in free) / max(sum(r["seeds"] for r in free), 1)
-        div_clip = sum(r["diverged"] for r in clipped) / max(sum(r["seeds"] for r in clipped), 1)
-        ok = div_clip <= div_free
-        out.append(
-            Claim(
-                "Clipping the gradient norm keeps exploding LSTMs trainable",
-                "Sutskever et al. 2014 (norm 5); Pascanu et al. 2013 (threshold 1)",
-                "clipped runs do not diverge where unclipped ones do",
-                f"diverged seeds: unclipped {_pct(div_free)}, clipped {_pct(div_clip)} (same sizes)",
-                "not comparable" if small or div_free == 0 else ("agrees" if ok else "disagrees"),
-                "smoke scale"
-                if small
-                else (
-                    "no unclipped seed diverged, so clipping had nothing to prevent"
-                    if div_free == 0
-                    else (
-                        "fewer or equal divergences with clipping" if ok else "more divergences with clipping"
-                    )
-                ),
-            )
-        )
-    return out
+    made = (f(result, scale == "smoke") for f in (_claim_size, _claim_paths, _claim_clipping))
+    return [c for c in made if c is not None]
 
 
 def paragraph(result: dict[str, Any]) -> str:
     """The answer in one paragraph, with this run's numbers filled in."""
-    lstm = sorted(
-        [
-            r
-            for r in _pick(result, model="lstm", clip="none", init="uniform")
-            if r["forget_bias"] in (None, 1.0)
-        ],
-        key=lambda r: r["hidden"],
-    )
+    lstm = _unclipped_lstms(result)
     if not lstm:
         return "No unclipped LSTM run with the uniform initialisation was found."
     lo, hi = lstm[0], lstm[-1]

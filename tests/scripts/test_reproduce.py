@@ -1,0 +1,72 @@
+"""``scripts/reproduce.py``: the study at smoke scale, end to end, and its restart."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(*args):
+    env = {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "scripts/reproduce.py", *args], cwd=REPO, env=env, capture_output=True, text=True
+    )
+
+
+def test_list_names_the_study():
+    proc = _run("--list")
+    assert proc.returncode == 0 and proc.stdout.startswith("why_lstm_explodes: Why do LSTMs still explode?")
+    assert "--scale smoke" in proc.stdout and "--scale paper" in proc.stdout
+
+
+def test_unknown_study_is_one_line():
+    proc = _run("nope")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["error: unknown study 'nope'; valid: why_lstm_explodes"]
+
+
+@pytest.mark.slow
+def test_smoke_scale_writes_a_report_whose_numbers_match_the_store(tmp_path):
+    out = tmp_path / "study"
+    proc = _run("why_lstm_explodes", "--scale", "smoke", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "reproduction.json").read_text())
+    assert report["study"] == "why_lstm_explodes" and report["scale"] == "smoke"
+    assert [s["status"] for s in report["sweeps"]] == [0, 0, 0, 0]
+    assert report["runs"] == 8 and report["seeds"] == 16  # 4 size + 1 clip + 2 radius + 1 bias, 2 seeds
+    assert {c["verdict"] for c in report["claims"]} == {"not comparable"}  # too small to tell
+    rows = report["result"]["runs"]
+    assert sorted(
+        (r["model"], r["hidden"]) for r in rows if r["init"] == "uniform" and r["clip"] == "none"
+    ) == [
+        ("lstm", 8),
+        ("lstm", 16),
+        ("lstm", 16),  # forget bias 3
+        ("lstm_nofg", 8),
+        ("lstm_nofg", 16),
+    ]
+    # every run's event rate and gradient-norm maximum recomputed from its own store files
+    for row in rows:
+        with np.load(Path(row["run"]) / "grad_norms.npz") as g:
+            events, loss, glob = g["explode"], g["loss"], g["global"]
+        trained = np.isfinite(loss) | (~np.isfinite(glob) & ~np.isnan(loss))
+        assert row["events_per_1000"] == pytest.approx(1000 * events.sum() / trained.sum())
+        finite = glob[np.isfinite(glob)]
+        assert row["global_norm"]["max"] == pytest.approx(float(finite.max()))
+        assert row["seeds"] == 2 and 0 <= row["success_rate"] <= 1
+    assert "At H=16 without clipping" in report["answer"]
+    assert (out / "answer.md").read_text().strip() == report["answer"]
+    assert (out / "readme_rows.md").read_text().count("\n") == len(report["claims"])
+    png = out / "figures" / "why_lstm_explodes.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
+
+    again = _run("why_lstm_explodes", "--scale", "smoke", "--out", str(out))  # nothing runs twice
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("already finished") == 8
+    assert json.loads((out / "reproduction.json").read_text())["claims"] == report["claims"]
