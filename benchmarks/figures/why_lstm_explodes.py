@@ -39,7 +39,8 @@ def _rate_lines(ax: Axes, series: dict[str, list[dict[str, Any]]], x: str) -> No
             color=COLORS.get(model, "k"),
             label=label,
         )
-    ax.set_ylabel("exploding events / 1,000 steps")
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_ylabel("exploding events / 1,000 trained steps")
     ax.legend(fontsize=7)
 
 
@@ -54,40 +55,59 @@ def _positive(y: list[float]) -> np.ndarray:
     return np.where(a > 0, a, np.nan)  # underflow (0) is not drawn on a log axis
 
 
+def _profiles(ax: Axes, row: dict[str, Any], when: str, style: str, label: str) -> None:
+    ax.plot(
+        _positive(row[f"grad_c_{when}"]),
+        style,
+        color="k",
+        label=rf"total $\|\partial L/\partial c_t\|$, {label}",
+    )
+    ax.plot(_positive(row[f"cec_profile_{when}"]), style, color="C0", label=f"CEC part, {label}")
+    ax.plot(
+        _positive(row[f"dominant_profile_{when}"]),
+        style,
+        color="C3",
+        label=f"{row[f'dominant_{when}']} part, {label}",
+    )
+
+
 def _paths(ax: Axes, result: dict[str, Any]) -> None:
     top = _largest(result, model="lstm", clip="none", init="uniform")
     nofg = _largest(result, model="lstm_nofg", clip="none", init="uniform")
-    if top and top.get("grad_c_final"):
-        ax.plot(_positive(top["grad_c_init"]), "--", color="k", lw=1, label="total, init")
-        ax.plot(_positive(top["grad_c_final"]), color="k", label=r"total $\|\partial L/\partial c_t\|$")
-        ax.plot(_positive(top["cec_profile_final"]), color="C0", label="CEC part")
-        ax.plot(_positive(top["dominant_profile_final"]), color="C3", label=f"{top['dominant_final']} part")
-        ax.set_title(f"LSTM H={top['hidden']}", fontsize=9)
-    if nofg and nofg.get("cec_profile_final"):
-        ax.plot(_positive(nofg["grad_c_final"]), color="C1", lw=2.5, alpha=0.4, label="total, no forget gate")
+    if top and top.get("grad_c_init"):
+        _profiles(ax, top, "init", "-", "init")
+        if np.isfinite(np.asarray(top["grad_c_final"], float)).any():
+            _profiles(ax, top, "final", "--", "trained")
+        ax.set_title(f"LSTM H={top['hidden']}; underflow (0) not drawn", fontsize=9)
+    if nofg and nofg.get("cec_profile_init"):
         ax.plot(
-            _positive(nofg["cec_profile_final"]),
+            _positive(nofg["cec_profile_init"]),
             color="C1",
             label=f"CEC part, no forget gate (H={nofg['hidden']})",
         )
     ax.set_yscale("log")
     ax.set_xlabel("lag (steps back from the loss)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
 
 
 def _shares(ax: Axes, result: dict[str, Any]) -> None:
     top = _largest(result, model="lstm", clip="none", init="uniform")
-    if not top or "shares_final" not in top:
+    if not top or not top.get("shares_init"):
         ax.text(0.5, 0.5, "no path split", ha="center", transform=ax.transAxes)
         return
-    families = list(top["shares_final"])
+    families = list(top["shares_init"])
     lags = result["lags"]
     width = 0.8 / len(lags)
     for j, lag in enumerate(lags):
-        vals = [top["shares_final"][f].get(str(lag), np.nan) for f in families]
+        vals = [top["shares_init"][f].get(str(lag)) for f in families]
+        vals = [np.nan if v is None else v for v in vals]
         ax.bar(np.arange(len(families)) + j * width, vals, width, label=f"lag {lag}")
     ax.set_xticks(np.arange(len(families)) + 0.4 - width / 2, families, fontsize=8)
-    ax.set_ylabel(r"$\|$part$\|$ / $\|\partial L/\partial c_t\|$")
+    ax.set_yscale("log")
+    ax.set_ylabel(r"$\|$part$\|$ / $\|\partial L/\partial c_t\|$ (log)")
+    ax.set_title(
+        f"(d) share of the cell-state gradient per path, LSTM H={top['hidden']} at init", fontsize=10
+    )
     ax.legend(fontsize=7)
 
 
@@ -100,7 +120,8 @@ def _radius(ax: Axes, result: dict[str, Any]) -> None:
             label = f"{name}, {'unclipped' if clip == 'none' else 'clip 5'} (H={row['hidden']})"
             ax.plot(row["steps_measured"], values, style, marker="o", color=f"C{j}", label=label)
     ax.set_xlabel("training step")
-    ax.set_ylabel("spectral radius")
+    ax.set_yscale("log")
+    ax.set_ylabel("spectral radius (seed mean)")
     ax.legend(fontsize=6)
 
 
@@ -148,7 +169,6 @@ def draw(result: dict[str, Any]) -> Figure:
     _paths(c, result)
     c.set_title("(c) " + c.get_title(), fontsize=10)
     _shares(d, result)
-    d.set_title("(d) share of the cell-state gradient per path, after training", fontsize=10)
     _radius(e, result)
     e.set_title("(e) spectral radii over training", fontsize=10)
     _quantiles(f, result)

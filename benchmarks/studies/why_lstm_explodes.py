@@ -192,9 +192,7 @@ def event_stats(grad_norms: dict[str, np.ndarray]) -> dict[str, Any]:
     if "explode" not in grad_norms:
         return {"events_per_1000": math.nan, "seeds_with_event": math.nan, "events_with_spike": math.nan}
     events = np.asarray(grad_norms["explode"], bool)
-    trained = np.isfinite(grad_norms["loss"]) | ~np.isfinite(grad_norms["global"]) & ~np.isnan(
-        grad_norms["loss"]
-    )
+    trained = np.isfinite(grad_norms["loss"]) | events  # an event step always trained
     spikes = loss_spikes(grad_norms["loss"])
     hits = 0
     for s, seed in zip(*np.nonzero(events), strict=True):
@@ -263,6 +261,28 @@ def growth_per_step(profile: list[float], lo: int = 10, hi: int = 90) -> float:
     return float(np.polyfit(lag[ok], np.log(y[ok]), 1)[0])
 
 
+def _paths_at(diag: dict[str, np.ndarray], k: int, when: str) -> dict[str, Any]:
+    """The path split at measurement k: shares at the lags, the total, CEC and dominant
+    recurrent-matrix profiles against the lag, and the dominant one's growth per step (the
+    dominant family is the R_g path with the largest norm at the longest lag that has one)."""
+    parts = {key[len("path.") :]: _profile(diag, key, k) for key in diag if key.startswith("path.R_")}
+
+    def at_lag(name: str) -> float:
+        profile = parts[name]
+        value = profile[min(LAGS[-1], len(profile) - 1)]
+        return value if np.isfinite(value) else -1.0
+
+    top = max(parts, key=at_lag, default=None)
+    return {
+        f"shares_{when}": path_shares(diag, k),
+        f"grad_c_{when}": _profile(diag, "path.total", k),
+        f"cec_profile_{when}": _profile(diag, "path.cec", k),
+        f"dominant_{when}": top,
+        f"dominant_profile_{when}": parts.get(top, []),
+        f"dominant_growth_{when}": growth_per_step(parts[top]) if top else math.nan,
+    }
+
+
 def run_row(r: RunRecord) -> dict[str, Any]:
     """Everything the study reads from one run."""
     diag, norms = r.diagnostics, r.grad_norms
@@ -295,17 +315,8 @@ def run_row(r: RunRecord) -> dict[str, Any]:
         }
         row["sigma_max"] = {m: np.mean(diag[f"sigma_max.{m}"], axis=1).tolist() for m in recurrent}
         if "path.total" in diag:
-            row["shares_init"], row["shares_final"] = path_shares(diag, 0), path_shares(diag, -1)
-            row["grad_c_init"], row["grad_c_final"] = (
-                _profile(diag, "path.total", 0),
-                _profile(diag, "path.total", -1),
-            )
-            parts = {k[len("path.") :]: _profile(diag, k, -1) for k in diag if k.startswith("path.R_")}
-            top = max(parts, key=lambda name: parts[name][min(LAGS[-1], len(parts[name]) - 1)], default=None)
-            row["dominant_final"] = top
-            row["dominant_profile_final"] = parts.get(top, [])
-            row["cec_profile_final"] = _profile(diag, "path.cec", -1)
-            row["dominant_growth_final"] = growth_per_step(parts[top]) if top else math.nan
+            for when, k in (("init", 0), ("final", -1)):
+                row.update(_paths_at(diag, k, when))
     return row
 
 
@@ -362,14 +373,19 @@ def _largest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(rows, key=lambda r: r["hidden"], default=None)
 
 
+def _sci(x: float) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.1e}"
+
+
 def _pct(x: float) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.0f}%"
 
 
-def _share(row: dict[str, Any] | None, family: str, lag: int, when: str = "final") -> float:
+def _share(row: dict[str, Any] | None, family: str, lag: int, when: str = "init") -> float:
     if not row or f"shares_{when}" not in row:
         return math.nan
-    return row[f"shares_{when}"].get(family, {}).get(str(lag), math.nan)
+    value = row[f"shares_{when}"].get(family, {}).get(str(lag), math.nan)
+    return math.nan if value is None else value
 
 
 def _unclipped_lstms(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -402,22 +418,30 @@ def _claim_size(result: dict[str, Any], small: bool) -> Claim | None:
 def _claim_paths(result: dict[str, Any], small: bool) -> Claim | None:
     top = _largest(_unclipped_lstms(result))
     nofg = _largest(_pick(result, model="lstm_nofg", clip="none", init="uniform"))
-    if not (top and nofg and "shares_final" in top and "shares_final" in nofg):
+    if not (top and nofg and "shares_init" in top and "shares_init" in nofg):
         return None
     lag = LAGS[-1]
-    r_top = top.get("dominant_final") or "R_z"
-    r_share, cec_fg = _share(top, r_top, lag), _share(top, "cec", lag)
-    ok = r_share > cec_fg
+    r_top = top.get("dominant_init") or "R_z"
+    r_share, cec_fg, cec_nofg = _share(top, r_top, lag), _share(top, "cec", lag), _share(nofg, "cec", lag)
+    if small or not (np.isfinite(r_share) and np.isfinite(cec_fg)):
+        verdict = "not comparable"
+        reason = "smoke scale: T=20 is shorter than the lag" if small else "no finite split at that lag"
+    else:
+        ok = r_share > 10 * cec_fg and cec_nofg > cec_fg
+        verdict = "agrees" if ok else "disagrees"
+        reason = (
+            "the R path carries over 10x the CEC part, and the CEC keeps more without the forget gate"
+            if ok
+            else "the CEC part is not 10x below the R path, or no larger without the forget gate"
+        )
     return Claim(
         "At long lags dL/dc_t is carried by the recurrent-matrix paths, not the CEC, once f < 1",
         "Greff et al. 2015, App. A.2; Hochreiter & Schmidhuber 1997",
         "CEC share decays with the forget gates; R_g paths multiply by R_g once per step",
-        f"lag {lag}, H={top['hidden']}, after training: {r_top} path {_pct(r_share)} of "
-        f"||dL/dc_t||, CEC {_pct(cec_fg)}; without forget gate CEC {_pct(_share(nofg, 'cec', lag))}",
-        "not comparable" if small else ("agrees" if ok else "disagrees"),
-        "smoke scale: T=20 is shorter than the lag"
-        if small
-        else ("the R path carries more than the CEC" if ok else "the CEC carries more than the R paths"),
+        f"lag {lag}, H={top['hidden']}, at initialisation: {r_top} path {_pct(r_share)} of "
+        f"||dL/dc_t||, CEC {_sci(cec_fg)}; without forget gate CEC {_sci(cec_nofg)}",
+        verdict,
+        reason,
     )
 
 
@@ -461,19 +485,20 @@ def paragraph(result: dict[str, Any]) -> str:
     rnn = _largest(_pick(result, model="rnn", clip="none", init="uniform"))
     nofg = _largest(_pick(result, model="lstm_nofg", clip="none", init="uniform"))
     lag = LAGS[-1]
-    top = hi.get("dominant_final") or "R_z"
+    top = hi.get("dominant_init") or "R_z"
     text = (
         f"At H={hi['hidden']} without clipping, {_pct(hi['seeds_with_event'])} of LSTM seeds had an "
         f"exploding event ({hi['events_per_1000']:.1f} per 1,000 steps; largest gradient norm "
         f"{hi['global_norm']['max']:.3g} against a median of {hi['global_norm']['p50']:.3g}), against "
-        f"{_pct(lo['seeds_with_event'])} at H={lo['hidden']}; the recurrent matrices' spectral radius at "
-        f"initialisation was {hi.get('rho0', math.nan):.2f} against {lo.get('rho0', math.nan):.2f}. "
-        f"At lag {lag} after training the {top} path carried {_pct(_share(hi, top, lag))} of ||dL/dc_t|| "
-        f"and the CEC {_pct(_share(hi, 'cec', lag))}"
+        f"{_pct(lo['seeds_with_event'])} at H={lo['hidden']}, and {hi['diverged']} of {hi['seeds']} "
+        f"seeds diverged; the recurrent matrices' spectral radius at initialisation was "
+        f"{hi.get('rho0', math.nan):.2f} against {lo.get('rho0', math.nan):.2f}. "
+        f"At lag {lag} at initialisation the {top} path carried {_pct(_share(hi, top, lag))} of "
+        f"||dL/dc_t|| and the CEC {_sci(_share(hi, 'cec', lag))} of it"
     )
     if nofg:
         text += (
-            f"; without a forget gate the CEC carried {_pct(_share(nofg, 'cec', lag))} (H={nofg['hidden']})"
+            f"; without a forget gate the CEC carried {_sci(_share(nofg, 'cec', lag))} (H={nofg['hidden']})"
         )
     text += "."
     if rnn:
@@ -481,11 +506,19 @@ def paragraph(result: dict[str, Any]) -> str:
             f" The tanh RNN at H={rnn['hidden']}: {_pct(rnn['seeds_with_event'])} of seeds with an event, "
             f"{rnn['diverged']} of {rnn['seeds']} diverged."
         )
-    growth = hi.get("dominant_growth_final", math.nan)
+    clipped = [
+        r for r in _pick(result, model="lstm", init="uniform", hidden=hi["hidden"]) if r["clip"] != "none"
+    ]
+    for r in clipped:
+        text += (
+            f" Clipped ({r['clip'].replace('global_norm@', 'norm ')}), {r['diverged']} of {r['seeds']} "
+            f"LSTM seeds at H={hi['hidden']} diverged."
+        )
+    growth = hi.get("dominant_growth_init", math.nan)
     if np.isfinite(growth):
         text += (
-            f" The dominant path's norm changes by a factor {math.exp(growth):.3f} per step of lag "
-            f"(as a vanilla RNN's gradient would through its recurrent matrix)."
+            f" At initialisation the dominant path's norm changes by a factor {math.exp(growth):.3f} per "
+            f"step of lag, as a vanilla RNN's gradient does through its recurrent matrix."
         )
     return text
 
