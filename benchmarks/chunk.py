@@ -39,6 +39,8 @@ class TrainSpec:
     which every seed is evaluated; eval_size: evaluation sequences (None: the task's
     published size); strategy: how seeds are run (:mod:`benchmarks.strategies`);
     workers: worker processes of the ``processes`` strategy (default: one per usable core);
+    checkpoint_every: steps between checkpoints of a run written to a store (rounded up to
+    whole chunks; 0: only when a preemption signal asks, see :mod:`benchmarks.checkpoint`);
     stop_when_solved: a seed stops training (its parameters freeze) once solved, and the
     run ends when every seed is solved or diverged; so a seed's results never depend on
     the other seeds or on the strategy."""
@@ -50,6 +52,7 @@ class TrainSpec:
     strategy: str = "auto"
     stop_when_solved: bool = True
     workers: int | None = None
+    checkpoint_every: int = 1000
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 0:
@@ -61,6 +64,10 @@ class TrainSpec:
         check_choice("seed strategy", self.strategy, STRATEGIES)
         if self.workers is not None:
             check_positive("train.workers", self.workers)
+        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
+            raise ValueError(
+                f"train.checkpoint_every must be a non-negative integer, got {self.checkpoint_every!r}"
+            )
 
 
 class TrainState(NamedTuple):

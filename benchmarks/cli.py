@@ -57,6 +57,8 @@ def one_line_errors(*also: type[Exception]) -> Iterator[None]:
 def explain(exc: BaseException) -> str:
     """One line for a composition error, from the attributes of the exception (or of the
     OmegaConf exception that a Hydra one wraps: its ``__cause__`` or ``__context__``)."""
+    if isinstance(exc, OSError) and not isinstance(exc, HydraException):
+        return f"cannot write {exc.filename}: {exc.strerror or exc}"
     if isinstance(exc, MissingConfigException) and exc.options is not None and exc.missing_cfg_file:
         group, _, name = exc.missing_cfg_file.rpartition("/")
         return f"unknown {group} {name!r}; valid: {', '.join(_options(exc.options))}"

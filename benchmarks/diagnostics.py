@@ -48,7 +48,10 @@ class DiagnosticsSpec:
     end); batch_size: sequences of the fixed diagnostics batch; jacobian_sequences: how many
     of them the Jacobians and Lyapunov exponents use; lyapunov_k: exponents kept;
     explode_factor / explode_window: a gradient-norm event is a norm above factor x the
-    median of the preceding window steps, or a non-finite norm; layer: the layer probed."""
+    median of the preceding window steps, or a non-finite norm; layer: the layer probed;
+    exact_steps / bin_steps: a run written to a store keeps its per-step series exactly for
+    the first exact_steps steps and as bin_steps-step bins (mean and max) beyond
+    (:mod:`benchmarks.history`), so a long run's memory and store stay bounded."""
 
     level: str = "basic"
     every: int = 1000
@@ -58,10 +61,20 @@ class DiagnosticsSpec:
     explode_factor: float = 10.0
     explode_window: int = 100
     layer: int = 0
+    exact_steps: int = 10_000
+    bin_steps: int = 100
 
     def __post_init__(self) -> None:
         check_choice("diagnostics level", self.level, LEVELS)
-        for name in ("every", "batch_size", "jacobian_sequences", "lyapunov_k", "explode_window"):
+        for name in (
+            "every",
+            "batch_size",
+            "jacobian_sequences",
+            "lyapunov_k",
+            "explode_window",
+            "exact_steps",
+            "bin_steps",
+        ):
             check_positive(f"diagnostics.{name}", getattr(self, name))
         if self.jacobian_sequences > self.batch_size:
             raise ValueError("diagnostics.jacobian_sequences must be <= diagnostics.batch_size")
@@ -122,20 +135,51 @@ def decay_rate(profile: Float[Array, " time"], mask_end: int | None = None) -> A
     return jnp.sum(w * (lag - mx) * (y - my)) / jnp.maximum(jnp.sum(w * (lag - mx) ** 2), 1e-12)
 
 
+class ExplodeDetector:
+    """Exploding-gradient events, streamed chunk by chunk with bounded memory.
+
+    A step is an event for a seed when the seed trained at that step and its global
+    gradient norm is non-finite, or (from the 11th step on) above ``factor`` times the
+    median of the finite norms of its preceding ``window`` trained steps. A seed that is not
+    training (diverged, or solved and stopped) has no events, so the count stops at
+    divergence identically under every strategy. The window is the detector's whole state
+    (``state``/``load``), so a resumed run counts exactly as an uninterrupted one."""
+
+    def __init__(self, factor: float, window: int, n_seeds: int):
+        self.factor = factor
+        self.past = np.full((window, n_seeds), np.nan)  # ring of the last norms, oldest first
+        self.seen = 0
+
+    def update(self, norms: np.ndarray, trained: np.ndarray) -> np.ndarray:
+        """Events [steps, seeds] for the next ``steps`` norms; ``trained`` says which count."""
+        norms, trained = np.asarray(norms, np.float64), np.asarray(trained, bool)
+        events = np.zeros(norms.shape, bool)
+        for s in range(norms.shape[0]):
+            finite = np.isfinite(norms[s])
+            events[s] = trained[s] & ~finite
+            if self.seen >= 10:
+                with warnings.catch_warnings():  # all-NaN windows (frozen seeds) have no median
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    med = np.nanmedian(self.past, axis=0)
+                events[s] |= trained[s] & np.isfinite(med) & (norms[s] > self.factor * med)
+            self.past = np.concatenate([self.past[1:], np.where(trained[s] & finite, norms[s], np.nan)[None]])
+            self.seen += 1
+        return events
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"past": self.past, "seen": np.asarray(self.seen)}
+
+    def load(self, state: dict[str, np.ndarray]) -> None:
+        self.past, self.seen = np.asarray(state["past"], np.float64), int(state["seen"])
+
+
 def explode_events(norms: np.ndarray, factor: float, window: int) -> np.ndarray:
-    """Boolean [steps, ...]: a norm is an event when it is non-finite or above ``factor``
-    times the median of the preceding ``window`` finite norms (steps with fewer than 10
-    predecessors are only checked for finiteness)."""
+    """Boolean [steps, ...] events of a whole series whose every step trained (see
+    :class:`ExplodeDetector`)."""
     norms = np.asarray(norms, np.float64)
-    events = ~np.isfinite(norms)
-    for s in range(10, norms.shape[0]):
-        past = norms[max(0, s - window) : s]
-        past = np.where(np.isfinite(past), past, np.nan)
-        with warnings.catch_warnings():  # all-NaN windows (frozen seeds) have no median
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(past, axis=0)
-        events[s] |= np.isfinite(med) & (norms[s] > factor * med)
-    return events
+    flat = norms.reshape(norms.shape[0], -1)
+    detector = ExplodeDetector(factor, window, flat.shape[1])
+    return detector.update(flat, np.ones(flat.shape, bool)).reshape(norms.shape)
 
 
 # ---------------------------------------------------------------------------- spectra

@@ -8,6 +8,8 @@ from the config and calls :func:`run_experiment`, which hands it to the training
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,9 @@ import yaml
 from tqdm.auto import tqdm
 
 from benchmarks import store
+from benchmarks.checkpoint import Checkpointer
 from benchmarks.config import Experiment
+from benchmarks.history import StoreSink
 from benchmarks.logger import make_logger
 from benchmarks.training_loop import RunResult, init_params, train
 
@@ -52,22 +56,19 @@ def diagnostics_summary(diag: dict[str, np.ndarray], seeds: list[int]) -> dict[s
 
 
 class RunSinks:
-    """Where one run's evaluations and measurements go while it trains: the metrics table
-    in the store, the logger, and the progress bar."""
+    """Where one run's evaluations and measurements go while it trains besides the store
+    (:class:`~benchmarks.history.StoreSink`): the logger and the progress bar."""
 
     def __init__(self, exp: Experiment, out: Path, config: dict[str, Any], label: str, progress: bool):
         self.out, self.seeds = out, exp.seeds
         self.logger = make_logger(
             exp.logger, out, config, name=f"{exp.model_name}-{exp.task_name}-{out.name}"
         )
-        self.rows: list[dict[str, Any]] = []
         self.bar = tqdm(
             total=exp.trainer.spec.steps, desc=label, disable=not progress, unit="step", dynamic_ncols=True
         )
 
     def on_eval(self, step: int, chunk_rows: list[dict[str, Any]]) -> None:
-        self.rows.extend(chunk_rows)
-        store.write_table(self.out / "metrics.parquet", self.rows)
         solved = sum(r["solved"] for r in chunk_rows)
         loss = np.nanmean([r["train_loss"] for r in chunk_rows]) if step else float("nan")
         metrics: dict[str, Any] = {
@@ -95,13 +96,6 @@ class RunSinks:
 def write_result(out: Path, exp: Experiment, result: RunResult) -> dict[str, Any]:
     """Every result file of a finished run; returns the summary."""
     store.write_npz(out / "params_final.npz", result.params_final)
-    for name, arrays in (
-        ("grad_norms.npz", result.step_series),
-        ("grad_time.npz", result.grad_time),
-        ("diagnostics.npz", result.diagnostics),
-    ):
-        if arrays:
-            store.write_npz(out / name, arrays)
     task = exp.trainer.task
     summary = result.summary(exp.trainer.spec.batch_size)
     summary["model"], summary["task"] = exp.model_name, exp.task_name
@@ -109,7 +103,7 @@ def write_result(out: Path, exp: Experiment, result: RunResult) -> dict[str, Any
     summary["criterion"] = task.describe()
     summary["eval_size"] = exp.trainer.eval_size
     summary["train"] = dataclasses.asdict(exp.trainer.spec)
-    summary["diagnostics"] = diagnostics_summary(result.diagnostics, exp.seeds)
+    summary["diagnostics"] = diagnostics_summary(store.read_arrays(out, "diagnostics"), exp.seeds)
     store.write_json(out / "summary.json", summary)
     return summary
 
@@ -141,11 +135,46 @@ def finished_summary(out: Path, config: dict[str, Any]) -> dict[str, Any] | None
     return store.read_summary(out) if (out / "summary.json").exists() else None
 
 
+class RunLock:
+    """An exclusive lock on a run directory while a run writes it (``fcntl.flock`` on
+    ``.lock``, released by the kernel if the process dies), so two runs given the same
+    directory cannot both write it."""
+
+    def __init__(self, out: Path):
+        self.path = out / ".lock"
+        self.file: Any = None
+
+    def __enter__(self) -> RunLock:
+        self.file = open(self.path, "a+")  # noqa: SIM115 - held for the run's lifetime
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "?"
+            self.file.close()
+            raise RunDirConflict(
+                f"{self.path.parent} is being written by another run (pid {holder})"
+            ) from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(str(os.getpid()))
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
+
+
 def run_experiment(
     exp: Experiment, out: Path, *, params_init: Any = None, progress: bool = True
 ) -> dict[str, Any]:
-    """Train ``exp`` and write every result file under ``out``; returns the summary. A run
-    already finished in ``out`` with the same config is not trained again."""
+    """Train ``exp`` and write every result file under ``out``; returns the summary.
+
+    A run already finished in ``out`` with the same config is not trained again; an
+    unfinished one resumes from its last checkpoint (the parts it wrote after that
+    checkpoint are written again, identically); a directory holding another config, or
+    being written by another run, is refused."""
     out = Path(out)
     config = exp.describe()
     done = finished_summary(out, config)
@@ -153,23 +182,48 @@ def run_experiment(
         print(f"already finished: {out}", flush=True)
         return done
     out.mkdir(parents=True, exist_ok=True)
-    store.write_yaml(out / "config.yaml", config)
-    if params_init is None:
-        params_init = init_params(exp.trainer.model, exp.seeds)
-    store.write_npz(out / "params_init.npz", params_init)
+    with RunLock(out):
+        checkpoint = Checkpointer(out, exp.trainer.spec.checkpoint_every)
+        resume_from = checkpoint.saved_step()
+        store.drop_parts_from(out, resume_from or 0)
+        if resume_from:
+            print(f"resuming from the checkpoint at step {resume_from}: {out}", flush=True)
+        store.write_yaml(out / "config.yaml", config)
+        if params_init is None:
+            params_init = init_params(exp.trainer.model, exp.seeds)
+        store.write_npz(out / "params_init.npz", params_init)
+        summary = _train_into(exp, out, config, params_init, checkpoint, progress)
+        checkpoint.path.unlink(missing_ok=True)
+    return summary
+
+
+def _train_into(
+    exp: Experiment,
+    out: Path,
+    config: dict[str, Any],
+    params_init: Any,
+    checkpoint: Checkpointer,
+    progress: bool,
+) -> dict[str, Any]:
     task = exp.trainer.task
     label = f"{exp.model_name} on {exp.task_name}/{task.variant} T={task.length}"
     sinks = RunSinks(exp, out, config, label, progress)
+    diag = exp.trainer.diagnostics
+    sink = StoreSink(out, diag.exact_steps, diag.bin_steps)
     try:
-        result = train(
-            exp.trainer,
-            exp.seeds,
-            params_init=params_init,
-            on_eval=sinks.on_eval,
-            on_diagnostics=sinks.on_diagnostics,
-        )
+        with checkpoint:
+            result = train(
+                exp.trainer,
+                exp.seeds,
+                params_init=params_init,
+                on_eval=sinks.on_eval,
+                on_diagnostics=sinks.on_diagnostics,
+                sink=sink,
+                checkpoint=checkpoint,
+            )
     finally:
         sinks.bar.close()
+    sink.finish()
     summary = write_result(out, exp, result)
     sinks.logger.log({"success_rate": summary["success_rate"]}, result.steps_run)
     sinks.logger.finish()

@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -107,3 +108,65 @@ def collect(root: Path) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------- streamed parts
+#
+# Series that grow while a run trains are written in parts, one file per chunk or
+# measurement, named by the step it starts at, so nothing is rewritten whole and a resumed
+# run rewrites the parts after its checkpoint with identical content: ``NAME.parts/`` holds
+# ``part-<step>.npz`` (arrays, first axis = rows), and ``metrics.parquet/`` holds
+# ``part-<step>.parquet`` (a Parquet dataset: ``pandas.read_parquet`` reads it whole). When
+# the run finishes, each ``NAME.parts/`` is joined once into ``NAME.npz``, the single file
+# every reader knows; :func:`read_arrays` reads either, so a run in progress can be read too.
+
+
+def part_path(root: Path, name: str, step: int, suffix: str) -> Path:
+    folder = name if suffix == ".parquet" else f"{name}.parts"
+    return Path(root) / folder / f"part-{int(step):012d}{suffix}"
+
+
+def write_part(root: Path, name: str, step: int, arrays: dict[str, Any]) -> None:
+    write_npz(part_path(root, name, step, ".npz"), arrays)
+
+
+def write_rows(root: Path, name: str, step: int, rows: list[dict[str, Any]]) -> None:
+    write_table(part_path(root, name, step, ".parquet"), rows)
+
+
+def _part_step(part: Path) -> int:
+    return int(part.name.split("-")[1].split(".")[0])
+
+
+def drop_parts_from(root: Path, step: int) -> None:
+    """Remove every part (of every series) at or after ``step``: a resumed run writes them again."""
+    for part in Path(root).glob("*/part-*"):
+        if _part_step(part) >= step:
+            part.unlink()
+
+
+def read_arrays(root: Path, name: str) -> dict[str, np.ndarray]:
+    """``NAME``'s arrays: the parts of a run in progress concatenated along their first
+    axis, else the joined ``NAME.npz``; empty when the run wrote neither."""
+    parts = sorted((Path(root) / f"{name}.parts").glob("part-*.npz"))
+    if not parts:
+        path = Path(root) / f"{name}.npz"
+        if not path.exists():
+            return {}
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    loaded = []
+    for part in parts:
+        with np.load(part) as data:
+            loaded.append({k: data[k] for k in data.files})
+    return {k: np.concatenate([p[k] for p in loaded]) for k in loaded[0]}
+
+
+def join_parts(root: Path, name: str) -> None:
+    """Join ``NAME.parts/`` into ``NAME.npz`` (atomically) and remove the parts."""
+    folder = Path(root) / f"{name}.parts"
+    if folder.is_dir():
+        arrays = read_arrays(root, name)
+        if arrays:
+            write_npz(Path(root) / f"{name}.npz", arrays)
+        shutil.rmtree(folder)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,31 +24,56 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path.home() / ".cache" / 
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from benchmarks import cli
+from benchmarks import cli, store
 from benchmarks.config import build, register
 from benchmarks.experiment import RunDirConflict, run_experiment
 
 register()
 
 
+FAILED: list[Path] = []  # run directories of this process's sweep jobs that failed
+
+
 @hydra.main(version_base="1.3", config_path=str(cli.CONF_DIR), config_name="config")
-def hydra_main(cfg: DictConfig) -> dict[str, Any]:
+def hydra_main(cfg: DictConfig) -> dict[str, Any] | None:
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "no TPU" notices
+    out = Path(HydraConfig.get().runtime.output_dir)
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        return _sweep_job(cfg, out)
     with cli.one_line_errors(ValueError):  # build's range checks
         experiment = build(cfg)
-    out = Path(HydraConfig.get().runtime.output_dir)
     with cli.one_line_errors(RunDirConflict):  # the directory holds another run
         return run_experiment(experiment, out)
+
+
+def _sweep_job(cfg: DictConfig, out: Path) -> dict[str, Any] | None:
+    """One job of a sweep: a failure is written to ``out/error.json`` (one line and the
+    exception's type) and printed, and the sweep goes on with its other jobs; the process
+    then exits with status 2 naming the failed jobs."""
+    try:
+        return run_experiment(build(cfg), out)
+    except Exception as e:  # noqa: BLE001 - recorded, then the next job runs
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if not isinstance(e, RunDirConflict):  # that directory belongs to another run
+            store.write_json(out / "error.json", {"error": message, "type": type(e).__name__})
+        print(f"error: job failed ({type(e).__name__}): {message} [{out}]", file=sys.stderr, flush=True)
+        FAILED.append(out)
+        return None
 
 
 def main() -> None:
     # Hydra then raises its composition errors instead of printing them over several lines,
     # and cli turns them into one line each.
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    with cli.one_line_errors():
+    # Hydra creates the run directory before the job: a path that is a file, lies under a
+    # file or is not writable fails there, and is one line too.
+    with cli.one_line_errors(FileExistsError, NotADirectoryError, PermissionError):
         hydra_main()
+    if FAILED:
+        cli.fail(f"{len(FAILED)} sweep job(s) failed; see error.json in: {', '.join(map(str, FAILED))}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import diagnostics as dg
+from benchmarks.checkpoint import Checkpointer
 from benchmarks.chunk import STREAM_PARAMS, ChunkMetrics, EvalMetrics, Trainer, TrainState, seed_keys
+from benchmarks.history import MemorySink, StoreSink
 from benchmarks.stats import wilson_interval
 from benchmarks.strategies import make_strategy, resolve_strategy
 from models.scan import Params, RecurrentNet
@@ -71,17 +73,18 @@ class RunResult:
 
 
 class Recorder:
-    """Accumulates one run's evaluations, per-step series and diagnostics, per seed."""
+    """Accumulates one run's per-seed results and hands its history to a sink
+    (:mod:`benchmarks.history`); its own state is small and checkpointed whole."""
 
-    def __init__(self, trainer: Trainer, seeds: list[int]):
+    def __init__(self, trainer: Trainer, seeds: list[int], sink: MemorySink | StoreSink | None = None):
         self.trainer = trainer
-        self.results = [SeedResult(seed=s) for s in seeds]
-        self.rows: list[dict[str, Any]] = []
-        self.series: dict[str, list[np.ndarray]] = {}  # per-step values, [steps, seeds] each
-        self.grad_time: dict[str, list[np.ndarray]] = {"step": []}  # chunk means, [seeds, T] each
-        self.measured: dict[str, list[np.ndarray]] = {"step": []}  # full diagnostics, [seeds, ...]
-        self.last_chunk: list[dict[str, float]] = [{} for _ in seeds]  # loss/grad stats
+        self.sink = MemorySink() if sink is None else sink
+        self.results = [SeedResult(seed=s, explode_events=0) for s in seeds]
+        none = {"train_loss": math.nan, "grad_norm_mean": math.nan, "grad_norm_max": math.nan}
+        self.last_chunk: list[dict[str, float]] = [dict(none) for _ in seeds]  # loss/grad stats
         self.diverged = np.full(len(seeds), -1)  # updated after each chunk
+        diag = trainer.diagnostics
+        self.detector = dg.ExplodeDetector(diag.explode_factor, diag.explode_window, len(seeds))
 
     @property
     def finished(self) -> bool:
@@ -115,69 +118,85 @@ class Recorder:
                     "diverged": r.diverged_at is not None,
                 }
             )
-        self.rows.extend(rows)
+        self.sink.add_rows(step, rows)
         return rows, newly_solved
 
     def chunk(self, steps: np.ndarray, metrics: ChunkMetrics, diverged_at: np.ndarray, active: np.ndarray):
         """The per-step values of one chunk; a frozen (solved or diverged) seed is not
-        training, so its values are NaN."""
+        training, so its values are NaN and it has no events."""
         self.diverged = diverged_at
         training = active[:, None] & ((diverged_at[:, None] < 0) | (steps[None, :] <= diverged_at[:, None]))
         loss = np.where(training, np.asarray(metrics.loss), np.nan)  # [seeds, steps]
         grad = np.where(training, np.asarray(metrics.grad_norm), np.nan)
         self.last_chunk = [
             {
-                "train_loss": _finite_mean(lo),
+                "train_loss": _finite_mean(x),
                 "grad_norm_mean": _finite_mean(g),
                 "grad_norm_max": _finite_max(g),
             }
-            for lo, g in zip(loss, grad, strict=True)
+            for x, g in zip(loss, grad, strict=True)
         ]
+        events = self.detector.update(np.asarray(metrics.grad_norm).T, training.T)  # [steps, seeds]
         for i, r in enumerate(self.results):
+            r.explode_events = (r.explode_events or 0) + int(events[:, i].sum())
             if active[i] and math.isfinite(self.last_chunk[i]["train_loss"]):
                 r.final_loss = self.last_chunk[i]["train_loss"]
-        self.series.setdefault("loss", []).append(loss.T)
-        self.series.setdefault("global", []).append(grad.T)
+        series = {"step": steps.astype(np.int64), "loss": loss.T, "global": grad.T, "explode": events}
+        means: dict[str, np.ndarray] = {}
         for k, v in metrics.extra.items():
             v = np.asarray(v)  # [seeds, steps] or [seeds, steps, T]
             v = np.where(training.reshape(training.shape + (1,) * (v.ndim - 2)), v, np.nan)
             if k.startswith("param."):
-                self.series.setdefault(k[len("param.") :], []).append(v.T)
+                series[k[len("param.") :]] = v.T
             else:
-                self.grad_time.setdefault(k, []).append(_finite_mean_axis1(v))
-        if metrics.extra:
-            self.grad_time["step"].append(np.asarray(int(steps[-1]) + 1))
+                means[k] = _finite_mean_axis1(v)
+        self.sink.add_series(int(steps[0]), series)
+        at, seed = np.nonzero(events)
+        raw = np.asarray(metrics.grad_norm).T[at, seed]
+        self.sink.add_events(int(steps[0]), {"step": steps[at].astype(np.int64), "seed": seed, "norm": raw})
+        if means:
+            self.sink.add_grad_time(int(steps[0]), {"step": np.asarray(int(steps[-1]) + 1), **means})
 
     def diagnostics(self, step: int, arrays: dict[str, Any], params: Params) -> dict[str, np.ndarray]:
         """Store one full-diagnostics measurement (plus the host-side spectra)."""
         out = {k: np.asarray(v) for k, v in jax.device_get(arrays).items()}
         out.update(dg.spectra(self.trainer.model, jax.device_get(params)))
-        self.measured["step"].append(np.asarray(step))
-        for k, v in out.items():
-            self.measured.setdefault(k, []).append(v)
+        self.sink.add_diagnostics(step, {"step": np.asarray(step), **out})
         return out
 
+    def state(self) -> dict[str, Any]:
+        """Everything a resumed run needs to go on exactly as this one would."""
+        return {
+            "results": [dataclasses.asdict(r) for r in self.results],
+            "last_chunk": self.last_chunk,
+            "diverged": self.diverged.tolist(),
+            "detector": {k: v.tolist() for k, v in self.detector.state().items()},
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        """The inverse of :meth:`state` (JSON stores NaN as null: read back as NaN)."""
+        nan = lambda v: math.nan if v is None else v  # noqa: E731
+        floats = ("final_loss", "final_eval_loss", "final_correct")
+        self.results = [
+            SeedResult(**{k: nan(v) if k in floats else v for k, v in r.items()}) for r in state["results"]
+        ]
+        self.last_chunk = [{k: nan(v) for k, v in d.items()} for d in state["last_chunk"]]
+        self.diverged = np.asarray(state["diverged"])
+        self.detector.load({k: np.asarray(v, np.float64) for k, v in state["detector"].items()})
+
     def result(self, strategy: str, done: int, params_init: Params, params_final: Params, wall: float):
-        step_series = {k: np.concatenate(v) for k, v in self.series.items()}
-        if "global" in step_series:
-            diag = self.trainer.diagnostics
-            events = dg.explode_events(step_series["global"], diag.explode_factor, diag.explode_window)
-            step_series["explode"] = events
-            for i, r in enumerate(self.results):
-                r.explode_events = int(events[:, i].sum())
-        if step_series:
-            step_series["step"] = np.arange(done)
+        rows, step_series, grad_time, diagnostics = self.sink.result()
         return RunResult(
             seeds=self.results,
             strategy=strategy,
             steps_run=done,
             params_init=jax.device_get(params_init),
             params_final=jax.device_get(params_final),
-            metrics=self.rows,
+            metrics=rows,
             wall_time_s=wall,
             step_series=step_series,
-            grad_time={k: np.stack(v) for k, v in self.grad_time.items() if v},
-            diagnostics={k: np.stack(v) for k, v in self.measured.items() if v},
+            grad_time=grad_time,
+            diagnostics=diagnostics,
         )
 
 
@@ -195,24 +214,35 @@ def train(
     strategy: str | None = None,
     on_eval: Callable[[int, list[dict[str, Any]]], None] | None = None,
     on_diagnostics: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+    sink: MemorySink | StoreSink | None = None,
+    checkpoint: Checkpointer | None = None,
 ) -> RunResult:
     """Train one model per seed; evaluate every ``eval_every`` steps.
 
     ``params_init`` (stacked over seeds) replaces the seeds' own initialisation, e.g. to
     inject a fault into one seed. ``on_eval(step, rows)`` is called after every
     evaluation with one metrics row per seed (for progress bars, loggers, the store);
-    ``on_diagnostics(step, arrays)`` after every full diagnostics measurement.
+    ``on_diagnostics(step, arrays)`` after every full diagnostics measurement. ``sink``
+    receives the history (default: kept in memory and returned); with ``checkpoint`` the
+    run resumes from its last checkpoint, if any, and saves new ones as it goes.
     """
     if not seeds:
         raise ValueError("seeds must be at least 1")
     spec, level = trainer.spec, trainer.diagnostics.level
     name = resolve_strategy(strategy or spec.strategy, len(seeds), spec.workers, spec.steps)
     params_init = init_params(trainer.model, seeds) if params_init is None else params_init
-    record, start = Recorder(trainer, seeds), time.perf_counter()
+    record, start = Recorder(trainer, seeds, sink), time.perf_counter()
     states: TrainState = jax.vmap(trainer.init_state)(params_init)
     done, next_full = 0, 0
+    if checkpoint is not None and (saved := checkpoint.load(states)) is not None:
+        states, meta = saved
+        done, next_full = meta["done"], meta["next_full"]
+        record.load(meta["recorder"])
     with make_strategy(name, trainer, seeds) as runner:
         while True:
+            if checkpoint is not None and done and checkpoint.due(done):
+                checkpoint.save(states, done, next_full, record.state())
+                checkpoint.after_save()
             rows, newly_solved = record.evaluation(done, runner.evaluate(states))
             if on_eval is not None:
                 on_eval(done, rows)
@@ -229,9 +259,8 @@ def train(
             active = record.active()
             steps = np.arange(done, done + min(spec.eval_every, spec.steps - done), dtype=np.int32)
             states, metrics = runner.chunk(states, jnp.asarray(steps))
-            record.chunk(
-                steps, jax.device_get(metrics), np.asarray(jax.device_get(states.diverged_at)), active
-            )
+            diverged_at = np.asarray(jax.device_get(states.diverged_at))
+            record.chunk(steps, jax.device_get(metrics), diverged_at, active)
             done += len(steps)
     return record.result(name, done, params_init, states.params, time.perf_counter() - start)
 

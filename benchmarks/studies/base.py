@@ -94,13 +94,6 @@ class Study:
     paragraph: Callable[[dict[str, Any]], str]
 
 
-def _npz(path: Path) -> dict[str, np.ndarray]:
-    if not path.exists():
-        return {}
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}
-
-
 def load_runs(root: Path) -> list[RunRecord]:
     """Every finished run (a directory with summary.json) under ``root``."""
     records = []
@@ -110,8 +103,8 @@ def load_runs(root: Path) -> list[RunRecord]:
                 path=run,
                 config=yaml.safe_load((run / "config.yaml").read_text()),
                 summary=store.read_summary(run),
-                grad_norms=_npz(run / "grad_norms.npz"),
-                diagnostics=_npz(run / "diagnostics.npz"),
+                grad_norms=store.read_arrays(run, "grad_norms"),
+                diagnostics=store.read_arrays(run, "diagnostics"),
             )
         )
     return records

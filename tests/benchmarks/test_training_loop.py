@@ -64,3 +64,15 @@ def test_a_solved_seed_stops_training(small_trainer):
         after = result.step_series["loss"][s:, 0]
         assert np.all(np.isnan(after))
     assert result.seeds[0].solved
+
+
+@pytest.mark.parametrize("strategy", ["vmap", "loop", "processes"])
+def test_exploding_events_stop_counting_at_divergence_under_every_strategy(small_trainer, strategy):
+    """A seed that diverges at step 0 has exactly one event (its non-finite gradient), not
+    one per step it sat frozen afterwards."""
+    trainer = small_trainer(steps=30, eval_every=10, workers=2)
+    params = init_params(trainer.model, [0, 1])
+    params["R_o"] = params["R_o"].at[1, 0, 0].set(jnp.nan)
+    result = train(trainer, [0, 1], params_init=params, strategy=strategy)
+    assert result.seeds[1].diverged_at == 0 and result.seeds[1].explode_events == 1
+    assert result.step_series["explode"][:, 1].tolist() == [True] + [False] * 29

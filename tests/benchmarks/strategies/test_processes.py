@@ -3,7 +3,10 @@
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -87,3 +90,30 @@ def test_an_exception_in_a_worker_is_raised_in_the_parent_with_its_seeds():
         with pytest.raises(WorkerFailed, match=r"worker process [01] \(seeds [01]\) raised:(.|\n)*KeyError"):
             strategy.evaluate(bad)
     assert not multiprocessing.active_children()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_no_worker_outlives_a_killed_parent(tmp_path, sig):
+    psutil = pytest.importorskip("psutil")
+    repo = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(repo)}
+    args = ["model=lstm", "model.hidden=8", "task.length=10", "seeds=2", "train.steps=100000"]
+    args += ["train.strategy=processes", "train.workers=2", "diagnostics=none", "logger=none"]
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.train", *args, f"hydra.run.dir={tmp_path}"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    start = time.monotonic()
+    while not (tmp_path / "metrics.parquet").exists():  # the workers have evaluated once
+        assert parent.poll() is None and time.monotonic() - start < 120
+        time.sleep(0.1)
+    children = psutil.Process(parent.pid).children(recursive=True)
+    assert len(children) >= 2
+    parent.send_signal(sig)
+    parent.wait(timeout=60)
+    gone, alive = psutil.wait_procs(children, timeout=15)
+    assert alive == []
