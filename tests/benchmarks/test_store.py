@@ -67,3 +67,30 @@ def test_collect_joins_the_runs_under_a_directory(tmp_path):
     assert table.loc["lstm", "median_steps_to_solve"] == 150.0
     assert np.isnan(table.loc["rnn", "median_steps_to_solve"])
     assert table.loc["lstm", "length"] == 50
+
+
+def test_the_strict_readers_read_what_the_store_writes(tmp_path):
+    config = {"model": {"name": "lstm", "hidden": 50, "init": {"recurrent_scale": 0.9}}, "seeds": [0, 1]}
+    config["train"] = {"eval_size": None, "stop_when_solved": True, "lr": float("nan")}
+    store.write_yaml(tmp_path / "config.yaml", config)
+    store.write_json(tmp_path / "summary.json", config)
+    expected = {**config, "train": {**config["train"], "lr": None}}
+    assert store.read_yaml_strict(tmp_path / "config.yaml") == expected
+    assert store.read_json_strict(tmp_path / "summary.json") == expected
+
+
+def test_the_strict_readers_refuse_a_large_file_before_parsing_it(tmp_path):
+    (tmp_path / "config.yaml").write_text("a: 1\n" + "#" * 100)
+    assert store.read_yaml_strict(tmp_path / "config.yaml", limit=200) == {"a": 1}
+    with pytest.raises(store.UnreadableFile, match=r"^config.yaml: larger than 50 bytes, not read$"):
+        store.read_yaml_strict(tmp_path / "config.yaml", limit=50)
+    with pytest.raises(store.UnreadableFile, match=r"^missing.json: "):
+        store.read_json_strict(tmp_path / "missing.json")
+
+
+def test_the_strict_yaml_loader_refuses_anchors_and_aliases(tmp_path):
+    (tmp_path / "a.yaml").write_text("x: &a 1\ny: 2\n")
+    (tmp_path / "b.yaml").write_text("x: 1\ny: *a\n")
+    for name, line in (("a.yaml", 1), ("b.yaml", 2)):
+        with pytest.raises(store.UnreadableFile, match=f"anchors and aliases are not allowed at line {line}"):
+            store.read_yaml_strict(tmp_path / name)
