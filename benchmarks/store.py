@@ -80,39 +80,6 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     return json.loads((Path(run_dir) / "summary.json").read_text())
 
 
-def find_runs(root: Path) -> list[Path]:
-    """Every run directory (one holding summary.json) under ``root``, sorted."""
-    return sorted(p.parent for p in Path(root).rglob("summary.json"))
-
-
-def collect(root: Path) -> pd.DataFrame:
-    """One row per run under ``root``: model, task, variant, length, success rate, interval."""
-    rows = []
-    for run in find_runs(root):
-        s = read_summary(run)
-        cfg = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").exists() else {}
-        model, task = cfg.get("model", {}), cfg.get("task", {})
-        solved_steps = [x["steps_to_solve"] for x in s["seeds"] if x["steps_to_solve"] is not None]
-        rows.append(
-            {
-                "run": str(run),
-                "model": model.get("name"),
-                "task": task.get("name"),
-                "variant": task.get("variant"),
-                "length": task.get("length"),
-                "seeds": s["n_seeds"],
-                "solved": s["n_solved"],
-                "diverged": s["n_diverged"],
-                "success_rate": s["success_rate"],
-                "ci95_low": s["ci95"][0],
-                "ci95_high": s["ci95"][1],
-                "median_steps_to_solve": float(np.median(solved_steps)) if solved_steps else None,
-                "wall_time_s": s.get("wall_time_s"),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 MAX_READ_BYTES = 1_000_000  # a run's config.yaml or summary.json is a few kB
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import yaml
 
 from benchmarks import store
+from benchmarks.sweep import find_runs
 
 SCALES = ("smoke", "cpu", "paper")
 VERDICTS = ("agrees", "disagrees", "not comparable")
@@ -104,7 +105,9 @@ def _npz(path: Path) -> dict[str, np.ndarray]:
 def load_runs(root: Path) -> list[RunRecord]:
     """Every finished run (a directory with summary.json) under ``root``."""
     records = []
-    for run in store.find_runs(root):
+    for run in find_runs(root):
+        if not (run / "summary.json").is_file():
+            continue
         records.append(
             RunRecord(
                 path=run,
