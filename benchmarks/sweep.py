@@ -351,9 +351,13 @@ def _ranges(seeds: list[int]) -> str:
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """The table for a terminal: rates and intervals in percent, seeds as ranges, without the
-    run directories (they are in the Parquet file); the error column only when one is set."""
-    show = table.drop(columns=["runs", "ci95_low", "ci95_high"])
+    """The table for a terminal: rates and intervals in percent, seeds as ranges, a missing
+    value as ``-`` (NaN where the column is of floats), without the run directories (they
+    are in the Parquet file); the error column only when one is set."""
+    show = table.drop(columns=["runs", "ci95_low", "ci95_high", "error", "seed_list"])
+    for col in show.columns:
+        if show[col].dtype != np.float64:
+            show[col] = pd.Series(["-" if pd.isna(v) else v for v in show[col]], dtype=object)
     show["success_rate"] = [f"{v:.0%}" if v == v else "-" for v in table["success_rate"]]
     ci = [
         f"[{lo:.0%}, {hi:.0%}]" if lo == lo else "-"
@@ -361,8 +365,6 @@ def format_table(table: pd.DataFrame) -> str:
     ]
     show.insert(show.columns.get_loc("success_rate") + 1, "ci95", ci)
     show["seed_list"] = [_ranges(list(s)) for s in table["seed_list"]]
-    if table["error"].isna().all():
-        show = show.drop(columns=["error"])
-    else:
-        show["error"] = table["error"].fillna("")
+    if table["error"].notna().any():
+        show["error"] = table["error"].fillna("-")
     return show.to_string(index=False)
