@@ -124,7 +124,7 @@ def finished_summary(out: Path, config: dict[str, Any]) -> dict[str, Any] | None
     :class:`RunDirConflict` naming the keys that differ, so no result is mixed or lost."""
     if not (out / "config.yaml").exists():
         return None
-    stored = _flat(yaml.safe_load((out / "config.yaml").read_text()))
+    stored = _flat(store.read_yaml_strict(out / "config.yaml"))
     wanted = _flat(yaml.safe_load(yaml.safe_dump(store.jsonable(config))))
     differ = sorted(k.rstrip(".") for k in stored.keys() | wanted.keys() if stored.get(k) != wanted.get(k))
     if differ:

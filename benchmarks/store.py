@@ -6,6 +6,10 @@ A run directory holds ``config.yaml`` (the fully resolved config), ``summary.jso
 ``diagnostics.npz``. Files are written to a temporary name in the same directory and
 renamed into place, so a crash never leaves a half-written file, and an interrupted run
 keeps whatever it had already stored.
+
+Files read back from a directory that may hold anything (a sweep written by other jobs,
+copied or damaged) go through the strict readers: a size limit checked before parsing,
+YAML without anchors or aliases, and every failure one :class:`UnreadableFile` line.
 """
 
 from __future__ import annotations
@@ -77,37 +81,72 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     return json.loads((Path(run_dir) / "summary.json").read_text())
 
 
-def find_runs(root: Path) -> list[Path]:
-    """Every run directory (one holding summary.json) under ``root``, sorted."""
-    return sorted(p.parent for p in Path(root).rglob("summary.json"))
+MAX_READ_BYTES = 1_000_000  # a run's config.yaml or summary.json is a few kB
 
 
-def collect(root: Path) -> pd.DataFrame:
-    """One row per run under ``root``: model, task, variant, length, success rate, interval."""
-    rows = []
-    for run in find_runs(root):
-        s = read_summary(run)
-        cfg = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").exists() else {}
-        model, task = cfg.get("model", {}), cfg.get("task", {})
-        solved_steps = [x["steps_to_solve"] for x in s["seeds"] if x["steps_to_solve"] is not None]
-        rows.append(
-            {
-                "run": str(run),
-                "model": model.get("name"),
-                "task": task.get("name"),
-                "variant": task.get("variant"),
-                "length": task.get("length"),
-                "seeds": s["n_seeds"],
-                "solved": s["n_solved"],
-                "diverged": s["n_diverged"],
-                "success_rate": s["success_rate"],
-                "ci95_low": s["ci95"][0],
-                "ci95_high": s["ci95"][1],
-                "median_steps_to_solve": float(np.median(solved_steps)) if solved_steps else None,
-                "wall_time_s": s.get("wall_time_s"),
-            }
-        )
-    return pd.DataFrame(rows)
+class UnreadableFile(ValueError):
+    """A stored file that cannot be read as what it should be; the message is one line
+    naming the file and the reason."""
+
+
+class StrictLoader(yaml.SafeLoader):
+    """A YAML loader that refuses anchors and aliases. The store never writes them, and an
+    alias "bomb" (each level a list of aliases to the level below) composes into a small
+    graph that expands exponentially once anything walks it; refusing the first anchor
+    makes such a file cost nothing."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def read_limited(path: Path, limit: int = MAX_READ_BYTES) -> str:
+    """The text of ``path`` if it is at most ``limit`` bytes of UTF-8, without reading more
+    than ``limit`` + 1 bytes (a file still growing cannot slip past the check)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise UnreadableFile(f"{path.name}: {e.strerror or e}") from None
+    if len(data) > limit:
+        raise UnreadableFile(f"{path.name}: larger than {limit} bytes, not read")
+    try:
+        return data.decode()
+    except UnicodeDecodeError as e:
+        raise UnreadableFile(f"{path.name}: not UTF-8 ({e.reason} at byte {e.start})") from None
+
+
+def read_json_strict(path: Path, limit: int = MAX_READ_BYTES) -> Any:
+    """JSON from a file of at most ``limit`` bytes; any failure is :class:`UnreadableFile`."""
+    text = read_limited(path, limit)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise UnreadableFile(f"{Path(path).name}: not valid JSON ({_first_line(e)})") from None
+
+
+def read_yaml_strict(path: Path, limit: int = MAX_READ_BYTES) -> Any:
+    """YAML from a file of at most ``limit`` bytes, with :class:`StrictLoader` (no anchors,
+    no aliases, plain data only); any failure is :class:`UnreadableFile`."""
+    text = read_limited(path, limit)
+    try:
+        return yaml.load(text, Loader=StrictLoader)
+    except (yaml.YAMLError, RecursionError) as e:
+        raise UnreadableFile(f"{Path(path).name}: not valid YAML ({_first_line(e)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception as one line: PyYAML's messages span several lines (context, a marker)."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return f"{exc.problem}{where}"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 # ---------------------------------------------------------------------------- streamed parts

@@ -2,15 +2,19 @@
 
 Also ``python -m scripts.collect DIR`` or the ``carousel-collect`` console script.
 
-Prints the success rates with 95% Wilson intervals and writes ``DIR/results.parquet``.
+Works on a sweep in progress (see :mod:`benchmarks.sweep`): prints one row per config
+(seeds of its jobs pooled, success rate with a 95% Wilson interval) and per run not
+finished (status unfinished, failed or unreadable), one ``warning:`` line per kind of
+such run on stderr, and writes the table to ``DIR/results.parquet``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from benchmarks import store
+from benchmarks import store, sweep
 from benchmarks.cli import fail
 
 
@@ -21,16 +25,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.root.is_dir():
         fail(f"no such directory: {args.root}")
-    table = store.collect(args.root)
+    table = sweep.collect(args.root)
     if table.empty:
-        fail(f"no runs (summary.json) under {args.root}")
+        fail(f"no runs (a directory with config.yaml, summary.json or error.json) under {args.root}")
     out = args.out or args.root / "results.parquet"
-    store.write_table(out, table)
-    show = table.drop(columns=["run"])
-    show["success_rate"] = show["success_rate"].map("{:.0%}".format)
-    show["ci95"] = [f"[{lo:.0%}, {hi:.0%}]" for lo, hi in zip(table.ci95_low, table.ci95_high, strict=True)]
-    show = show.drop(columns=["ci95_low", "ci95_high"])
-    print(show.to_string(index=False))
+    try:
+        store.write_table(out, table)
+    except OSError as e:
+        fail(f"cannot write {out}: {e.strerror or e}")
+    print(sweep.format_table(table))
+    for line in table.attrs["warnings"]:
+        print(f"warning: {line}", file=sys.stderr)
     print(f"results: {out}")
 
 

@@ -1,11 +1,14 @@
+import json
 import os
 import struct
 import subprocess
 import sys
+import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
+import yaml
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -76,3 +79,81 @@ def _check_pngs(paths: Iterable[Path], names: set[str]) -> None:
 def check_pngs() -> Callable[[Iterable[Path], set[str]], None]:
     """Assert that the PNGs are exactly ``names``, each a real PNG of a sensible size."""
     return _check_pngs
+
+
+def run_config(hidden: int = 50, clip: str = "global_norm", seeds: Iterable[int] = range(4)) -> dict:
+    """A run's config.yaml as the entry point writes it (abridged), for synthetic sweeps."""
+    return {
+        "model": {"name": "lstm", "cell": "lstm", "hidden": hidden, "init": {"recurrent": "orthogonal"}},
+        "task": {"name": "adding", "variant": "pascanu2013", "length": 50},
+        "optim": {"name": "adam", "lr": 0.001, "clip": clip, "clip_value": 1.0},
+        "train": {"steps": 2000, "batch_size": 20, "eval_size": None},
+        "seeds": list(seeds),
+    }
+
+
+def run_summary(seeds: Iterable[int], solved: Iterable[bool]) -> dict:
+    """A run's summary.json (abridged): per seed solved at 100 * (seed + 1) steps, or not."""
+    per_seed = [
+        {"seed": s, "solved": ok, "steps_to_solve": 100 * (s + 1) if ok else None, "diverged_at": None}
+        for s, ok in zip(seeds, solved, strict=True)
+    ]
+    k = sum(s["solved"] for s in per_seed)
+    return {
+        "success_rate": k / len(per_seed),
+        "ci95": [0.0, 1.0],
+        "n_solved": k,
+        "n_seeds": len(per_seed),
+        "n_diverged": 0,
+        "wall_time_s": 10.0,
+        "seeds": per_seed,
+    }
+
+
+def write_run(run: Path, config: dict | None = None, summary: dict | None = None, **files: str) -> Path:
+    """A run directory written by hand: config.yaml, summary.json, then any raw files
+    (``error_json="..."`` becomes error.json)."""
+    run.mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    if summary is not None:
+        (run / "summary.json").write_text(json.dumps(summary))
+    for name, text in files.items():
+        (run / name.replace("_", ".")).write_text(text)
+    return run
+
+
+ALIAS_BOMB = "model: {name: lstm}\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+)  # 9 ** 9 (387 million) strings once expanded
+
+
+@pytest.fixture
+def fake_runs() -> types.SimpleNamespace:
+    """Builders of run directories written by hand: ``config``, ``summary``, ``write`` and
+    the ``alias_bomb`` text (see :func:`run_config`, :func:`run_summary`, :func:`write_run`)."""
+    return types.SimpleNamespace(
+        config=run_config, summary=run_summary, write=write_run, alias_bomb=ALIAS_BOMB
+    )
+
+
+@pytest.fixture
+def half_finished_sweep(tmp_path) -> Path:
+    """A sweep in progress, written by hand: one config finished in two jobs (seed_offset 0
+    and 4: 3 + 2 of 8 seeds solved), another config finished (hidden 100, no clipping, 1 of
+    4), one job unfinished, one failed (error.json), one corrupt summary.json, one alias-bomb
+    config.yaml, one oversized config.yaml; each job also holds Hydra's .hydra/config.yaml."""
+    root = tmp_path / "sweep"
+    write_run(root / "0", run_config(), run_summary(range(4), [True, True, False, True]))
+    write_run(root / "1", run_config(seeds=range(4, 8)), run_summary(range(4, 8), [True, False, False, True]))
+    write_run(root / "2", run_config(100, "none"), run_summary(range(4), [False, True, False, False]))
+    write_run(root / "3", run_config(100))
+    error = '{"error": "RESOURCE_EXHAUSTED: out of memory", "type": "XlaRuntimeError"}'
+    write_run(root / "4", run_config(100, "none", range(4, 8)), error_json=error)
+    write_run(root / "5", run_config(), summary_json='{"success_rate": 0.5, "seeds": [')
+    write_run(root / "6", config_yaml=ALIAS_BOMB)
+    write_run(root / "7", config_yaml="model: {name: lstm}\n# " + "x" * 1_100_000 + "\n")
+    for job in root.iterdir():
+        write_run(job / ".hydra", config_yaml="model: {name: lstm}\n")
+    write_run(root / "8" / ".hydra", config_yaml="model: {name: lstm}\n")  # a job just started
+    return root

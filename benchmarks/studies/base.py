@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from benchmarks import store
+from benchmarks.sweep import find_runs
 
 SCALES = ("smoke", "cpu", "paper")
 VERDICTS = ("agrees", "disagrees", "not comparable")
@@ -97,11 +97,13 @@ class Study:
 def load_runs(root: Path) -> list[RunRecord]:
     """Every finished run (a directory with summary.json) under ``root``."""
     records = []
-    for run in store.find_runs(root):
+    for run in find_runs(root):
+        if not (run / "summary.json").is_file():
+            continue
         records.append(
             RunRecord(
                 path=run,
-                config=yaml.safe_load((run / "config.yaml").read_text()),
+                config=store.read_yaml_strict(run / "config.yaml"),
                 summary=store.read_summary(run),
                 grad_norms=store.read_arrays(run, "grad_norms"),
                 diagnostics=store.read_arrays(run, "diagnostics"),

@@ -1,4 +1,4 @@
-"""The result store: atomic files, JSON without NaN, a sweep joined into one table."""
+"""The result store: atomic files, JSON without NaN, strict reading of files it did not write."""
 
 import json
 import os
@@ -6,7 +6,6 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from benchmarks import store
 
@@ -41,29 +40,28 @@ def test_arrays_and_tables_round_trip(tmp_path):
     assert pd.read_parquet(tmp_path / "m.parquet").to_dict("records") == rows
 
 
-def _fake_run(root, name, model, solved):
-    run = root / name
-    run.mkdir(parents=True)
-    seeds = [{"seed": i, "steps_to_solve": 100 * (i + 1) if ok else None} for i, ok in enumerate(solved)]
-    summary = {
-        "n_seeds": len(solved),
-        "n_solved": sum(solved),
-        "n_diverged": 0,
-        "success_rate": sum(solved) / len(solved),
-        "ci95": [0.1, 0.9],
-        "seeds": seeds,
-        "wall_time_s": 1.0,
-    }
-    (run / "summary.json").write_text(json.dumps(summary))
-    config = {"model": {"name": model}, "task": {"name": "adding", "variant": "pascanu2013", "length": 50}}
-    (run / "config.yaml").write_text(yaml.safe_dump(config))
+def test_the_strict_readers_read_what_the_store_writes(tmp_path):
+    config = {"model": {"name": "lstm", "hidden": 50, "init": {"recurrent_scale": 0.9}}, "seeds": [0, 1]}
+    config["train"] = {"eval_size": None, "stop_when_solved": True, "lr": float("nan")}
+    store.write_yaml(tmp_path / "config.yaml", config)
+    store.write_json(tmp_path / "summary.json", config)
+    expected = {**config, "train": {**config["train"], "lr": None}}
+    assert store.read_yaml_strict(tmp_path / "config.yaml") == expected
+    assert store.read_json_strict(tmp_path / "summary.json") == expected
 
 
-def test_collect_joins_the_runs_under_a_directory(tmp_path):
-    _fake_run(tmp_path, "0_lstm", "lstm", [True, True, False])
-    _fake_run(tmp_path, "1_rnn", "rnn", [False, False, False])
-    table = store.collect(tmp_path).set_index("model")
-    assert table.loc["lstm", "solved"] == 2 and table.loc["rnn", "solved"] == 0
-    assert table.loc["lstm", "median_steps_to_solve"] == 150.0
-    assert np.isnan(table.loc["rnn", "median_steps_to_solve"])
-    assert table.loc["lstm", "length"] == 50
+def test_the_strict_readers_refuse_a_large_file_before_parsing_it(tmp_path):
+    (tmp_path / "config.yaml").write_text("a: 1\n" + "#" * 100)
+    assert store.read_yaml_strict(tmp_path / "config.yaml", limit=200) == {"a": 1}
+    with pytest.raises(store.UnreadableFile, match=r"^config.yaml: larger than 50 bytes, not read$"):
+        store.read_yaml_strict(tmp_path / "config.yaml", limit=50)
+    with pytest.raises(store.UnreadableFile, match=r"^missing.json: "):
+        store.read_json_strict(tmp_path / "missing.json")
+
+
+def test_the_strict_yaml_loader_refuses_anchors_and_aliases(tmp_path):
+    (tmp_path / "a.yaml").write_text("x: &a 1\ny: 2\n")
+    (tmp_path / "b.yaml").write_text("x: 1\ny: *a\n")
+    for name, line in (("a.yaml", 1), ("b.yaml", 2)):
+        with pytest.raises(store.UnreadableFile, match=f"anchors and aliases are not allowed at line {line}"):
+            store.read_yaml_strict(tmp_path / name)
