@@ -93,7 +93,7 @@ class Checkpointer:
             meta = json.loads(bytes(data["meta"]).decode())
             leaves = [data[f"leaf{i:04d}"] for i in range(meta["leaves"])]
         structure = jax.tree.structure(template)
-        if structure.num_leaves != len(leaves):
+        if len(jax.tree.leaves(template)) != len(leaves):
             raise ValueError(f"{self.path} does not match this run's training state")
         self.last_saved = meta["done"]
         return jax.tree.unflatten(structure, [jax.numpy.asarray(x) for x in leaves]), meta

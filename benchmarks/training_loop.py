@@ -143,13 +143,13 @@ class Recorder:
                 r.final_loss = self.last_chunk[i]["train_loss"]
         series = {"step": steps.astype(np.int64), "loss": loss.T, "global": grad.T, "explode": events}
         means: dict[str, np.ndarray] = {}
-        for k, v in metrics.extra.items():
-            v = np.asarray(v)  # [seeds, steps] or [seeds, steps, T]
-            v = np.where(training.reshape(training.shape + (1,) * (v.ndim - 2)), v, np.nan)
+        for k, value in metrics.extra.items():
+            a = np.asarray(value)  # [seeds, steps] or [seeds, steps, T]
+            a = np.where(training.reshape(training.shape + (1,) * (a.ndim - 2)), a, np.nan)
             if k.startswith("param."):
-                series[k[len("param.") :]] = v.T
+                series[k[len("param.") :]] = a.T
             else:
-                means[k] = _finite_mean_axis1(v)
+                means[k] = _finite_mean_axis1(a)
         self.sink.add_series(int(steps[0]), series)
         at, seed = np.nonzero(events)
         raw = np.asarray(metrics.grad_norm).T[at, seed]
@@ -177,9 +177,10 @@ class Recorder:
         """The inverse of :meth:`state` (JSON stores NaN as null: read back as NaN)."""
         nan = lambda v: math.nan if v is None else v  # noqa: E731
         floats = ("final_loss", "final_eval_loss", "final_correct")
-        self.results = [
-            SeedResult(**{k: nan(v) if k in floats else v for k, v in r.items()}) for r in state["results"]
+        fixed: list[dict[str, Any]] = [
+            {k: nan(v) if k in floats else v for k, v in r.items()} for r in state["results"]
         ]
+        self.results = [SeedResult(**r) for r in fixed]
         self.last_chunk = [{k: nan(v) for k, v in d.items()} for d in state["last_chunk"]]
         self.diverged = np.asarray(state["diverged"])
         self.detector.load({k: np.asarray(v, np.float64) for k, v in state["detector"].items()})

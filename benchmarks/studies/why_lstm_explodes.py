@@ -278,7 +278,7 @@ def _paths_at(diag: dict[str, np.ndarray], k: int, when: str) -> dict[str, Any]:
         f"grad_c_{when}": _profile(diag, "path.total", k),
         f"cec_profile_{when}": _profile(diag, "path.cec", k),
         f"dominant_{when}": top,
-        f"dominant_profile_{when}": parts.get(top, []),
+        f"dominant_profile_{when}": parts[top] if top else [],
         f"dominant_growth_{when}": growth_per_step(parts[top]) if top else math.nan,
     }
 
