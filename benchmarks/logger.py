@@ -19,6 +19,7 @@ wandb, ``WANDB_MODE=offline`` turns ``logger.mode=online`` into offline.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -75,7 +76,7 @@ class WandbLogger:
             project=cfg.project,
             entity=cfg.entity,
             group=cfg.group,
-            mode=mode,
+            mode=mode,  # type: ignore[arg-type]  # a W&B mode: LoggerSpec checks it
             dir=str(run_dir),
             config=config,
             name=name,
@@ -137,4 +138,6 @@ def make_logger(cfg: Any, run_dir: Path, config: dict[str, Any], name: str) -> L
         return WandbLogger(cfg, mode, run_dir, config, name)
     except Exception as exc:  # no key, no network, no wandb, an unwritable directory, ...
         warn_degraded(f"init ({mode})", _reason(exc))
+        with contextlib.suppress(OSError):  # leave no empty wandb/ behind
+            (Path(run_dir) / "wandb").rmdir()
         return NullLogger()

@@ -69,6 +69,7 @@ def test_an_init_that_raises_gives_the_null_logger_and_one_warning_naming_why(tm
     message = warning.getMessage()
     assert "\n" not in message and "RuntimeError: Timed out while retrying: no such host" in message
     assert "init (online)" in message and "local result store only" in message
+    assert not (tmp_path / "wandb").exists()  # no empty directory left behind
     logger.log({"a": 1.0}, 0)
     logger.finish()  # the run goes on
 
