@@ -3,11 +3,17 @@
 The entry point (:mod:`benchmarks.train`) builds an :class:`~benchmarks.config.Experiment`
 from the config and calls :func:`run_experiment`, which hands it to the training loop
 (:func:`benchmarks.training_loop.train`) and writes what comes back to the store.
+
+Progress goes two ways: a tqdm bar for the terminal, and one line per evaluation plus the
+summary and the run directory on the ``carousel`` logger, which Hydra's job logging writes
+to ``<run dir>/train.log`` (``conf/hydra/job_logging/carousel.yaml``: the terminal gets
+warnings only, so the bar stays tidy).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +25,14 @@ from benchmarks import store
 from benchmarks.config import Experiment
 from benchmarks.logger import make_logger
 from benchmarks.training_loop import RunResult, init_params, train
+
+log = logging.getLogger("carousel")
+
+
+def report(line: str) -> None:
+    """A line for the terminal (stdout) and for the log (``train.log`` under Hydra)."""
+    print(line, flush=True)
+    log.info(line)
 
 
 def format_summary(summary: dict[str, Any], label: str) -> str:
@@ -79,6 +93,11 @@ class RunSinks:
                 if key in r:
                     metrics[f"seed{r['seed']}/{key}"] = r[key]
         self.logger.log(metrics, step)
+        train_loss = f"{loss:.4g}" if step else "-"
+        log.info(
+            f"step {step}: train loss {train_loss} (mean over seeds), "
+            f"eval loss {metrics['eval_loss_mean']:.4g}, solved {solved}/{len(chunk_rows)} seeds"
+        )
         self.bar.update(step - self.bar.n)
         self.bar.set_postfix(loss=f"{loss:.4f}", solved=f"{solved}/{len(chunk_rows)}")
 
@@ -150,7 +169,7 @@ def run_experiment(
     config = exp.describe()
     done = finished_summary(out, config)
     if done is not None:
-        print(f"already finished: {out}", flush=True)
+        report(f"already finished: {out}")
         return done
     out.mkdir(parents=True, exist_ok=True)
     store.write_yaml(out / "config.yaml", config)
@@ -173,6 +192,6 @@ def run_experiment(
     summary = write_result(out, exp, result)
     sinks.logger.log({"success_rate": summary["success_rate"]}, result.steps_run)
     sinks.logger.finish()
-    print(format_summary(summary, label), flush=True)
-    print(f"results: {out}", flush=True)
+    report(format_summary(summary, label))
+    report(f"results: {out}")
     return summary
