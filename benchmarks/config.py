@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional
@@ -152,8 +153,22 @@ class Config:
     seed_offset: int = 0
 
 
+def slurm_tag() -> str:
+    """``_slurm<job id>`` inside a SLURM job, ``_slurm<array job id>-<task id>`` inside an
+    array task, else empty: the ``${slurm_tag:}`` of the default run directory
+    (``conf/config.yaml``), so an array's tasks started in the same microsecond still
+    write to different directories, and each directory names its SLURM job."""
+    array_job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array_job and task:
+        return f"_slurm{array_job}-{task}"
+    job = os.environ.get("SLURM_JOB_ID")
+    return f"_slurm{job}" if job else ""
+
+
 def register() -> None:
-    """File the schemas in Hydra's ConfigStore: the root and one per task."""
+    """File the schemas in Hydra's ConfigStore (the root and one per task) and the
+    ``slurm_tag`` resolver the default run directory uses."""
+    OmegaConf.register_new_resolver("slurm_tag", slurm_tag, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="carousel_schema", node=Config)
     for task, schema in TASK_SCHEMAS.items():

@@ -3,6 +3,7 @@ shows every default; bad input is one line."""
 
 import dataclasses
 import pickle
+import re
 
 import pytest
 import yaml
@@ -120,6 +121,33 @@ def test_bad_input_is_one_line_naming_valid_choices(argv, message, capsys):
 
 def test_good_input_passes():
     check_argv(["model=gru", "task=copy", "task.length=10", "seeds=2", "hydra.run.dir=/tmp/x"])
+
+
+def hydra_composed(overrides):
+    with initialize_config_dir(config_dir=str(cli.CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides, return_hydra_config=True)
+
+
+def test_default_run_directories_are_unique_per_launch(monkeypatch):
+    """Two launches in a row (in the same second) get different run and sweep directories:
+    the time goes to the microsecond."""
+    for key in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+        monkeypatch.delenv(key, raising=False)
+    first, second = hydra_composed(["model=gru"]), hydra_composed(["model=gru"])
+    assert first.hydra.run.dir != second.hydra.run.dir
+    assert first.hydra.sweep.dir != second.hydra.sweep.dir
+    assert re.fullmatch(r"runs/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d-\d{6}_gru_adding", first.hydra.run.dir)
+    assert re.fullmatch(r"runs/multi/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d-\d{6}", first.hydra.sweep.dir)
+
+
+def test_a_run_directory_in_a_slurm_job_names_the_job_and_array_task(monkeypatch):
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
+    monkeypatch.delenv("SLURM_ARRAY_TASK_ID", raising=False)
+    assert hydra_composed([]).hydra.run.dir.endswith("_lstm_adding_slurm4242")
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "4200")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "7")
+    assert hydra_composed(["task=copy"]).hydra.run.dir.endswith("_lstm_copy_slurm4200-7")
 
 
 def test_task_options_leave_out_the_task_schemas(capsys):
