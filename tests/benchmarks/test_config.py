@@ -150,6 +150,19 @@ def test_a_run_directory_in_a_slurm_job_names_the_job_and_array_task(monkeypatch
     assert hydra_composed(["task=copy"]).hydra.run.dir.endswith("_lstm_copy_slurm4200-7")
 
 
+@pytest.mark.parametrize("preset", ["slurm_cpu", "slurm_gpu"])
+def test_the_slurm_presets_compose_over_the_submitit_launcher(preset):
+    launcher = hydra_composed([f"hydra/launcher={preset}"]).hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    gpu = preset == "slurm_gpu"
+    assert (launcher.partition, launcher.gpus_per_node) == (("gpu", 1) if gpu else ("cpu", None))
+    assert launcher.max_num_timeout == 3 and launcher.signal_delay_s == 120
+    assert launcher.timeout_min == 240 and launcher.cpus_per_task and launcher.mem_gb
+    assert launcher.array_parallelism == (32 if gpu else 64)
+    edited = hydra_composed([f"hydra/launcher={preset}", "hydra.launcher.partition=long"])
+    assert edited.hydra.launcher.partition == "long"
+
+
 def test_task_options_leave_out_the_task_schemas(capsys):
     with pytest.raises(SystemExit):
         check_argv(["task=sorting"])
