@@ -2,8 +2,10 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -52,6 +54,21 @@ def test_a_sweep_with_a_bad_override_stops_before_any_job_with_one_line(tmp_path
     assert proc.stderr.strip().splitlines() == [f"error: {message}"]
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not [p for p in tmp_path.glob("*") if p.is_dir()]
+
+
+def test_a_size_that_cannot_fit_stops_before_any_work_with_one_line(tmp_path):
+    """task.length=100000000 is refused by the memory estimate while building: exit 2, one
+    line naming the estimate and the memory there is, within seconds, and nothing of the
+    run written (Hydra's own ``.hydra/`` and its empty ``train.log`` are made before the job)."""
+    start = time.monotonic()
+    proc = run_cli("task.length=100000000", "logger=none", f"hydra.run.dir={tmp_path}")
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("error: this run needs at least ") and "GiB of memory" in line
+    assert re.search(r"\]\) but [a-z ]+ is [\d,.]+ GiB; lower task.length", line)
+    assert elapsed < 20 and "Traceback" not in proc.stdout
+    assert {p.name for p in tmp_path.iterdir()} <= {".hydra", "train.log"}
 
 
 def test_cfg_job_prints_the_whole_config():
