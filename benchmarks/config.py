@@ -14,13 +14,17 @@ clipping, strategy, diagnostics level, logger and W&B mode) is an Enum, so Hydra
 OmegaConf themselves reject an unknown key, a value outside the choices or a mistyped
 value while composing, sweeps included, naming what is valid (see :mod:`benchmarks.cli`
 for the one-line form). :func:`build` turns a composed config back into the frozen specs
-(plain ``str`` fields) and raises one-line ValueErrors for out-of-range values.
+(plain ``str`` fields) and raises one-line ValueErrors for out-of-range values: a
+non-finite number (the specs' own checks), seeds outside the 32-bit key range, and sizes
+whose largest arrays cannot fit in memory (:mod:`benchmarks.memory`); all before anything
+is allocated or written.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional
@@ -30,6 +34,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from benchmarks.chunk import STRATEGIES, Trainer, TrainSpec
 from benchmarks.diagnostics import LEVELS, DiagnosticsSpec
+from benchmarks.memory import check_memory
 from benchmarks.optim import CLIPPING, OPTIMIZERS, OptimSpec
 from carousel_checks import check_choice
 from models import make_model
@@ -39,6 +44,7 @@ from tasks import TASKS, make_task
 LOGGERS = ("none", "wandb")
 WANDB_MODES = ("offline", "online", "disabled")
 SCHEMA_SUFFIX = "_schema"  # a task's schema in the ``task`` group: ``adding_schema``
+SEED_LIMIT = 2**32  # seeds are 32-bit: every seed of a run must be below this
 
 # What a one-line error calls a value of each Enum; "{key}" stands for the config key
 # (e.g. ``model.init.recurrent``), and an Enum not listed here is called by its key.
@@ -152,8 +158,22 @@ class Config:
     seed_offset: int = 0
 
 
+def slurm_tag() -> str:
+    """``_slurm<job id>`` inside a SLURM job, ``_slurm<array job id>-<task id>`` inside an
+    array task, else empty: the ``${slurm_tag:}`` of the default run directory
+    (``conf/config.yaml``), so an array's tasks started in the same microsecond still
+    write to different directories, and each directory names its SLURM job."""
+    array_job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array_job and task:
+        return f"_slurm{array_job}-{task}"
+    job = os.environ.get("SLURM_JOB_ID")
+    return f"_slurm{job}" if job else ""
+
+
 def register() -> None:
-    """File the schemas in Hydra's ConfigStore: the root and one per task."""
+    """File the schemas in Hydra's ConfigStore (the root and one per task) and the
+    ``slurm_tag`` resolver the default run directory uses."""
+    OmegaConf.register_new_resolver("slurm_tag", slurm_tag, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="carousel_schema", node=Config)
     for task, schema in TASK_SCHEMAS.items():
@@ -200,9 +220,23 @@ def build(cfg: DictConfig) -> Experiment:
         raise ValueError(
             f"diagnostics.layer must be < model.layers ({model.spec.layers}), got {diagnostics.layer}"
         )
-    if not isinstance(cfg.seeds, int) or cfg.seeds < 1:
-        raise ValueError(f"seeds must be an integer >= 1, got {cfg.seeds!r}")
-    seeds = list(range(cfg.seed_offset, cfg.seed_offset + cfg.seeds))
+    seeds = seed_range(cfg.seeds, cfg.seed_offset)
     logger = LoggerSpec(**_dict(cfg.logger))
     trainer = Trainer(model, task, optim, spec, diagnostics)
+    check_memory(trainer, len(seeds))
     return Experiment(trainer, seeds, logger, cfg.model.name, cfg.task.name)
+
+
+def seed_range(n: Any, offset: Any) -> list[int]:
+    """Seeds ``offset .. offset + n - 1``; each must be a distinct key: ``jax.random.key``
+    takes a 32-bit seed, so 2**32 would give seed 0's key again and -1 seed 2**32 - 1's."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"seeds must be an integer >= 1, got {n!r}")
+    if not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"seed_offset must be an integer >= 0, got {offset!r}")
+    if offset + n > SEED_LIMIT:
+        raise ValueError(
+            f"seed_offset + seeds must be <= 2**32 = {SEED_LIMIT} (jax.random.key takes 32-bit seeds;"
+            f" a larger one repeats a smaller one's key), got {offset} + {n} = {offset + n}"
+        )
+    return list(range(offset, offset + n))

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from carousel_checks import check_choice, check_positive
+from carousel_checks import check_choice, check_finite_fields, check_positive
 from models.base import ACTIVATION_DERIVATIVE_BOUND
 from models.linalg import gram_schmidt, spectral_norm
 from models.lstm import lstm_gates, peephole_gates
@@ -66,6 +66,7 @@ class DiagnosticsSpec:
 
     def __post_init__(self) -> None:
         check_choice("diagnostics level", self.level, LEVELS)
+        check_finite_fields(self, "diagnostics")
         for name in (
             "every",
             "batch_size",

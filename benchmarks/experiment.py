@@ -3,12 +3,18 @@
 The entry point (:mod:`benchmarks.train`) builds an :class:`~benchmarks.config.Experiment`
 from the config and calls :func:`run_experiment`, which hands it to the training loop
 (:func:`benchmarks.training_loop.train`) and writes what comes back to the store.
+
+Progress goes two ways: a tqdm bar for the terminal, and one line per evaluation plus the
+summary and the run directory on the ``carousel`` logger, which Hydra's job logging writes
+to ``<run dir>/train.log`` (``conf/hydra/job_logging/carousel.yaml``: the terminal gets
+warnings only, so the bar stays tidy).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fcntl
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -23,6 +29,14 @@ from benchmarks.config import Experiment
 from benchmarks.history import StoreSink
 from benchmarks.logger import make_logger
 from benchmarks.training_loop import RunResult, init_params, train
+
+log = logging.getLogger("carousel")
+
+
+def report(line: str) -> None:
+    """A line for the terminal (stdout) and for the log (``train.log`` under Hydra)."""
+    print(line, flush=True)
+    log.info(line)
 
 
 def format_summary(summary: dict[str, Any], label: str) -> str:
@@ -80,6 +94,11 @@ class RunSinks:
                 if key in r:
                     metrics[f"seed{r['seed']}/{key}"] = r[key]
         self.logger.log(metrics, step)
+        train_loss = f"{loss:.4g}" if step else "-"
+        log.info(
+            f"step {step}: train loss {train_loss} (mean over seeds), "
+            f"eval loss {metrics['eval_loss_mean']:.4g}, solved {solved}/{len(chunk_rows)} seeds"
+        )
         self.bar.update(step - self.bar.n)
         self.bar.set_postfix(loss=f"{loss:.4f}", solved=f"{solved}/{len(chunk_rows)}")
 
@@ -179,7 +198,7 @@ def run_experiment(
     config = exp.describe()
     done = finished_summary(out, config)
     if done is not None:
-        print(f"already finished: {out}", flush=True)
+        report(f"already finished: {out}")
         return done
     out.mkdir(parents=True, exist_ok=True)
     with RunLock(out):
@@ -227,6 +246,6 @@ def _train_into(
     summary = write_result(out, exp, result)
     sinks.logger.log({"success_rate": summary["success_rate"]}, result.steps_run)
     sinks.logger.finish()
-    print(format_summary(summary, label), flush=True)
-    print(f"results: {out}", flush=True)
+    report(format_summary(summary, label))
+    report(f"results: {out}")
     return summary

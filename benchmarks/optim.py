@@ -13,7 +13,7 @@ import dataclasses
 
 import optax
 
-from carousel_checks import check_choice
+from carousel_checks import check_choice, check_finite_fields
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 CLIPPING = ("none", "global_norm", "elementwise")
@@ -30,6 +30,7 @@ class OptimSpec:
     def __post_init__(self) -> None:
         check_choice("optimizer", self.name, OPTIMIZERS)
         check_choice("clipping preset", self.clip, CLIPPING)
+        check_finite_fields(self, "optim")
         if not self.lr > 0:
             raise ValueError(f"optim.lr must be positive, got {self.lr!r}")
         if self.clip != "none" and not self.clip_value > 0:

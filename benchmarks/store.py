@@ -28,12 +28,39 @@ import pandas as pd
 import yaml
 
 
+def _proc_umask() -> int | None:
+    """The umask as Linux shows it in ``/proc/self/status`` (no change to it), or None."""
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+        return next(int(line.split()[1], 8) for line in lines if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
+def file_mode() -> int:
+    """The mode an ordinary new file gets here: ``0o666`` less the process's umask.
+
+    Read from ``/proc`` where Linux shows it; elsewhere by setting the umask to 0 and
+    back, which is process-wide, so a file another thread created in between would get
+    mode 0666: fine from the main thread, where the result store writes."""
+    mask = _proc_umask()
+    if mask is None:
+        mask = os.umask(0)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it into place. The
+    temporary file (``mkstemp``: mode 0600) gets the umask's mode first, so results on a
+    shared file system are readable by the group or others as the user's umask says."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = file_mode()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from carousel_checks import check_choice, check_positive
+from carousel_checks import check_choice, check_finite_fields, check_positive
 from models import linalg
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
@@ -62,6 +62,7 @@ class InitSpec:
         for field in ("input", "recurrent", "readout"):
             check_choice(f"model.init.{field} initializer", getattr(self, field), INITIALIZERS)
         check_positive("model.init.recurrent_nonzero", self.recurrent_nonzero)
+        check_finite_fields(self, "model.init")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +114,7 @@ class ModelSpec:
         check_positive("model.hidden", self.hidden)
         check_positive("model.layers", self.layers)
         check_choice("model activation", self.activation, tuple(ACTIVATIONS))
+        check_finite_fields(self, "model")
         if not isinstance(self.init, InitSpec):
             raise ValueError(f"model.init must be an InitSpec, got {self.init!r}")
         if self.cell == "lstm":

@@ -48,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from carousel_checks import check_choice, check_positive
+from carousel_checks import check_choice, check_finite_fields, check_positive
 from tasks.base import Batch, masked_cross_entropy, per_sequence_all_argmax_correct
 
 N_CLASSES = 10
@@ -187,6 +187,7 @@ class SequentialDigitsTask:
 
     def __post_init__(self) -> None:
         check_choice("digits variant", self.variant, self.VARIANTS)
+        check_finite_fields(self, "task")
         if self.length is not None:
             check_positive("task.length", self.length)
             if self.length != self.max_length:

@@ -3,6 +3,7 @@ shows every default; bad input is one line."""
 
 import dataclasses
 import pickle
+import re
 
 import pytest
 import yaml
@@ -105,6 +106,15 @@ BAD = [
     (["task=reber", "experiment=demo"], "unknown reber variant 'pascanu2013'; valid: hochreiter1997"),
     (["+task.lenght=5"], "task 'adding' has no field 'lenght'; valid: variant, length"),
     (["task.length=["], "cannot parse 'task.length=['"),
+    (["optim.lr=inf"], "optim.lr must be a finite number, got inf"),
+    (["optim.clip_value=nan"], "optim.clip_value must be a finite number, got nan"),
+    (["model.forget_bias=inf"], "model.forget_bias must be a finite number, got inf"),
+    (["model.init.recurrent_scale=nan"], "model.init.recurrent_scale must be a finite number, got nan"),
+    (["model.bias=-inf"], "model.bias must be a finite number, got -inf"),
+    (["seed_offset=4294967296"], "seed_offset + seeds must be <= 2**32 = 4294967296 (jax.random.key"),
+    (["seeds=2", "seed_offset=4294967295"], "got 4294967295 + 2 = 4294967297"),
+    (["seed_offset=-1"], "seed_offset must be an integer >= 0, got -1"),
+    (["task.length=100000000"], "GiB of memory (evaluation set 10000 x 109999999 steps, float32"),
 ]
 
 
@@ -120,6 +130,97 @@ def test_bad_input_is_one_line_naming_valid_choices(argv, message, capsys):
 
 def test_good_input_passes():
     check_argv(["model=gru", "task=copy", "task.length=10", "seeds=2", "hydra.run.dir=/tmp/x"])
+    check_argv(["seed_offset=4294967292"])  # seeds 2**32 - 4 .. 2**32 - 1: the last distinct keys
+
+
+def _float_keys(node, prefix=""):
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from _float_keys(value, f"{prefix}{key}.")
+        elif isinstance(value, float):
+            yield prefix + key
+
+
+# every float key of the config, with a task that has it (the digits task's own float)
+FLOAT_KEYS = sorted(
+    {
+        key: task
+        for task in ("digits", "adding")
+        for key in _float_keys(OmegaConf.to_container(composed([f"task={task}"])))
+    }.items()
+)
+
+
+@pytest.mark.parametrize(("key", "task"), FLOAT_KEYS, ids=[k for k, _ in FLOAT_KEYS])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_every_float_field_refuses_a_non_finite_value(key, task, value, capsys):
+    """Every float of the config (model, its initialisers, optimizer, diagnostics, the
+    digits task's target accuracy) is checked by its spec, named as the config names it."""
+    with pytest.raises(SystemExit):
+        check_argv([f"task={task}", f"{key}={value}"])
+    assert capsys.readouterr().err == f"error: {key} must be a finite number, got {value}\n"
+
+
+def test_the_float_fields_are_the_expected_ones():
+    keys = {k for k, _ in FLOAT_KEYS}
+    assert keys >= {"optim.lr", "optim.clip_value", "model.forget_bias", "model.bias", "task.target_accuracy"}
+    assert keys >= {"model.init.recurrent_scale", "diagnostics.explode_factor"}
+
+
+def test_normal_lengths_pass_the_memory_check_on_this_machine(monkeypatch):
+    """With the memory and cores of the 2-core, 23.5 GiB machine the project runs on, the
+    default LSTM at T=10,000 (and the copy task at 10,000) builds; 16 seeds of it vmapped
+    at once do not fit (at least 59 GiB), nor does T=100,000,000 in any strategy."""
+    monkeypatch.setattr("benchmarks.memory.memory_available", lambda: (int(23.5 * 2**30), "physical memory"))
+    monkeypatch.setattr("benchmarks.memory.usable_cores", lambda: [0, 1])
+    check_argv(["task.length=10000"])
+    check_argv(["task=copy", "task.length=10000"])
+    check_argv(["train.strategy=vmap", "task.length=1000"])
+    with pytest.raises(ValueError, match=r"needs at least 59.0 GiB .*16 seed\(s\) at once \[vmap\]"):
+        build(composed(["task.length=10000", "train.strategy=vmap", "seeds=16"]))
+    for strategy in ("loop", "vmap", "processes"):
+        with pytest.raises(ValueError, match=r"but physical memory is 23.5 GiB; lower task.length"):
+            build(composed(["task.length=100000000", f"train.strategy={strategy}", "seeds=1"]))
+
+
+def hydra_composed(overrides):
+    with initialize_config_dir(config_dir=str(cli.CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides, return_hydra_config=True)
+
+
+def test_default_run_directories_are_unique_per_launch(monkeypatch):
+    """Two launches in a row (in the same second) get different run and sweep directories:
+    the time goes to the microsecond."""
+    for key in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+        monkeypatch.delenv(key, raising=False)
+    first, second = hydra_composed(["model=gru"]), hydra_composed(["model=gru"])
+    assert first.hydra.run.dir != second.hydra.run.dir
+    assert first.hydra.sweep.dir != second.hydra.sweep.dir
+    assert re.fullmatch(r"runs/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d-\d{6}_gru_adding", first.hydra.run.dir)
+    assert re.fullmatch(r"runs/multi/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d-\d{6}", first.hydra.sweep.dir)
+
+
+def test_a_run_directory_in_a_slurm_job_names_the_job_and_array_task(monkeypatch):
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
+    monkeypatch.delenv("SLURM_ARRAY_TASK_ID", raising=False)
+    assert hydra_composed([]).hydra.run.dir.endswith("_lstm_adding_slurm4242")
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "4200")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "7")
+    assert hydra_composed(["task=copy"]).hydra.run.dir.endswith("_lstm_copy_slurm4200-7")
+
+
+@pytest.mark.parametrize("preset", ["slurm_cpu", "slurm_gpu"])
+def test_the_slurm_presets_compose_over_the_submitit_launcher(preset):
+    launcher = hydra_composed([f"hydra/launcher={preset}"]).hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    gpu = preset == "slurm_gpu"
+    assert (launcher.partition, launcher.gpus_per_node) == (("gpu", 1) if gpu else ("cpu", None))
+    assert launcher.max_num_timeout == 3 and launcher.signal_delay_s == 120
+    assert launcher.timeout_min == 240 and launcher.cpus_per_task and launcher.mem_gb
+    assert launcher.array_parallelism == (32 if gpu else 64)
+    edited = hydra_composed([f"hydra/launcher={preset}", "hydra.launcher.partition=long"])
+    assert edited.hydra.launcher.partition == "long"
 
 
 def test_task_options_leave_out_the_task_schemas(capsys):

@@ -1,6 +1,8 @@
 """One experiment into its run directory, in-process: the files and what they hold."""
 
 import json
+import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -10,7 +12,7 @@ import yaml
 from benchmarks.chunk import Trainer, TrainSpec
 from benchmarks.config import Experiment, LoggerConfig
 from benchmarks.diagnostics import DiagnosticsSpec
-from benchmarks.experiment import RunDirConflict, run_experiment
+from benchmarks.experiment import RunDirConflict, format_summary, run_experiment
 from benchmarks.optim import OptimSpec
 from models import make_model
 from tasks.adding import AddingTask
@@ -57,3 +59,25 @@ def test_a_finished_run_is_not_trained_again_and_another_config_is_refused(tmp_p
     with pytest.raises(RunDirConflict, match="holds a different run .config differs in seeds"):
         run_experiment(other, tmp_path, progress=False)
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
+
+
+def test_progress_and_summary_go_to_the_carousel_log(tmp_path, caplog):
+    """One line per evaluation (step, mean train loss, seeds solved), then the summary line
+    and the run directory: what Hydra's job logging writes to ``train.log``."""
+    caplog.set_level(logging.INFO, logger="carousel")
+    task = AddingTask(variant="pascanu2013", length=10)
+    model = make_model("rnn", task.input_size, task.output_size, hidden=4)
+    spec = TrainSpec(steps=10, batch_size=4, eval_every=5, eval_size=16, strategy="loop")
+    trainer = Trainer(model, task, OptimSpec(), spec, DiagnosticsSpec(level="none"))
+    exp = Experiment(trainer, [0, 1], LoggerConfig(name="none"), "rnn", "adding")
+    summary = run_experiment(exp, tmp_path, progress=False)
+    lines = [r.getMessage() for r in caplog.records if r.name == "carousel" and r.levelno == logging.INFO]
+    assert lines[-2:] == [format_summary(summary, "rnn on adding/pascanu2013 T=10"), f"results: {tmp_path}"]
+    assert lines[-2].startswith("rnn on adding/pascanu2013 T=10: solved ")
+    progress = lines[:-2]
+    assert [line.split(":")[0] for line in progress] == ["step 0", "step 5", "step 10"]
+    assert progress[0].startswith("step 0: train loss - (mean over seeds), eval loss ")
+    num = r"[\d.e+-]+"
+    pattern = rf"step \d+: train loss {num} \(mean over seeds\), eval loss {num}, solved [0-2]/2 seeds"
+    for line in progress[1:]:
+        assert re.fullmatch(pattern, line), line

@@ -24,6 +24,26 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, mon
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
 
 
+@pytest.mark.parametrize("proc", [True, False], ids=["umask from /proc", "umask set and restored"])
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_result_files_get_the_mode_the_umask_gives(tmp_path, monkeypatch, umask, mode, proc):
+    """The temporary file mkstemp makes is 0600 whatever the umask; the file renamed into
+    place has 0666 less the umask, as any file the user creates (results on a shared file
+    system readable by the group when the umask says so). Both ways of reading the umask."""
+    if not proc:
+        monkeypatch.setattr(store, "_proc_umask", lambda: None)
+    old = os.umask(umask)
+    try:
+        store.write_json(tmp_path / "summary.json", {"a": 1})
+        store.write_npz(tmp_path / "params.npz", {"w": np.zeros(2)})
+        assert os.umask(umask) == umask  # the umask is left as it was
+    finally:
+        os.umask(old)
+    for name in ("summary.json", "params.npz"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == mode, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.npz", "summary.json"]
+
+
 def test_json_has_no_nan_and_numpy_scalars_become_numbers(tmp_path):
     store.write_json(tmp_path / "s.json", {"a": float("nan"), "b": [np.float32(1.5), np.int64(3)]})
     assert json.loads((tmp_path / "s.json").read_text()) == {"a": None, "b": [1.5, 3]}

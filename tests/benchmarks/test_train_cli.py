@@ -1,8 +1,11 @@
 """End to end through the command line: the interface contract and the smoke run."""
 
 import json
+import os
+import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -11,12 +14,14 @@ import pytest
 from models import MODELS
 
 
-def run_cli(*args, cwd=None):
+def run_cli(*args, cwd=None, env=None):
     return subprocess.run(
         [sys.executable, "-m", "benchmarks.train", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
         timeout=600,
     )
 
@@ -49,6 +54,21 @@ def test_a_sweep_with_a_bad_override_stops_before_any_job_with_one_line(tmp_path
     assert proc.stderr.strip().splitlines() == [f"error: {message}"]
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not [p for p in tmp_path.glob("*") if p.is_dir()]
+
+
+def test_a_size_that_cannot_fit_stops_before_any_work_with_one_line(tmp_path):
+    """task.length=100000000 is refused by the memory estimate while building: exit 2, one
+    line naming the estimate and the memory there is, within seconds, and nothing of the
+    run written (Hydra's own ``.hydra/`` and its empty ``train.log`` are made before the job)."""
+    start = time.monotonic()
+    proc = run_cli("task.length=100000000", "logger=none", f"hydra.run.dir={tmp_path}")
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("error: this run needs at least ") and "GiB of memory" in line
+    assert re.search(r"\]\) but [a-z ]+ is [\d,.]+ GiB; lower task.length", line)
+    assert elapsed < 20 and "Traceback" not in proc.stdout
+    assert {p.name for p in tmp_path.iterdir()} <= {".hydra", "train.log"}
 
 
 def test_cfg_job_prints_the_whole_config():
@@ -132,6 +152,36 @@ def test_linear_rnn_closed_form_through_the_whole_chain(tmp_path):
     np.testing.assert_allclose(d["spectral_radius.W_hh"][0], [0.9, 0.9], rtol=1e-5)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["steps_run"] == 0 and summary["diagnostics"]["init"]["step"] == 0
+    # Hydra's train.log holds the evaluation line, the summary and the run directory; the
+    # terminal gets only warnings from the log, beside the bar and the printed summary
+    log = (tmp_path / "train.log").read_text()
+    assert " INFO carousel: step 0: train loss - (mean over seeds)" in log
+    assert f" INFO carousel: results: {tmp_path}" in log
+    assert "INFO" not in proc.stdout + proc.stderr and f"results: {tmp_path}" in proc.stdout.splitlines()
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for name in ("config.yaml", "summary.json", "diagnostics.npz", "params_init.npz"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
+def test_w_and_b_online_without_an_api_key_is_one_warning_and_the_run_finishes(tmp_path):
+    """logger.mode=online with no key anywhere (a fresh HOME, no WANDB_* variables) and no
+    terminal: one warning on the terminal and in train.log, and every result file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_") and k != "NETRC"}
+    env["HOME"] = str(tmp_path / "home")
+    run = tmp_path / "run"
+    proc = run_cli(
+        *("model=rnn", "model.hidden=4", "task.length=10", "seeds=1", "train.steps=10"),
+        *("train.eval_every=5", "train.eval_size=50", "diagnostics=none"),
+        *("logger=wandb", "logger.mode=online", f"hydra.run.dir={run}"),
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    warning = "WARNING carousel: W&B init (online) failed (UsageError: No API key configured."
+    [line] = [line for line in proc.stdout.splitlines() if "WARNING" in line]
+    assert warning in line and line.endswith("log in.); continuing with the local result store only")
+    assert (run / "train.log").read_text().count(warning) == 1
+    assert (run / "summary.json").exists() and (run / "metrics.parquet").exists()
 
 
 @pytest.mark.slow
