@@ -84,7 +84,8 @@ class RunSinks:
 
     def on_eval(self, step: int, chunk_rows: list[dict[str, Any]]) -> None:
         solved = sum(r["solved"] for r in chunk_rows)
-        loss = np.nanmean([r["train_loss"] for r in chunk_rows]) if step else float("nan")
+        losses = [r["train_loss"] for r in chunk_rows if np.isfinite(r["train_loss"])]
+        loss = float(np.mean(losses)) if losses else float("nan")  # no seed trained: nothing to show
         metrics: dict[str, Any] = {
             "seeds_solved": solved,
             "eval_loss_mean": float(np.mean([r["eval_loss"] for r in chunk_rows])),
@@ -94,7 +95,7 @@ class RunSinks:
                 if key in r:
                     metrics[f"seed{r['seed']}/{key}"] = r[key]
         self.logger.log(metrics, step)
-        train_loss = f"{loss:.4g}" if step else "-"
+        train_loss = f"{loss:.4g}" if losses else "-"
         log.info(
             f"step {step}: train loss {train_loss} (mean over seeds), "
             f"eval loss {metrics['eval_loss_mean']:.4g}, solved {solved}/{len(chunk_rows)} seeds"
