@@ -119,9 +119,8 @@ class ProcessStrategy(SeedStrategy):
             raise self._died(w)
         try:
             kind, payload = conn.recv()
-        except (EOFError, OSError) as e:
-            self.close()
-            raise WorkerFailed(f"worker process {w} (seeds {self._seeds_of(w)}) closed its pipe") from e
+        except (EOFError, OSError) as e:  # its end of the pipe closed: it died
+            raise self._died(w) from e
         if kind == "error":
             self.close()
             raise WorkerFailed(f"worker process {w} (seeds {self._seeds_of(w)}) raised:\n{payload}")
