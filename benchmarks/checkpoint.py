@@ -73,7 +73,7 @@ class Checkpointer:
         leaves = jax.tree.leaves(jax.device_get(states))
         arrays = {f"leaf{i:04d}": np.asarray(x) for i, x in enumerate(leaves)}
         meta = {"done": done, "next_full": next_full, "recorder": recorder, "leaves": len(leaves)}
-        arrays["meta"] = np.frombuffer(json.dumps(store.jsonable(meta)).encode(), np.uint8)
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)  # NaN round-trips
         store.write_npz(self.path, arrays)
         self.last_saved, self.saves = done, self.saves + 1
         self.seconds += time.perf_counter() - start

@@ -28,6 +28,7 @@ from benchmarks.checkpoint import Checkpointer
 from benchmarks.config import Experiment
 from benchmarks.history import StoreSink
 from benchmarks.logger import make_logger
+from benchmarks.sweep import flatten
 from benchmarks.training_loop import RunResult, init_params, train
 
 log = logging.getLogger("carousel")
@@ -132,21 +133,15 @@ class RunDirConflict(ValueError):
     """The run directory holds a different run; nothing is written to it."""
 
 
-def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    return {k: v for key, val in d.items() for k, v in _flat(val, f"{prefix}{key}.").items()}
-
-
 def finished_summary(out: Path, config: dict[str, Any]) -> dict[str, Any] | None:
     """The stored summary when ``out`` already holds this very run, finished; None when the
     directory is new or the run is unfinished. A directory holding another config raises
     :class:`RunDirConflict` naming the keys that differ, so no result is mixed or lost."""
     if not (out / "config.yaml").exists():
         return None
-    stored = _flat(store.read_yaml_strict(out / "config.yaml"))
-    wanted = _flat(yaml.safe_load(yaml.safe_dump(store.jsonable(config))))
-    differ = sorted(k.rstrip(".") for k in stored.keys() | wanted.keys() if stored.get(k) != wanted.get(k))
+    stored = flatten(store.read_yaml_strict(out / "config.yaml"))
+    wanted = flatten(yaml.safe_load(yaml.safe_dump(store.jsonable(config))))
+    differ = sorted(k for k in stored.keys() | wanted.keys() if stored.get(k) != wanted.get(k))
     if differ:
         raise RunDirConflict(
             f"{out} holds a different run (config differs in {', '.join(differ[:5])}); "

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import store
+from benchmarks.stats import wilson_interval
 
 STATUSES = ("finished", "unfinished", "failed", "unreadable")
 MARKERS = ("config.yaml", "summary.json", "error.json")
@@ -183,15 +184,9 @@ def _experiment(config: dict[str, Any]) -> str:
 
 
 def wilson95(solved: int, n: int) -> tuple[float, float]:
-    """The 95% Wilson score interval of ``solved`` out of ``n`` (NaN for n = 0), from SciPy's
-    binomial test. SciPy is imported here, not with the module: scipy.stats takes about a
-    second to import, and the studies import this module for :func:`find_runs` alone."""
-    if n == 0:
-        return (math.nan, math.nan)
-    from scipy.stats import binomtest
-
-    ci = binomtest(solved, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return (float(ci.low), float(ci.high))
+    """The 95% Wilson score interval (:func:`benchmarks.stats.wilson_interval`); NaN for
+    n = 0, a config with no finished seed."""
+    return (math.nan, math.nan) if n == 0 else wilson_interval(solved, n)
 
 
 Repeat = tuple[int, Path, Path]  # a seed, the job whose result counts, a job that ran it again

@@ -174,14 +174,9 @@ class Recorder:
         }
 
     def load(self, state: dict[str, Any]) -> None:
-        """The inverse of :meth:`state` (JSON stores NaN as null: read back as NaN)."""
-        nan = lambda v: math.nan if v is None else v  # noqa: E731
-        floats = ("final_loss", "final_eval_loss", "final_correct")
-        fixed: list[dict[str, Any]] = [
-            {k: nan(v) if k in floats else v for k, v in r.items()} for r in state["results"]
-        ]
-        self.results = [SeedResult(**r) for r in fixed]
-        self.last_chunk = [{k: nan(v) for k, v in d.items()} for d in state["last_chunk"]]
+        """The inverse of :meth:`state`."""
+        self.results = [SeedResult(**r) for r in state["results"]]
+        self.last_chunk = state["last_chunk"]
         self.diverged = np.asarray(state["diverged"])
         self.detector.load({k: np.asarray(v, np.float64) for k, v in state["detector"].items()})
 

@@ -44,10 +44,10 @@ def _rate_lines(ax: Axes, series: dict[str, list[dict[str, Any]]], x: str) -> No
     ax.legend(fontsize=7)
 
 
-def _largest(result: dict[str, Any], **where: Any) -> dict[str, Any] | None:
-    rows = [r for r in result["runs"] if all(r.get(k) == v for k, v in where.items())]
-    rows = [r for r in rows if r.get("forget_bias") in (None, 1.0)]
-    return max(rows, key=lambda r: r["hidden"], default=None)
+def _largest(result: dict[str, Any], model: str, clip: str = "none") -> dict[str, Any] | None:
+    """The run the study's analysis chose for ``model``/``clip`` (its largest size)."""
+    index = result["largest"].get(f"{model}/{clip}")
+    return None if index is None else result["runs"][index]
 
 
 def _positive(y: list[float]) -> np.ndarray:
@@ -72,8 +72,8 @@ def _profiles(ax: Axes, row: dict[str, Any], when: str, style: str, label: str) 
 
 
 def _paths(ax: Axes, result: dict[str, Any]) -> None:
-    top = _largest(result, model="lstm", clip="none", init="uniform")
-    nofg = _largest(result, model="lstm_nofg", clip="none", init="uniform")
+    top = _largest(result, "lstm")
+    nofg = _largest(result, "lstm_nofg")
     if top and top.get("grad_c_init"):
         _profiles(ax, top, "init", "-", "init")
         if np.isfinite(np.asarray(top["grad_c_final"], float)).any():
@@ -91,7 +91,7 @@ def _paths(ax: Axes, result: dict[str, Any]) -> None:
 
 
 def _shares(ax: Axes, result: dict[str, Any]) -> None:
-    top = _largest(result, model="lstm", clip="none", init="uniform")
+    top = _largest(result, "lstm")
     if not top or not top.get("shares_init"):
         ax.text(0.5, 0.5, "no path split", ha="center", transform=ax.transAxes)
         return
@@ -113,7 +113,7 @@ def _shares(ax: Axes, result: dict[str, Any]) -> None:
 
 def _radius(ax: Axes, result: dict[str, Any]) -> None:
     for clip, style in (("none", "-"), ("global_norm@5.0", "--")):
-        row = _largest(result, model="lstm", clip=clip, init="uniform")
+        row = _largest(result, "lstm", clip)
         if not row or "spectral_radius" not in row:
             continue
         for j, (name, values) in enumerate(sorted(row["spectral_radius"].items())):
@@ -126,17 +126,7 @@ def _radius(ax: Axes, result: dict[str, Any]) -> None:
 
 
 def _quantiles(ax: Axes, result: dict[str, Any]) -> None:
-    rows = sorted(
-        (
-            r
-            for r in result["runs"]
-            if r["model"] == "lstm"
-            and r["clip"] == "none"
-            and r["init"] == "uniform"
-            and r.get("forget_bias") in (None, 1.0)
-        ),
-        key=lambda r: r["hidden"],
-    )
+    rows = result["by_size"].get("lstm/none", [])  # the size sweep's unclipped LSTMs, by size
     for q, style in (("p50", "-"), ("p99", "--"), ("max", ":")):
         ax.plot(
             [r["hidden"] for r in rows],

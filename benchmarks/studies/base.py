@@ -17,7 +17,6 @@ with the paper's statements, each with a verdict: ``agrees``, ``disagrees`` or
 from __future__ import annotations
 
 import dataclasses
-import json
 import subprocess
 import sys
 import time
@@ -189,7 +188,3 @@ def readme_rows(report: dict[str, Any]) -> str:
             f"`{report['command']}` |"
         )
     return "\n".join(lines) + "\n"
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(store.jsonable(obj), indent=2)

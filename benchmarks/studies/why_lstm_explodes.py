@@ -323,11 +323,6 @@ def run_row(r: RunRecord) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- the study
 
 
-def _mean(rows: list[dict[str, Any]], key: str) -> float:
-    vals = [r[key] for r in rows if r.get(key) is not None and np.isfinite(r[key])]
-    return float(np.mean(vals)) if vals else math.nan
-
-
 def analyse(records: list[RunRecord]) -> dict[str, Any]:
     """One row per run, and the slices each panel and claim reads."""
     rows = sorted(
@@ -339,7 +334,10 @@ def analyse(records: list[RunRecord]) -> dict[str, Any]:
             (
                 {
                     "hidden": r["hidden"],
-                    **{k: r[k] for k in ("events_per_1000", "seeds_with_event", "rho0", "diverged")},
+                    **{
+                        k: r[k]
+                        for k in ("events_per_1000", "seeds_with_event", "rho0", "diverged", "global_norm")
+                    },
                 }
                 for r in uniform
                 if r["model"] == m and r["clip"] == c
@@ -362,15 +360,29 @@ def analyse(records: list[RunRecord]) -> dict[str, Any]:
         )
         for m in sorted({r["model"] for r in rows if r["init"] == "orthogonal"})
     }
-    return {"lags": list(LAGS), "runs": rows, "by_size": by_size, "by_radius": by_radius}
+    size_runs: dict[str, list[int]] = {}  # model/clip -> indices into rows, smallest H first
+    for i, r in enumerate(rows):
+        if r["init"] == "uniform" and r["forget_bias"] in (None, 1.0):
+            size_runs.setdefault(f"{r['model']}/{r['clip']}", []).append(i)  # rows are sorted by H
+    return {
+        "lags": list(LAGS),
+        "runs": rows,
+        "by_size": by_size,
+        "by_radius": by_radius,
+        "size_runs": size_runs,
+        "largest": {key: indices[-1] for key, indices in size_runs.items()},
+    }
+
+
+def largest(result: dict[str, Any], model: str, clip: str = "none") -> dict[str, Any] | None:
+    """The size sweep's largest run of ``model`` with ``clip`` (forget bias 1), which the
+    claims, the paragraph and the figure read; None if the sweep has none."""
+    index = result["largest"].get(f"{model}/{clip}")
+    return None if index is None else result["runs"][index]
 
 
 def _pick(result: dict[str, Any], **where: Any) -> list[dict[str, Any]]:
     return [r for r in result["runs"] if all(r.get(k) == v for k, v in where.items())]
-
-
-def _largest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    return max(rows, key=lambda r: r["hidden"], default=None)
 
 
 def _sci(x: float) -> str:
@@ -390,8 +402,7 @@ def _share(row: dict[str, Any] | None, family: str, lag: int, when: str = "init"
 
 def _unclipped_lstms(result: dict[str, Any]) -> list[dict[str, Any]]:
     """The unclipped LSTMs of the size sweep (forget bias 1), smallest first."""
-    rows = _pick(result, model="lstm", clip="none", init="uniform")
-    return sorted((r for r in rows if r["forget_bias"] in (None, 1.0)), key=lambda r: r["hidden"])
+    return [result["runs"][i] for i in result["size_runs"].get("lstm/none", [])]
 
 
 def _claim_size(result: dict[str, Any], small: bool) -> Claim | None:
@@ -416,8 +427,7 @@ def _claim_size(result: dict[str, Any], small: bool) -> Claim | None:
 
 
 def _claim_paths(result: dict[str, Any], small: bool) -> Claim | None:
-    top = _largest(_unclipped_lstms(result))
-    nofg = _largest(_pick(result, model="lstm_nofg", clip="none", init="uniform"))
+    top, nofg = largest(result, "lstm"), largest(result, "lstm_nofg")
     if not (top and nofg and "shares_init" in top and "shares_init" in nofg):
         return None
     lag = LAGS[-1]
@@ -482,8 +492,7 @@ def paragraph(result: dict[str, Any]) -> str:
     if not lstm:
         return "No unclipped LSTM run with the uniform initialisation was found."
     lo, hi = lstm[0], lstm[-1]
-    rnn = _largest(_pick(result, model="rnn", clip="none", init="uniform"))
-    nofg = _largest(_pick(result, model="lstm_nofg", clip="none", init="uniform"))
+    rnn, nofg = largest(result, "rnn"), largest(result, "lstm_nofg")
     lag = LAGS[-1]
     top = hi.get("dominant_init") or "R_z"
     text = (

@@ -182,6 +182,8 @@ def test_every_part_matches_float64_bptt_per_step(name, T, forget_bias, layers):
     tol = max(1e-3, 10 * relative_error(out["total"], ref["dc"]))
     refs = {"total": ref["dc"], **{name: ref[name] for name, _ in ABLATIONS}, **ref["parts"]}
     assert set(out) == set(refs)
+    errors = ", ".join(f"{k} {relative_error(out[k], v):.1e}" for k, v in refs.items())
+    print(f"\n{name} T={T} forget_bias={forget_bias:g} layers={layers}: relative error {errors}")  # pytest -s
     underflowed = {k: check_part(out[k], flags[k], v, tol) for k, v in refs.items()}
     if forget_bias == 0.0:  # 0.5^T: the CEC part of dc_0 is far below float32's range
         assert underflowed["cec"] > 0 and underflowed["none"] > 0
