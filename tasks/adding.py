@@ -48,10 +48,16 @@ and Section 5.5 Experiment 5 (multiplication)):
 - fixed length ``l = T``; channels ``(value, marker)``; values uniform in [0, 1];
 - ``p0`` uniform on ``[0, T // 2)``, ``p1`` uniform on ``[T // 2, 2 (T // 2))``;
 - target ``X1 + X2`` at the last step;
-- success: the evaluation MSE beats the trivial baseline 0.167 (always predicting 1, whose
-  MSE is Var(X1 + X2) = 1/6); ``eval_size = 10000`` is the code's test-set size. The paper
-  has no per-sequence criterion; ``correct`` (squared error below 0.04) is this suite's
-  choice, the threshold of the Pascanu variant.
+- the paper's result is a loss curve against the trivial baseline 0.167 (always predicting
+  1, whose MSE is Var(X1 + X2) = 1/6); ``eval_size = 10000`` is the code's test-set size.
+  ``solved`` needs a margin noise cannot cross: this suite calls a seed solved when its
+  evaluation MSE is below 1/12, half the baseline and the MSE of a network that knows one
+  of the two numbers exactly and nothing of the other (Var U[0,1]). A constant-output net
+  sits at 1/6 with a standard error of about 0.2/sqrt(eval_size), 0.006 at 1,000 sequences:
+  a seed at 0.166 is noise around the baseline, not a solution (measured: LSTM and tanh-RNN
+  seeds at 0.1662-0.1668 were counted solved under "MSE < 0.167" and then frozen by
+  ``stop_when_solved``). The paper has no per-sequence criterion; ``correct`` (squared
+  error below 0.04) is this suite's choice, the threshold of the Pascanu variant.
 
 Published: H&S 1997 Table 7 (adding, LSTM): T = 100: 74,000 training sequences to
 success; T = 500: 209,000; T = 1000: 853,000. Table 8 (multiplication): T = 100,
@@ -73,6 +79,7 @@ HOCHREITER_ABS_ERROR = 0.04
 SQUARED_ERROR_THRESHOLD = 0.04
 PASCANU_MAX_WRONG_FRACTION = 0.01
 ARJOVSKY_BASELINE_MSE = 0.167
+ARJOVSKY_SOLVED_MSE = 1 / 12  # half the baseline: both numbers must be used (module docstring)
 
 # Smallest T for which each variant's marker windows are non-empty and well separated:
 # H&S needs the first 10 pairs to end before the last pair (l - 1 >= 10) and T // 2 - 1 >= 1;
@@ -210,20 +217,20 @@ class _MarkedPairTask:
         return err**2 < SQUARED_ERROR_THRESHOLD
 
     def solved(self, eval_loss, correct_fraction) -> jax.Array:
-        """H&S: all correct; Pascanu: < 1% wrong; Arjovsky: MSE below 0.167."""
+        """H&S: all correct; Pascanu: < 1% wrong; Arjovsky: MSE below 1/12 (half the baseline)."""
         frac = jnp.asarray(correct_fraction)
         if self.variant == "hochreiter1997":
             return frac >= 1.0
         if self.variant == "pascanu2013":
             return frac > 1.0 - PASCANU_MAX_WRONG_FRACTION
-        return jnp.asarray(eval_loss) < ARJOVSKY_BASELINE_MSE
+        return jnp.asarray(eval_loss) < ARJOVSKY_SOLVED_MSE
 
     def _criterion(self) -> str:
         if self.variant == "hochreiter1997":
             return f"correct: abs error < 0.04; solved: all {self.eval_size} correct"
         if self.variant == "pascanu2013":
             return f"wrong: squared error > 0.04; solved: < 1% of {self.eval_size} wrong"
-        return "solved: MSE < 0.167 (always-1 baseline); correct: squared error < 0.04"
+        return "solved: MSE < 1/12 (half the always-1 baseline 0.167); correct: squared error < 0.04"
 
 
 _REFERENCES = {

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from benchmarks import store
 from benchmarks.sweep import find_runs
@@ -67,6 +68,12 @@ class RunRecord:
     summary: dict[str, Any]
     grad_norms: dict[str, np.ndarray]
     diagnostics: dict[str, np.ndarray]
+
+    def metrics(self) -> pd.DataFrame:
+        """The evaluation rows (``metrics.parquet``: step, seed, train_loss, eval_loss,
+        eval_correct, solved, diverged), read when asked; empty when the run has none."""
+        path = self.path / "metrics.parquet"
+        return pd.read_parquet(path) if path.exists() else pd.DataFrame()
 
     def get(self, dotted: str, default: Any = None) -> Any:
         """A config value by dotted key (``model.hidden``)."""
