@@ -92,7 +92,9 @@ def mean_interval(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return mean, mean - half, mean + half
 
 
-def eval_curves(records: list[RunRecord], keys: Sequence[str], column: str = "eval_loss") -> list[dict[str, Any]]:
+def eval_curves(
+    records: list[RunRecord], keys: Sequence[str], column: str = "eval_loss"
+) -> list[dict[str, Any]]:
     """One curve per distinct value of ``keys``: the evaluation steps, every seed's
     ``column`` (NaN where a seed has no row, e.g. after it stopped) and the mean with its
     95% t-interval over seeds."""
@@ -106,14 +108,25 @@ def eval_curves(records: list[RunRecord], keys: Sequence[str], column: str = "ev
             for seed, rows in m.groupby("seed"):
                 if int(seed) in per_seed:
                     continue
-                per_seed[int(seed)] = dict(zip(rows["step"].astype(int), rows[column].astype(float), strict=True))
+                per_seed[int(seed)] = dict(
+                    zip(rows["step"].astype(int), rows[column].astype(float), strict=True)
+                )
         steps = sorted({s for d in per_seed.values() for s in d})
-        values = np.array([[d.get(s, np.nan) for s in steps] for _, d in sorted(per_seed.items())], dtype=float)
+        values = np.array(
+            [[d.get(s, np.nan) for s in steps] for _, d in sorted(per_seed.items())], dtype=float
+        )
         if not len(steps):
             continue
         mean, lo, hi = mean_interval(values)
         curve = dict(zip(_label(keys), key, strict=True))
-        curve.update(steps=steps, seeds=sorted(per_seed), values=values.tolist(), mean=mean.tolist(), lo=lo.tolist(), hi=hi.tolist())
+        curve.update(
+            steps=steps,
+            seeds=sorted(per_seed),
+            values=values.tolist(),
+            mean=mean.tolist(),
+            lo=lo.tolist(),
+            hi=hi.tolist(),
+        )
         curves.append(curve)
     return curves
 
@@ -129,7 +142,9 @@ def rate_verdict(paper_rate: float, solved: int, n: int, why_not: str = "") -> t
     lo, hi = wilson_interval(solved, n)
     inside = lo <= paper_rate <= hi
     where = "inside" if inside else "outside"
-    return ("agrees" if inside else "disagrees"), f"{paper_rate:.0%} is {where} our 95% interval [{lo:.2f}, {hi:.2f}]"
+    return (
+        "agrees" if inside else "disagrees"
+    ), f"{paper_rate:.0%} is {where} our 95% interval [{lo:.2f}, {hi:.2f}]"
 
 
 def magnitude_verdict(paper: float, ours: Sequence[float], what: str = "sequences") -> tuple[str, str]:
@@ -181,16 +196,34 @@ def draw_rates(
     fig, axes = canvas(len(panels))
     for ax, p in zip(axes[0], panels, strict=True):
         for i, s in enumerate(sorted({r[series] for r in rows if panel is None or r[panel] == p}, key=str)):
-            pts = sorted((r for r in rows if r[series] == s and (panel is None or r[panel] == p)), key=lambda r: r[x])
+            pts = sorted(
+                (r for r in rows if r[series] == s and (panel is None or r[panel] == p)), key=lambda r: r[x]
+            )
             xs = np.array([r[x] for r in pts], dtype=float)
             rate = np.array([r["rate"] for r in pts])
             err = np.array([[r["rate"] - r["ci95"][0], r["ci95"][1] - r["rate"]] for r in pts]).T
             colour = f"C{i}"
-            ax.errorbar(xs + 0.01 * i * np.ptp(xs), rate, yerr=err, marker="o", capsize=3, color=colour, label=f"{s} (ours)")
+            ax.errorbar(
+                xs + 0.01 * i * np.ptp(xs),
+                rate,
+                yerr=err,
+                marker="o",
+                capsize=3,
+                color=colour,
+                label=f"{s} (ours)",
+            )
             published = paper(p, s) if paper else []
             if published:
                 px, py = zip(*published, strict=True)
-                ax.plot(px, py, linestyle=":", marker="s", markerfacecolor="none", color=colour, label=f"{s} (paper)")
+                ax.plot(
+                    px,
+                    py,
+                    linestyle=":",
+                    marker="s",
+                    markerfacecolor="none",
+                    color=colour,
+                    label=f"{s} (paper)",
+                )
         ax.set_ylim(-0.05, 1.05)
         ax.set_xlabel(x)
         ax.set_ylabel("success rate (95% Wilson interval)")
