@@ -1,6 +1,8 @@
 """Reproduce a study: ``python scripts/reproduce.py NAME --scale smoke|cpu|paper [overrides]``.
 
-``--list`` names the studies with their source and scales. A run writes
+``--list`` names the studies with their source and scales; ``--table [--scale S]`` prints
+the README's Reproductions table from every ``runs/studies/*/S/reproduction.json`` found
+(registry order), so the table's numbers come from the runs' own reports. A run writes
 ``runs/studies/NAME/SCALE/`` (or ``--out``): one Hydra multirun per sweep, then
 ``reproduction.json`` (every claim with the paper's value, ours and a verdict, the scale,
 seeds and wall time), ``answer.md`` (the study's paragraph with its numbers),
@@ -16,7 +18,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from benchmarks import store
 from benchmarks.studies import SCALES, STUDIES, get_study, reproduce
+from benchmarks.studies.base import readme_rows
+
+TABLE_HEAD = (
+    "| study | claim (source) | paper | ours (scale) | verdict | wall time | command |\n"
+    "|---|---|---|---|---|---|---|\n"
+)
 
 
 def list_studies() -> None:
@@ -27,10 +36,24 @@ def list_studies() -> None:
                 print(f"    --scale {scale}: {study.scale_notes.get(scale, '')}")
 
 
+def table(root: Path, scale: str) -> str:
+    """The Reproductions table: one row per claim of every study run at ``scale`` under
+    ``root``; a ValueError naming the scale when none was."""
+    rows = []
+    for name in STUDIES:
+        path = root / name / scale / "reproduction.json"
+        if path.is_file():
+            rows.append(readme_rows(store.read_json_strict(path)))
+    if not rows:
+        raise ValueError(f"no study has run at scale {scale!r} under {root}; run one first")
+    return TABLE_HEAD + "".join(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="reproduce", description="Run, collect, compare and draw a study.")
     parser.add_argument("name", nargs="?", help="the study (see --list)")
     parser.add_argument("--list", action="store_true", help="list the studies and their scales")
+    parser.add_argument("--table", action="store_true", help="print the README table of the runs at --scale")
     parser.add_argument("--scale", default="smoke", choices=SCALES, help="smoke (CI), cpu (~30 min), paper")
     parser.add_argument(
         "--out", type=Path, default=None, help="study directory (default runs/studies/NAME/SCALE)"
@@ -38,6 +61,13 @@ def main(argv: list[str] | None = None) -> None:
     args, overrides = parser.parse_known_args(argv)
     if args.list:
         list_studies()
+        return
+    if args.table:
+        try:
+            print(table(args.out or Path("runs/studies"), args.scale), end="")
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
         return
     if args.name is None:
         parser.error("name a study, or --list")

@@ -70,3 +70,38 @@ def test_smoke_scale_writes_a_report_whose_numbers_match_the_store(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("already finished") == 8
     assert json.loads((out / "reproduction.json").read_text())["claims"] == report["claims"]
+
+
+def test_table_is_built_from_the_reports_found(tmp_path):
+    report = {
+        "title": "Why do LSTMs still explode?",
+        "scale": "cpu",
+        "wall_time_s": 1140.0,
+        "command": "scripts/reproduce.py why_lstm_explodes --scale cpu",
+        "claims": [
+            {"claim": "c1", "source": "s1", "paper": "p1", "ours": "o1", "verdict": "agrees", "reason": "r1"},
+            {
+                "claim": "c2",
+                "source": "s2",
+                "paper": "p2",
+                "ours": "o2",
+                "verdict": "disagrees",
+                "reason": "r2",
+            },
+        ],
+    }
+    (tmp_path / "why_lstm_explodes" / "cpu").mkdir(parents=True)
+    (tmp_path / "why_lstm_explodes" / "cpu" / "reproduction.json").write_text(json.dumps(report))
+    proc = _run("--table", "--scale", "cpu", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("| study | claim (source) | paper |") and len(lines) == 4
+    assert lines[3] == (
+        "| Why do LSTMs still explode? | c2 (s2) | p2 | o2 (cpu) | disagrees: r2 | 19 min | "
+        "`scripts/reproduce.py why_lstm_explodes --scale cpu` |"
+    )
+    missing = _run("--table", "--scale", "paper", "--out", str(tmp_path))
+    assert missing.returncode == 2
+    assert (
+        missing.stderr.strip() == f"error: no study has run at scale 'paper' under {tmp_path}; run one first"
+    )
