@@ -20,7 +20,7 @@ from pathlib import Path
 
 from benchmarks import store
 from benchmarks.studies import SCALES, STUDIES, get_study, reproduce
-from benchmarks.studies.base import readme_rows
+from benchmarks.studies.base import readme_rows, scale_cost
 
 TABLE_HEAD = (
     "| study | claim (source) | paper | ours (scale) | verdict | wall time | command |\n"
@@ -33,7 +33,9 @@ def list_studies() -> None:
         print(f"{name}: {study.title} ({study.source})")
         for scale in SCALES:
             if scale in study.scales:
-                print(f"    --scale {scale}: {study.scale_notes.get(scale, '')}")
+                jobs, steps = scale_cost(study.scales[scale])
+                note = study.scale_notes.get(scale, "")
+                print(f"    --scale {scale} ({jobs} jobs, <= {steps:,} model-steps): {note}")
 
 
 def table(root: Path, scale: str) -> str:

@@ -17,6 +17,7 @@ with the paper's statements, each with a verdict: ``agrees``, ``disagrees`` or
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import subprocess
 import sys
 import time
@@ -31,6 +32,7 @@ from benchmarks import store
 from benchmarks.sweep import find_runs
 
 SCALES = ("smoke", "cpu", "paper")
+DEFAULT_SEEDS, DEFAULT_STEPS = 4, 2000  # the entry point's ``seeds`` and ``train.steps``
 VERDICTS = ("agrees", "disagrees", "not comparable")
 
 
@@ -41,6 +43,28 @@ class Sweep:
 
     name: str
     overrides: tuple[str, ...]
+
+
+def sweep_cost(sweep: Sweep) -> tuple[int, int]:
+    """Jobs and model-steps (seeds x ``train.steps`` summed over jobs) of a sweep, read
+    from its overrides with the entry point's defaults. An upper bound: a seed that solves
+    stops early when ``train.stop_when_solved`` is on."""
+    axes = []
+    for override in sweep.overrides:
+        key, _, value = override.partition("=")
+        axes.append([(key, v) for v in value.split(",")])
+    jobs = model_steps = 0
+    for combo in itertools.product(*axes):
+        job = dict(combo)
+        jobs += 1
+        model_steps += int(job.get("seeds", DEFAULT_SEEDS)) * int(job.get("train.steps", DEFAULT_STEPS))
+    return jobs, model_steps
+
+
+def scale_cost(sweeps: tuple[Sweep, ...]) -> tuple[int, int]:
+    """Jobs and model-steps of a whole scale (:func:`sweep_cost` summed)."""
+    costs = [sweep_cost(s) for s in sweeps]
+    return sum(c[0] for c in costs), sum(c[1] for c in costs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,6 +180,8 @@ def reproduce(
     records = load_runs(out)
     if not records:
         raise RuntimeError(f"no finished run under {out}; see the sweeps' errors above")
+    train_time = float(sum(s["seconds"] for s in sweeps))
+    model_steps = int(sum(r.summary["steps_run"] * r.summary["n_seeds"] for r in records))
     result = study.analyse(records)
     claims = study.claims(result, scale)
     figures = study.figure(result, out / "figures")
@@ -169,8 +195,11 @@ def reproduce(
         "overrides": overrides,
         "runs": len(records),
         "seeds": int(sum(r.summary["n_seeds"] for r in records)),
+        "model_steps": model_steps,
+        "model_steps_per_s": model_steps / max(train_time, 1e-9),
+        "planned": dict(zip(("jobs", "model_steps"), scale_cost(study.scales[scale]), strict=True)),
         "wall_time_s": time.perf_counter() - start,
-        "train_time_s": float(sum(s["seconds"] for s in sweeps)),
+        "train_time_s": train_time,
         "sweeps": sweeps,
         "claims": [dataclasses.asdict(c) for c in claims],
         "result": result,
