@@ -11,7 +11,9 @@ the results text *uncertain*):
 Protocol from the authors' code (``amarshah/complex_RNN``): RMSProp (decay 0.9: optax's
 default, ``benchmarks/optim.py``), learning rate 0.001, batch 20, 20,000 iterations, every
 gradient entry clipped to [-1, 1] (``optim.clip=elementwise``). Every seed trains every step
-(``train.stop_when_solved=false``), so each curve runs to the end.
+(``train.stop_when_solved=false``), so each curve runs to the end. The networks are this
+suite's presets (orthogonal recurrent and Glorot input weights, LSTM forget-gate bias 1),
+not necessarily the code's initialisation.
 
 The verdict per (task, T, model) reads the final evaluation loss relative to the baseline,
 ``r = loss / baseline``, per seed, and its 95% Student-t interval over seeds: *beats* when
@@ -183,6 +185,7 @@ def final_ratio(curve: dict[str, Any], base: float) -> dict[str, Any]:
     return {
         "final_loss": (values[:, -1] if values.size else last).tolist(),
         "ratio": last.tolist(),
+        "finite": int(np.isfinite(last).sum()),  # a diverged seed's NaN loss is left out
         "ratio_mean": mean,
         "ratio_ci95": [lo, hi],
         "verdict": verdict_of(lo, hi),
@@ -217,8 +220,8 @@ def fmt_ratio(c: dict[str, Any]) -> str:
     lo, hi = c["ratio_ci95"]
     interval = "no interval" if not np.isfinite(lo) else f"95% CI [{lo:.3f}, {hi:.3f}]"
     return (
-        f"final loss / baseline {c['ratio_mean']:.3f} ({interval}, {len(c['seeds'])} seeds, "
-        f"{c['steps'][-1]:,} steps): {c['verdict']}"
+        f"final loss / baseline {c['ratio_mean']:.3f} ({interval}, "
+        f"{c['finite']}/{len(c['seeds'])} seeds finite, {c['steps'][-1]:,} steps): {c['verdict']}"
     )
 
 

@@ -7,7 +7,8 @@ study tests: the tanh RNN's gradient decays exponentially with the distance from
 the LSTM's far more slowly. The paper's exact values (and which T and sizes the figure used)
 are not read here (figure only); its models are run in this suite's versions (RNN, LSTM,
 LSTM without forget gate, GRU) with the adding protocol of ``arjovsky2016`` (RMSProp lr
-0.001, batch 20, element-wise clipping at 1, 128 units).
+0.001, batch 20, element-wise clipping at 1, 128 units) and the suite's initialisation
+(orthogonal recurrent weights, LSTM forget-gate bias 1), which need not be the paper's.
 
 Measured (``diagnostics=basic``, one-step chunks): ``grad_time.npz``'s ``grad_h`` [update,
 seed, t], the training batch's mean of ||dL/dh_t|| (20 sequences), at the initial
