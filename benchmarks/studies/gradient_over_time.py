@@ -290,7 +290,7 @@ def figure(result: dict[str, Any], out: Path) -> list[Path]:
         ax.legend(fontsize=7)
     fig.suptitle(
         "||dL/dh_t|| on adding (cf. Arjovsky et al. 2016; the paper's values not read): batch mean,\n"
-        "geometric mean over seeds, band: 95% t-interval of the mean log norm; slope fit over the grey window",
+        "geometric mean over seeds, band: 95% t-interval of the mean log norm; slope fit in the grey window",
         fontsize=10,
     )
     return [common.save(fig, out, "gradient_over_time")]
