@@ -1,0 +1,309 @@
+"""The gradient-over-time figure: ||dL/dh_t|| against the lag, at initialisation and after
+training, on the adding problem (Arjovsky, Shah & Bengio 2016).
+
+Arjovsky et al. plot the norm of the loss gradient with respect to each hidden state at
+initialisation and after 100 iterations on the adding problem. The qualitative reading this
+study tests: the tanh RNN's gradient decays exponentially with the distance from the loss,
+the LSTM's far more slowly. The paper's exact values (and which T and sizes the figure used)
+are not read here (figure only); its models are run in this suite's versions (RNN, LSTM,
+LSTM without forget gate, GRU) with the adding protocol of ``arjovsky2016`` (RMSProp lr
+0.001, batch 20, element-wise clipping at 1, 128 units) and the suite's initialisation
+(orthogonal recurrent weights, LSTM forget-gate bias 1), which need not be the paper's.
+
+Measured (``diagnostics=basic``, one-step chunks): ``grad_time.npz``'s ``grad_h`` [update,
+seed, t], the training batch's mean of ||dL/dh_t|| (20 sequences), at the initial
+parameters and after 100 updates (the paper's 100 iterations). The x-axis is the lag
+T-1-t (the steps between t and the loss). Per seed, the decay rate is the least-squares
+slope of log ||dL/dh|| against the lag over lags [0.1 T, 0.9 T] (per step; negative when
+the norm shrinks going back in time); the study reports its mean over seeds with the 95%
+Student-t interval.
+
+Margins. "Decays exponentially" means a rate whose interval's upper end is below
+-:data:`DECAY_MARGIN` = -ln(10)/100 per step (at least a factor 10 per 100 steps of lag);
+"far more slowly" means the LSTM's rate exceeds the RNN's by more than the same margin
+across both intervals (lower end of the LSTM's minus upper end of the RNN's).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import store
+from benchmarks.studies import common
+from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
+
+DECAY_MARGIN = math.log(10) / 100
+MODELS = ("rnn", "lstm", "lstm_nofg", "gru")
+FIGURE_SOURCE = (
+    "Arjovsky et al. 2016, gradient-norm figure (||dL/dh_t|| at init and after 100 iterations, adding)"
+)
+
+
+def _sweep(models: str, length: int, hidden: int, seeds: int, steps: int) -> Sweep:
+    """Train ``steps`` updates; one-step chunks (``train.eval_every=1``) make grad_time.npz
+    hold ||dL/dh_t|| at every update, from the initial parameters (step 0) to the
+    parameters after ``steps`` updates (one more step, whose gradient is measured)."""
+    return Sweep(
+        "grad",
+        (
+            "task=adding",
+            "task.variant=arjovsky2016",
+            f"task.length={length}",
+            f"model={models}",
+            f"model.hidden={hidden}",
+            "optim=rmsprop",
+            "optim.lr=0.001",
+            "optim.clip=elementwise",
+            "optim.clip_value=1",
+            f"seeds={seeds}",
+            f"train.steps={steps + 1}",
+            "train.batch_size=20",
+            "train.eval_every=1",
+            "train.eval_size=20",
+            "train.stop_when_solved=false",
+            "logger=none",
+            "diagnostics=basic",
+        ),
+    )
+
+
+SCALES: dict[str, tuple[Sweep, ...]] = {
+    "smoke": (_sweep("rnn,lstm", 10, 8, 2, 3),),
+    "cpu": (_sweep(",".join(MODELS), 100, 128, 5, 100),),
+    "paper": (_sweep(",".join(MODELS), 100, 128, 10, 100),),
+}
+SCALE_NOTES = {
+    "smoke": "T=10, hidden 8, 3 updates, RNN and LSTM only, 2 seeds: checks the pipeline",
+    "cpu": (
+        "adding T=100, 128 units, 100 iterations (as the paper), 5 seeds, 4 models: 4 x 5 x 101 = "
+        "2,020 model-steps, about 2 minutes on 2 CPU cores"
+    ),
+    "paper": (
+        "adding T=100 (the figure's T is not read here), 128 units, 100 iterations, 10 seeds: "
+        "4 x 10 x 101 = 4,040 model-steps; a CPU suffices"
+    ),
+}
+
+
+# ---------------------------------------------------------------------------- analysis
+
+
+def against_lag(profile: np.ndarray) -> np.ndarray:
+    """A per-step profile [T] turned to lag order (index = T-1-t), cut after the last step
+    that reaches the loss (later steps are padding with zero gradient)."""
+    p = np.asarray(profile, np.float64)
+    nz = np.nonzero(p > 0)[0]
+    last = int(nz[-1]) if nz.size else p.size - 1
+    return p[: last + 1][::-1]
+
+
+def window(n: int) -> tuple[int, int]:
+    """The lag window [round(0.1 n), round(0.9 n) - 1] of a profile of n lags."""
+    return round(0.1 * n), max(round(0.9 * n) - 1, round(0.1 * n) + 2)
+
+
+def decay_rate(by_lag: np.ndarray) -> float:
+    """Least-squares slope of log norm against the lag over :func:`window` (per step);
+    NaN with fewer than 3 positive finite points."""
+    lo, hi = window(by_lag.size)
+    y = np.asarray(by_lag[lo : hi + 1], np.float64)
+    lag = np.arange(lo, lo + y.size)
+    ok = np.isfinite(y) & (y > 0)
+    if ok.sum() < 3:
+        return math.nan
+    return float(np.polyfit(lag[ok], np.log(y[ok]), 1)[0])
+
+
+def _interval(values: list[float]) -> dict[str, Any]:
+    mean, lo, hi = (float(v[0]) for v in common.mean_interval(np.asarray(values, float)[:, None]))
+    return {"mean": mean, "ci95": [lo, hi], "per_seed": values}
+
+
+def model_row(model: str, records: list[RunRecord]) -> dict[str, Any]:
+    """One model's profiles (per seed, by lag) and decay rates at init and after training,
+    seeds pooled over its runs (each seed once)."""
+    seen: dict[int, dict[str, np.ndarray]] = {}
+    steps: set[int] = set()
+    for r in sorted(records, key=lambda r: str(r.path)):
+        g = store.read_arrays(r.path, "grad_time")
+        if "grad_h" not in g:
+            continue
+        seeds = [int(s["seed"]) for s in r.summary["seeds"]]
+        steps.add(int(g["step"][-1]) - 1)  # updates before the last measured gradient
+        for i, seed in enumerate(seeds):
+            seen.setdefault(
+                seed, {"init": against_lag(g["grad_h"][0, i]), "final": against_lag(g["grad_h"][-1, i])}
+            )
+    row: dict[str, Any] = {"model": model, "seeds": sorted(seen), "trained_steps": sorted(steps)}
+    for when in ("init", "final"):
+        profiles = [seen[s][when] for s in sorted(seen)]
+        n = min((p.size for p in profiles), default=0)
+        with np.errstate(divide="ignore"):
+            logs = np.log(np.array([p[:n] for p in profiles])) if n else np.zeros((0, 0))
+        mean, lo, hi = common.mean_interval(logs) if n else (np.array([]),) * 3
+        row[when] = {
+            "norm": np.exp(mean).tolist(),
+            "lo": np.exp(lo).tolist(),
+            "hi": np.exp(hi).tolist(),
+            "rate": _interval([decay_rate(p) for p in profiles]),
+        }
+    return row
+
+
+def analyse(records: list[RunRecord]) -> dict[str, Any]:
+    """Per model (in :data:`MODELS` order, others after): profiles and decay rates."""
+    names = sorted(
+        {str(r.get("model.name")) for r in records},
+        key=lambda m: (m not in MODELS, MODELS.index(m) if m in MODELS else 0, m),
+    )
+    rows = [model_row(m, [r for r in records if r.get("model.name") == m]) for m in names]
+    return {"decay_margin": DECAY_MARGIN, "models": [r for r in rows if r["seeds"]]}
+
+
+def row_of(result: dict[str, Any], model: str) -> dict[str, Any] | None:
+    return next((r for r in result["models"] if r["model"] == model), None)
+
+
+def fmt_rate(rate: dict[str, Any]) -> str:
+    lo, hi = rate["ci95"]
+    interval = f"[{lo:+.4f}, {hi:+.4f}]" if np.isfinite(lo) else "(no interval)"
+    return f"{rate['mean']:+.4f}/step {interval}, x{math.exp(rate['mean']):.3f} per step"
+
+
+def exponential_verdict(rate: dict[str, Any]) -> tuple[str, str]:
+    """``agrees`` when the interval lies below -DECAY_MARGIN, ``disagrees`` above it."""
+    lo, hi = rate["ci95"]
+    if not np.isfinite(lo):
+        return "not comparable", "fewer than two seeds: no interval"
+    if hi < -DECAY_MARGIN:
+        return "agrees", f"the interval lies below -{DECAY_MARGIN:.4f}/step (a factor 10 per 100 lags)"
+    if lo > -DECAY_MARGIN:
+        return (
+            "disagrees",
+            f"the interval lies above -{DECAY_MARGIN:.4f}/step: slower than a factor 10 per 100 lags",
+        )
+    return "not comparable", f"the interval straddles -{DECAY_MARGIN:.4f}/step"
+
+
+def slower_verdict(lstm: dict[str, Any], rnn: dict[str, Any]) -> tuple[str, str]:
+    """``agrees`` when LSTM's lower end minus RNN's upper end exceeds DECAY_MARGIN,
+    ``disagrees`` when LSTM's upper end minus RNN's lower end is below it."""
+    (l_lo, l_hi), (r_lo, r_hi) = lstm["ci95"], rnn["ci95"]
+    if not (np.isfinite(l_lo) and np.isfinite(r_lo)):
+        return "not comparable", "fewer than two seeds: no interval"
+    if l_lo - r_hi > DECAY_MARGIN:
+        return (
+            "agrees",
+            f"the LSTM's rate exceeds the RNN's by more than {DECAY_MARGIN:.4f}/step across both intervals",
+        )
+    if l_hi - r_lo < DECAY_MARGIN:
+        return "disagrees", f"the LSTM's rate cannot exceed the RNN's by {DECAY_MARGIN:.4f}/step"
+    return "not comparable", "the intervals leave the gap undecided"
+
+
+def claims(result: dict[str, Any], scale: str) -> list[Claim]:
+    """The figure's two readings at initialisation, each with the measured rates."""
+    rnn, lstm = row_of(result, "rnn"), row_of(result, "lstm")
+    small = "smoke scale: T=10, hidden 8" if scale == "smoke" else ""
+    note = "; the paper's values are not read (figure only), nor its T (we use T=100 at cpu and paper scale)"
+    out = []
+    if rnn:
+        verdict, reason = ("not comparable", small) if small else exponential_verdict(rnn["init"]["rate"])
+        out.append(
+            Claim(
+                "tanh RNN: ||dL/dh_t|| decays exponentially with the lag at initialisation",
+                FIGURE_SOURCE,
+                "exponential decay (figure; value not read)",
+                f"decay rate {fmt_rate(rnn['init']['rate'])}, {len(rnn['seeds'])} seeds",
+                verdict,
+                reason + note,
+            )
+        )
+    if rnn and lstm:
+        verdict, reason = (
+            ("not comparable", small) if small else slower_verdict(lstm["init"]["rate"], rnn["init"]["rate"])
+        )
+        out.append(
+            Claim(
+                "LSTM: ||dL/dh_t|| decays far more slowly than the tanh RNN's at initialisation",
+                FIGURE_SOURCE,
+                "far slower decay (figure; value not read)",
+                f"LSTM {fmt_rate(lstm['init']['rate'])} vs RNN {rnn['init']['rate']['mean']:+.4f}/step",
+                verdict,
+                reason + note,
+            )
+        )
+    return out
+
+
+def paragraph(result: dict[str, Any]) -> str:
+    """The decay rates per model, at initialisation and after training."""
+    if not result["models"]:
+        return "No run stored grad_h diagnostics."
+    parts = []
+    for r in result["models"]:
+        n = len(r["init"]["norm"])
+        lo, hi = window(n)
+        ratio = r["init"]["norm"][hi] / r["init"]["norm"][lo] if n else math.nan
+        parts.append(
+            f"{r['model']}: {fmt_rate(r['init']['rate'])} at initialisation "
+            f"(||dL/dh|| at lag {hi} is {ratio:.2g} x its value at lag {lo}), "
+            f"{fmt_rate(r['final']['rate'])} after {', '.join(map(str, r['trained_steps']))} steps"
+        )
+    return (
+        "Decay rate of ||dL/dh_t|| per step of lag (slope of the log norm over lags 0.1T-0.9T; "
+        "mean over seeds with its 95% t-interval): " + "; ".join(parts) + "."
+    )
+
+
+def figure(result: dict[str, Any], out: Path) -> list[Path]:
+    """One panel per model: the geometric mean over seeds of ||dL/dh|| against the lag
+    (log y), at initialisation and after training, with the 95% t-band of the log mean."""
+    rows = result["models"]
+    if not rows:
+        return []
+    ncols = min(2, len(rows))
+    fig, axes = common.canvas(ncols, math.ceil(len(rows) / ncols), width=5.0, height=3.6)
+    flat = [ax for line in axes for ax in line]
+    for ax in flat[len(rows) :]:
+        ax.set_axis_off()
+    for ax, r in zip(flat, rows, strict=False):
+        for colour, when, label in (
+            ("C0", "init", "initialisation"),
+            ("C3", "final", f"after {r['trained_steps'][-1]} steps"),
+        ):
+            norm = np.asarray(r[when]["norm"])
+            lag = np.arange(norm.size)
+            ax.plot(lag, norm, color=colour, label=f"{label}: {r[when]['rate']['mean']:+.3f}/step")
+            ax.fill_between(lag, r[when]["lo"], r[when]["hi"], color=colour, alpha=0.2, linewidth=0)
+        if norm.size:
+            lo, hi = window(norm.size)
+            ax.axvspan(lo, hi, color="0.9", zorder=0, label="fit window")
+        ax.set_yscale("log")
+        ax.set_xlabel("lag T-1-t (steps between t and the loss)")
+        ax.set_ylabel("||dL/dh_t||")
+        ax.set_title(f"{r['model']} ({len(r['seeds'])} seeds)", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle(
+        "||dL/dh_t|| on adding (cf. Arjovsky et al. 2016; the paper's values not read): batch mean,\n"
+        "geometric mean over seeds, band: 95% t-interval of the mean log norm; slope fit in the grey window",
+        fontsize=10,
+    )
+    return [common.save(fig, out, "gradient_over_time")]
+
+
+STUDY = Study(
+    name="gradient_over_time",
+    title="Gradient over time (Arjovsky et al. 2016's figure)",
+    source="Arjovsky, Shah & Bengio 2016, ||dL/dh_t|| at initialisation and after 100 iterations on adding",
+    scales=SCALES,
+    scale_notes=SCALE_NOTES,
+    analyse=analyse,
+    claims=claims,
+    figure=figure,
+    paragraph=paragraph,
+)
