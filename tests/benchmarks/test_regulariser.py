@@ -127,14 +127,17 @@ def test_alpha_zero_trains_as_the_plain_step():
     parameters and losses of 60-step chunks at both commits); a nonzero alpha changes W_hh."""
     trainer, params, data_key, state, _ = _train(0.0)
     opt = trainer.optimizer
+
+    @jax.jit
+    def step(params, opt_state, s):
+        batch = trainer.task.sample(jax.random.fold_in(data_key, s), 8)
+        _, grads, _ = dg.loss_and_grads(trainer.model, trainer.task, params, batch, 0)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return jax.tree.map(lambda p, u: p + u, params, updates), opt_state
+
     opt_state = opt.init(params)
     for s in range(8):
-        batch = trainer.task.sample(jax.random.fold_in(data_key, s), 8)
-        _, grads, _ = jax.jit(lambda p, b: dg.loss_and_grads(trainer.model, trainer.task, p, b, 0))(
-            params, batch
-        )
-        updates, opt_state = opt.update(grads, opt_state, params)
-        params = jax.tree.map(lambda p, u: p + u, params, updates)
+        params, opt_state = step(params, opt_state, s)
     for name in params:
         np.testing.assert_allclose(
             np.asarray(state.params[name]), np.asarray(params[name]), rtol=1e-5, atol=1e-9
