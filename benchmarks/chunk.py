@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import optax
 
 from benchmarks import diagnostics as dg
+from benchmarks import regulariser as reg
 from benchmarks.diagnostics import DiagnosticsSpec
 from benchmarks.optim import OptimSpec, make_optimizer
 from carousel_checks import check_choice, check_positive
@@ -105,6 +106,9 @@ class Trainer:
     spec: TrainSpec
     diagnostics: DiagnosticsSpec = DiagnosticsSpec()
 
+    def __post_init__(self) -> None:
+        reg.check_model(self.model, self.optim.regulariser)
+
     @property
     def optimizer(self) -> optax.GradientTransformation:
         return make_optimizer(self.optim)
@@ -127,7 +131,14 @@ class Trainer:
 
         def one_step(state: TrainState, step: jax.Array):
             batch = self.task.sample(jax.random.fold_in(data_key, step), self.spec.batch_size)
-            loss, grads, probe_grads = dg.loss_and_grads(self.model, self.task, state.params, batch, layer)
+            if self.optim.regulariser:
+                loss, grads, probe_grads, _ = reg.loss_and_grads(
+                    self.model, self.task, state.params, batch, self.optim.regulariser, layer
+                )
+            else:
+                loss, grads, probe_grads = dg.loss_and_grads(
+                    self.model, self.task, state.params, batch, layer
+                )
             grad_norm = optax.tree.norm(grads)
             finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
             live = finite & (state.diverged_at < 0) & ~state.stopped

@@ -5,6 +5,10 @@ Clipping presets (applied before the optimizer):
     global_norm  rescale the whole gradient to norm <= clip_value (Pascanu et al. 2013 use 1;
                  Sutskever et al. 2014 use 5)
     elementwise  clip every entry to [-clip_value, clip_value] (the uRNN code uses 1)
+
+``regulariser`` is the weight alpha of Pascanu et al. 2013's vanishing-gradient
+regulariser (0: off; the paper uses 4, their code 2): alpha * dOmega/dW_hh is added to the
+vanilla RNN's recurrent gradient before clipping (:mod:`benchmarks.regulariser`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class OptimSpec:
     momentum: float = 0.9
     clip: str = "global_norm"
     clip_value: float = 1.0
+    regulariser: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice("optimizer", self.name, OPTIMIZERS)
@@ -35,6 +40,8 @@ class OptimSpec:
             raise ValueError(f"optim.lr must be positive, got {self.lr!r}")
         if self.clip != "none" and not self.clip_value > 0:
             raise ValueError(f"optim.clip_value must be positive, got {self.clip_value!r}")
+        if self.regulariser < 0:
+            raise ValueError(f"optim.regulariser must be >= 0 (0: off), got {self.regulariser!r}")
 
 
 def clipping(spec: OptimSpec) -> optax.GradientTransformation:
