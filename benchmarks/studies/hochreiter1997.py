@@ -65,6 +65,7 @@ class Row:
     correct_at: float | None = None
     cpu: bool = True
     uncertain: str = ""
+    note: str = ""
 
     @property
     def paper_text(self) -> str:
@@ -134,6 +135,7 @@ ROWS: tuple[Row, ...] = (
         3,
         1.0,
         uncertain=_SIZES,
+        note="the 2-sequence problem (noise on the same line), not Bengio et al.'s latching task",
     ),
     Row(
         "two-sequence T=1000 N=3",
@@ -147,6 +149,7 @@ ROWS: tuple[Row, ...] = (
         1.0,
         cpu=False,
         uncertain=_SIZES,
+        note="the 2-sequence problem (noise on the same line), not Bengio et al.'s latching task",
     ),
     Row(
         "embedded Reber",
@@ -161,6 +164,7 @@ ROWS: tuple[Row, ...] = (
         seeds=30,
         paper_hi=39_740,
         uncertain=_SIZES,
+        note="H&S: all of 256 training and 256 test strings; here 256 fresh strings",
     ),
 )
 REBER_RATE = 1.0  # Table 1: 100% of 30 trials in the best settings (97% in two others)
@@ -178,7 +182,7 @@ def _configs(rows: tuple[Row, ...]) -> dict[tuple[Any, ...], list[Row]]:
 
 
 def _task_overrides(row: Row) -> tuple[str, ...]:
-    task = (f"task={row.task}", f"task.variant={row.variant}")
+    task: tuple[str, ...] = (f"task={row.task}", f"task.variant={row.variant}")
     if row.length is not None and row.task != "temporal_order":  # H&S temporal order fixes T
         task += (f"task.length={row.length}",)
     if row.n_info is not None:
@@ -186,9 +190,13 @@ def _task_overrides(row: Row) -> tuple[str, ...]:
     return task
 
 
+# H&S draw every weight from U[-0.1, 0.1] (their Section 5); the block-wise negative input-gate
+# biases (-1, -2, ... per block) have no field here.
 _H_AND_S_INIT = tuple(
-    f"model.init.{w}={v}" for w in ("input", "recurrent", "readout") for v in ("uniform",)
-) + tuple(f"model.init.{w}_scale=0.1" for w in ("input", "recurrent", "readout"))
+    o
+    for w in ("input", "recurrent", "readout")
+    for o in (f"model.init.{w}=uniform", f"model.init.{w}_scale=0.1")
+)
 
 
 def _paper_sweeps() -> tuple[Sweep, ...]:
@@ -297,7 +305,8 @@ SCALE_NOTES = {
         "6a: 4; 6b, Reber: 6; two-sequence: 3) and learning rates (0.5, 0.1, 0.5, 0.1, 0.5, 1.0), plain "
         "SGD at batch 1 without clipping, weights U[-0.1, 0.1], 10 seeds (Reber 30), each up to 10x the "
         "published count, evaluated every 1/20 of it. At most "
-        f"{_STEPS:,} model-steps ({_SEQ_STEPS:.2e} sequence steps) if no seed stops early: a GPU or a "
+        f"{_STEPS:,} model-steps (training steps x seeds x 2 models, each of one sequence; "
+        f"{_SEQ_STEPS:.2e} time steps) if no seed stops early: a GPU or a "
         "cluster. Still not the 1997 LSTM: no cell blocks sharing gates, no input-gate bias schedule, "
         "full BPTT, linear readout; the Reber and two-sequence sizes and rates are uncertain"
     ),
@@ -404,7 +413,7 @@ def count_verdict(row: Row, e: dict[str, Any] | None, scale: str) -> tuple[str, 
     if scale == "smoke":
         return "not comparable", "smoke scale: a few steps check the pipeline only"
     if e is None:
-        why = "" if row.cpu else " (long sequences: paper scale only)"
+        why = "" if row.cpu else f" (published {row.paper_text}, over the cpu budget: paper scale only)"
         return "not comparable", f"not run at the {scale} scale{why}"
     if e["seeds"] < common.MIN_SEEDS:
         return "not comparable", f"{e['seeds']} seeds: too few"
@@ -467,7 +476,8 @@ def claims(result: dict[str, Any], scale: str) -> list[Claim]:
         out.append(
             Claim(
                 f"{row.key}: training sequences to solve ({PRIMARY}; within 10x)",
-                f"H&S 1997 {row.table}: sequences presented until the stopping rule ({rule} here)",
+                f"H&S 1997 {row.table}: sequences presented until the stopping rule ({rule} here)"
+                + (f"; {row.note}" if row.note else ""),
                 row.paper_text,
                 ours,
                 verdict,
@@ -523,11 +533,12 @@ def _draw_counts(ax: Any, result: dict[str, Any]) -> None:
             if e["solved"] < e["seeds"]:
                 ax.plot([x], [e["budget"]], marker="v", markerfacecolor="none", color=c, linestyle="none")
                 ax.annotate(
-                    f"{e['seeds'] - e['solved']} unsolved",
+                    f"{e['seeds'] - e['solved']}/{e['seeds']}",
                     (x, e["budget"]),
+                    xytext=(0, 6),
+                    textcoords="offset points",
                     fontsize=6,
                     color=c,
-                    rotation=90,
                     va="bottom",
                     ha="center",
                 )
@@ -535,7 +546,7 @@ def _draw_counts(ax: Any, result: dict[str, Any]) -> None:
     ax.set_ylabel("training sequences to solve (log)")
     ax.set_title(
         "sequences to solve: paper (star, Reber: range) vs ours\n"
-        "(dots: seeds, bar: median, hollow triangle: budget of unsolved seeds)",
+        "(dots: solved seeds, bar: their median, hollow triangle: the budget, labelled unsolved/seeds)",
         fontsize=8,
     )
 
@@ -562,7 +573,10 @@ def figure(result: dict[str, Any], out: Path) -> list[Path]:
     for ax, draw in zip(axes[:, 0], (_draw_counts, _draw_rates), strict=True):
         draw(ax, result)
         ax.set_xticks(range(len(ROWS)))
-        ax.set_xticklabels([f"{r.key}\n{r.table}" for r in ROWS], fontsize=6.5, rotation=20, ha="right")
+        ax.set_xticklabels(
+            [f"{r.key.replace(', ', chr(10)).replace(' T=', chr(10) + 'T=')}\n{r.table}" for r in ROWS],
+            fontsize=6.5,
+        )
         ax.set_xlim(-0.6, len(ROWS) - 0.4)
         ax.grid(axis="y", alpha=0.3)
     handles = [axes[0, 0].plot([], [], "o", color=f"C{j}", label=m)[0] for j, m in enumerate(MODELS)] + [

@@ -18,6 +18,7 @@ from benchmarks.studies.hochreiter1997 import (
     count_verdict,
     figure,
     find,
+    paper_cost,
     paragraph,
 )
 
@@ -211,3 +212,29 @@ def test_smoke_scale_end_to_end(tmp_path):
     png = Path(out / report["figures"][0])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
     assert np.isfinite(report["wall_time_s"])
+
+
+def test_paper_scale_is_the_published_protocol_with_a_10x_budget():
+    sweeps = {s.name: s.overrides for s in STUDY.scales["paper"]}
+    assert len(sweeps) == 9  # the two multiplication rows share one configuration
+    adding = sweeps["adding_T100"]
+    for o in ("optim=sgd", "optim.lr=0.5", "optim.clip=none", "train.batch_size=1", "model.hidden=4"):
+        assert o in adding
+    assert "train.steps=740000" in adding and "seeds=10" in adding
+    assert "train.steps=12730000" in sweeps["multiplication_T100"]  # 10x the larger count
+    assert "train.steps=397400" in sweeps["embedded_Reber"] and "seeds=30" in sweeps["embedded_Reber"]
+    budgets = {
+        "adding_T100": (740_000, 10),
+        "adding_T500": (2_090_000, 10),
+        "adding_T1000": (8_530_000, 10),
+        "multiplication_T100": (12_730_000, 10),
+        "temporal_order_6a": (313_900, 10),
+        "temporal_order_6b": (5_711_000, 10),
+        "two-sequence_T100_N3": (273_800, 10),
+        "two-sequence_T1000_N3": (4_468_500, 10),
+        "embedded_Reber": (397_400, 30),
+    }
+    assert set(budgets) == set(sweeps)
+    assert paper_cost()[0] == sum(steps * seeds * 2 for steps, seeds in budgets.values())
+    cpu_tasks = {o for s in STUDY.scales["cpu"] for o in s.overrides if o.startswith("task=")}
+    assert cpu_tasks == {"task=adding,multiplication,latching", "task=temporal_order", "task=reber"}
