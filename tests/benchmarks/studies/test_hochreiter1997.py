@@ -154,6 +154,12 @@ def test_verdicts_at_their_boundaries():
     assert count_verdict(REBER, entry([400_000] * 4), "cpu")[0] == "disagrees"
     assert count_verdict(REBER, entry([844] * 4), "cpu")[0] == "agrees"
     assert count_verdict(REBER, entry([800] * 4), "cpu")[0] == "disagrees"
+    # under half the seeds solved: the median seed is censored at the budget
+    assert count_verdict(ADDING, entry([32_000]), "cpu") == (
+        "not comparable",
+        "only 1 of 4 seeds solved within the budget of 96,000 sequences, under 10x the paper's",
+    )
+    assert count_verdict(ADDING, entry([32_000], budget=740_000), "cpu")[0] == "disagrees"
     verdict, reason = count_verdict(ADDING, entry([32_000, 64_000]), "cpu")
     assert verdict == "agrees" and "2 of 4 seeds unsolved" in reason
 
