@@ -43,7 +43,7 @@ from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
 
 MODELS = ("lstm_nofg", "lstm")
 PRIMARY = "lstm_nofg"  # closest to the 1997 architecture; its seeds decide the verdicts
-GROUP = ("task.name", "task.variant", "task.length", "task.n_info", "model.name")
+TASK_KEYS = ("task.name", "task.variant", "task.length", "task.n_info")  # pooled per model
 BUDGET_FACTOR = 10  # paper scale: train up to 10x the published count (an order of magnitude)
 
 
@@ -377,7 +377,7 @@ def analyse(records: list[RunRecord]) -> dict[str, Any]:
     entries, groups = [], []
     for model in MODELS:
         mine = [r for r in records if r.get("model.name") == model]
-        for group in common.pooled(mine, GROUP[:-1]):
+        for group in common.pooled(mine, TASK_KEYS):
             groups.append({"model": model, **group})
             entries += [_entry(row, group, mine, model) for row in ROWS if row.matches(group)]
     return {"entries": entries, "groups": groups}
