@@ -3,13 +3,20 @@
 
 from __future__ import annotations
 
-from benchmarks.studies import arjovsky2016, gradient_over_time, pascanu2013, why_lstm_explodes
+from benchmarks.studies import (
+    arjovsky2016,
+    gradient_over_time,
+    hochreiter1997,
+    pascanu2013,
+    why_lstm_explodes,
+)
 from benchmarks.studies.base import SCALES, Claim, RunRecord, Study, Sweep, load_runs, reproduce
 
 # the order of the README's Reproductions table: the papers by year, then the suite's question
 STUDIES: dict[str, Study] = {
     s.name: s
     for s in (
+        hochreiter1997.STUDY,
         pascanu2013.STUDY,
         arjovsky2016.STUDY,
         gradient_over_time.STUDY,
