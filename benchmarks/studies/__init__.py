@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from benchmarks.studies import why_lstm_explodes
+from benchmarks.studies import gers2000, why_lstm_explodes
 from benchmarks.studies.base import SCALES, Claim, RunRecord, Study, Sweep, load_runs, reproduce
 
-STUDIES: dict[str, Study] = {s.name: s for s in (why_lstm_explodes.STUDY,)}
+STUDIES: dict[str, Study] = {s.name: s for s in (gers2000.STUDY, why_lstm_explodes.STUDY)}
 
 
 def get_study(name: str) -> Study:
