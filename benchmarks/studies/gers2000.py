@@ -100,16 +100,9 @@ SCALES: dict[str, tuple[Sweep, ...]] = {
         Sweep(
             "streams",
             (
-                *_protocol(steps=30_000, seeds=100, batch=1, length=1000, eval_size=1000, every=1000),
-                "optim=sgd",
-                "optim.lr=0.5",
-                "optim.clip=none",
-                "model.init.input=uniform",
-                "model.init.input_scale=0.2",
-                "model.init.recurrent=uniform",
-                "model.init.recurrent_scale=0.2",
-                "model.init.readout=uniform",
-                "model.init.readout_scale=0.2",
+                *_protocol(steps=7500, seeds=100, batch=4, length=1000, eval_size=1000, every=500),
+                *(f"model.init.{w}=uniform" for w in ("input", "recurrent", "readout")),
+                *(f"model.init.{w}_scale=0.2" for w in ("input", "recurrent", "readout")),
             ),
         ),
     ),
@@ -122,12 +115,15 @@ SCALE_NOTES = {
     "18,889 streams the paper's solved forget-gate nets needed, and those stopped at their first "
     "error; 5.1e7 symbol-steps per model; small batches because the paper learns online); tested as "
     "in the paper on 10 streams of 100,000 symbols; about 6 min on 2 cores.",
-    "paper": "100 seeds per model, hidden 8 (4 blocks of 2 cells in the secondary source, uncertain; "
-    "our LSTM has no blocks, no peepholes and no input-to-output shortcuts), weights U[-0.2, 0.2], "
-    "forget bias 1 for every unit (the paper: +0.5 to +2.0 by block), SGD lr 0.5 with one update per "
-    "1,000-symbol stream by BPTT (the paper: online truncated RTRL, one update per symbol, streams "
-    "stopped at the first error), 30,000 streams each: 3e9 symbol-steps per model; no learning-rate "
-    "decay (the 62% row is not run). Tested on 10 streams of 100,000 symbols as in the paper.",
+    "paper": "100 seeds per model as in the paper, hidden 8 (4 blocks of 2 cells in the secondary "
+    "source, uncertain; our LSTM has no blocks, no peepholes and no input-to-output shortcuts), weights "
+    "U[-0.2, 0.2] (secondary source, uncertain), forget bias 1 for every unit (the paper: +0.5 to +2.0 "
+    "by block), 7,500 updates of 4 streams of 1,000 symbols = 30,000 streams per net (our budget, above "
+    "the 18,889 streams the paper's solved forget-gate nets needed on average): 3.0e9 symbol-steps per "
+    "model, 6.0e9 in all. The learning rule stays the cpu scale's (Adam lr 0.01, BPTT over each stream): "
+    "the paper's lr 0.5 is for online truncated RTRL, one update per symbol on streams stopped at their "
+    "first error, which the suite does not have. No learning-rate decay (the 62% row is not run). "
+    "Tested on 10 streams of 100,000 symbols as in the paper.",
 }
 
 
@@ -359,6 +355,10 @@ def _rate_claims(result: dict[str, Any], scale: str) -> list[Claim]:
         verdict, reason = common.rate_verdict(paper, ours["solved"], ours["seeds"], _why_not(result, scale))
         if verdict != "not comparable":
             reason += _protocol_note(result)
+            if what == "good":
+                reason += (
+                    "; 'good' read here on the test streams (which streams the paper counts is uncertain)"
+                )
         rule = (
             "no error in any test stream"
             if what == "perfect"
@@ -414,7 +414,7 @@ def _growth_claim(result: dict[str, Any], scale: str) -> Claim | None:
     length = result["test"]["length"]
     return Claim(
         "Without forget gates the cell state grows without bound; with them it stays bounded",
-        "Gers et al. 2000, Sec. 2-4 (cell states over a continual stream)",
+        "Gers et al. 2000, text (standard LSTM's cell states over a continual stream; forget gates reset)",
         "unbounded growth without forget gates; reset at string boundaries with them",
         f"cell-state norm, late/early over {length:,} symbols (median over seeds), trained: {a:.3g} with, "
         f"{b:.3g} without forget gates (at init {fg['init']['median_ratio']:.3g}, "

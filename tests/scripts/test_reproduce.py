@@ -21,14 +21,19 @@ def _run(*args):
 
 def test_list_names_the_study():
     proc = _run("--list")
-    assert proc.returncode == 0 and proc.stdout.startswith("why_lstm_explodes: Why do LSTMs still explode?")
+    assert proc.returncode == 0 and proc.stdout.startswith(
+        "gers2000: Gers et al. 2000: forget gates on the continual embedded Reber grammar"
+    )
+    assert "why_lstm_explodes: Why do LSTMs still explode?" in proc.stdout
     assert "--scale smoke" in proc.stdout and "--scale paper" in proc.stdout
 
 
 def test_unknown_study_is_one_line():
     proc = _run("nope")
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == ["error: unknown study 'nope'; valid: why_lstm_explodes"]
+    assert proc.stderr.strip().splitlines() == [
+        "error: unknown study 'nope'; valid: gers2000, why_lstm_explodes"
+    ]
 
 
 @pytest.mark.slow
