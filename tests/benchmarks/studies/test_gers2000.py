@@ -135,6 +135,7 @@ def test_claims_at_cpu_scale_say_the_budget_is_too_small(result):
     assert "median run before the first error is 1 symbols" in rates[0].reason
     assert by["LSTM with forget gate and learning-rate decay: share of networks perfect"].paper == "62%"
     assert {c.verdict for c in g.claims(result, "smoke")} == {"not comparable"}
+    assert not any("|" in str(v) for c in by.values() for v in vars(c).values())  # Markdown cells
 
 
 def test_rate_claims_use_the_wilson_interval_once_the_nets_learned(result):
