@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from benchmarks.studies import (
     arjovsky2016,
+    gers2000,
     gradient_over_time,
     hochreiter1997,
     pascanu2013,
@@ -17,6 +18,7 @@ STUDIES: dict[str, Study] = {
     s.name: s
     for s in (
         hochreiter1997.STUDY,
+        gers2000.STUDY,
         pascanu2013.STUDY,
         arjovsky2016.STUDY,
         gradient_over_time.STUDY,

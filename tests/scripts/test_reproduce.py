@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-STUDY_NAMES = ("hochreiter1997", "pascanu2013", "arjovsky2016", "gradient_over_time", "why_lstm_explodes")
+STUDY_NAMES = (
+    "hochreiter1997",
+    "gers2000",
+    "pascanu2013",
+    "arjovsky2016",
+    "gradient_over_time",
+    "why_lstm_explodes",
+)
 
 
 def _run(*args):
