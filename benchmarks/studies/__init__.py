@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from benchmarks.studies import why_lstm_explodes
+from benchmarks.studies import greff2015, le2015, why_lstm_explodes
 from benchmarks.studies.base import SCALES, Claim, RunRecord, Study, Sweep, load_runs, reproduce
 
-STUDIES: dict[str, Study] = {s.name: s for s in (why_lstm_explodes.STUDY,)}
+STUDIES: dict[str, Study] = {s.name: s for s in (greff2015.STUDY, le2015.STUDY, why_lstm_explodes.STUDY)}
 
 
 def get_study(name: str) -> Study:
