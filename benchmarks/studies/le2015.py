@@ -25,6 +25,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
 
@@ -34,6 +36,7 @@ PAPER_LENGTHS = (150, 200, 300, 400)
 # Longest T (of PAPER_LENGTHS) each model solved, as TASKS.md records Le et al.; None: not given.
 PAPER_LONGEST: dict[str, int | None] = {"rnn": 150, "irnn": 300, "lstm": None}
 MODELS = "irnn,rnn,lstm"
+COLOURS = {"irnn": "C0", "rnn": "C1", "lstm": "C2"}
 
 
 def _sweep(
@@ -63,23 +66,23 @@ def _sweep(
 
 ADAM = ("optim=adam", "optim.lr=0.001", "optim.clip=global_norm", "optim.clip_value=1.0")
 SGD = ("optim=sgd", "optim.lr=0.01", "optim.clip=global_norm", "optim.clip_value=1.0")
-SCALES = {
+SCALES: dict[str, tuple[Sweep, ...]] = {
     "smoke": (_sweep("10", 20, 2, 8, 100, ADAM),),
-    "cpu": (_sweep("50,100", 1000, 6, 64, 1000, ADAM),),
+    "cpu": (_sweep("50,100", 2000, 6, 64, 1000, ADAM),),
     "paper": (_sweep(",".join(map(str, PAPER_LENGTHS)), 100000, 10, 100, 10000, SGD),),
 }
 SCALE_NOTES = {
     "smoke": "T=10, 20 steps, 2 seeds, hidden 8: checks the pipeline",
     "cpu": (
         "T=50 and 100 only (the published T=150-400 do not fit), hidden 64, Adam lr 0.001, clip 1, "
-        "batch 16, 1,000 steps, 6 seeds, eval on 1,000 sequences: 6 jobs, 18,000 seed-steps; Le et "
+        "batch 16, 2,000 steps, 6 seeds, eval on 1,000 sequences: 6 jobs, 72,000 seed-steps; Le et "
         "al.'s longest-T claims cannot be tested at these lengths, and Adam is not their SGD; "
         "about 6 minutes on 2 cores"
     ),
     "paper": (
         "T in 150, 200, 300, 400, hidden 100, SGD lr 0.01 with global-norm clipping at 1, batch 16, "
-        "100,000 steps, 10 seeds, eval on 10,000 sequences: 12 jobs, 12M seed-steps (3.3G "
-        "sequence-steps); Le et al.'s protocol is uncertain (TASKS.md): these settings are our "
+        "100,000 steps, 10 seeds, eval on 10,000 sequences: 12 jobs, 12M seed-steps (192M "
+        "training sequences); Le et al.'s protocol is uncertain (TASKS.md): these settings are our "
         "choice, not confirmed from their text"
     ),
 }
@@ -179,31 +182,65 @@ def paragraph(result: dict[str, Any]) -> str:
     return " ".join(text)
 
 
+def _draw_curves(ax: Any, curves: list[dict[str, Any]], length: int) -> None:
+    for c in sorted((c for c in curves if c["length"] == length), key=lambda c: str(c["name"])):
+        steps = np.asarray(c["steps"], dtype=float)
+        colour = COLOURS.get(str(c["name"]), "C7")
+        ax.plot(steps, c["mean"], color=colour, label=f"{c['name']} ({len(c['seeds'])} seeds)")
+        ax.fill_between(steps, c["lo"], c["hi"], color=colour, alpha=0.2, linewidth=0)
+    ax.axhline(BASELINE, color="k", linestyle="--", linewidth=1, label="baseline 1/6")
+    ax.axhline(THRESHOLD, color="k", linestyle=":", linewidth=1, label="solved below 1/12")
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("eval MSE (mean, 95% t-band over seeds)")
+    ax.set_title(f"T = {length}", fontsize=9)
+    ax.legend(fontsize=7)
+
+
+def _draw_rates(ax: Any, rows: list[dict[str, Any]]) -> None:
+    for i, model in enumerate(sorted({str(r["name"]) for r in rows})):
+        pts = sorted((r for r in rows if r["name"] == model), key=lambda r: r["length"])
+        xs = np.array([r["length"] for r in pts], dtype=float) + 2.0 * i
+        err = np.array([[r["rate"] - r["ci95"][0], r["ci95"][1] - r["rate"]] for r in pts]).T
+        colour = COLOURS.get(model, "C7")
+        ax.errorbar(
+            xs,
+            [r["rate"] for r in pts],
+            yerr=err,
+            marker="o",
+            capsize=3,
+            color=colour,
+            label=f"{model} (ours)",
+        )
+        published = _paper_points(None, model)
+        if published:
+            px, py = zip(*published, strict=True)
+            ax.plot(
+                px,
+                py,
+                ":",
+                marker="s",
+                markerfacecolor="none",
+                color=colour,
+                label=f"{model} (paper, read as 0/1)",
+            )
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("T")
+    ax.set_ylabel("success rate (95% Wilson interval)")
+    ax.set_title("solved: eval MSE < 1/12", fontsize=9)
+    ax.legend(fontsize=7)
+
+
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
-    """Evaluation MSE against training per T (baseline dashed), and success rate against T
-    with the published longest T marked as the paper's points."""
-    curves = common.draw_curves(
-        result["curves"],
-        series="name",
-        panel="length",
-        baseline=lambda _: BASELINE,
-        ylabel="eval MSE (dashed: always-1 baseline 1/6)",
-        title="Adding (arjovsky2016): IRNN, tanh RNN, LSTM",
-        out=out,
-        name="le2015_curves",
-        log=True,
-    )
-    rates = common.draw_rates(
-        result["rows"],
-        x="length",
-        series="name",
-        panel=None,
-        paper=_paper_points,
-        title="Adding (arjovsky2016): success (eval MSE < 1/12) against T",
-        out=out,
-        name="le2015_rates",
-    )
-    return [curves, rates]
+    """One panel per T: evaluation MSE against training with the baseline; the last
+    panel: success rate against T, with Le et al.'s longest T as 0/1 points."""
+    lengths = result["lengths"]
+    fig, axes = common.canvas(len(lengths) + 1, width=4.4, height=3.8)
+    for ax, length in zip(axes[0], lengths, strict=False):
+        _draw_curves(ax, result["curves"], length)
+    _draw_rates(axes[0][-1], result["rows"])
+    fig.suptitle("Le et al. 2015 on adding (arjovsky2016 variant; their protocol is uncertain)", fontsize=10)
+    return [common.save(fig, out, "le2015")]
 
 
 def _paper_points(_panel: Any, model: Any) -> list[tuple[float, float]]:

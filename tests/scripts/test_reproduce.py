@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.studies import STUDIES
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -21,14 +23,18 @@ def _run(*args):
 
 def test_list_names_the_study():
     proc = _run("--list")
-    assert proc.returncode == 0 and proc.stdout.startswith("why_lstm_explodes: Why do LSTMs still explode?")
+    names = [line.split(":")[0] for line in proc.stdout.splitlines() if not line.startswith(" ")]
+    assert proc.returncode == 0 and names == sorted(names)
+    assert {"greff2015", "le2015", "why_lstm_explodes"} <= set(names)
+    assert "why_lstm_explodes: Why do LSTMs still explode?" in proc.stdout
     assert "--scale smoke" in proc.stdout and "--scale paper" in proc.stdout
 
 
 def test_unknown_study_is_one_line():
     proc = _run("nope")
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == ["error: unknown study 'nope'; valid: why_lstm_explodes"]
+    valid = ", ".join(sorted(STUDIES))
+    assert proc.stderr.strip().splitlines() == [f"error: unknown study 'nope'; valid: {valid}"]
 
 
 @pytest.mark.slow

@@ -115,4 +115,4 @@ def test_smoke_scale_end_to_end(tmp_path, check_pngs):
     assert {c["verdict"] for c in report["claims"]} == {"not comparable"}
     rows_md = (out / "readme_rows.md").read_text().splitlines()
     assert len(rows_md) == 3 and all(line.startswith("| Le et al. 2015") for line in rows_md)
-    check_pngs([out / f for f in report["figures"]], {"le2015_curves.png", "le2015_rates.png"})
+    check_pngs([out / f for f in report["figures"]], {"le2015.png"})
