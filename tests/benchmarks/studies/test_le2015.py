@@ -47,20 +47,33 @@ def test_majority_longest():
     assert le.majority_longest(rows[1:2]) is None
 
 
-def test_longest_verdict_needs_every_published_length():
-    lengths = list(le.PAPER_LENGTHS)
-    assert le.longest_verdict(150, 150, lengths, 10)[0] == "agrees"
-    assert le.longest_verdict(150, 200, lengths, 10) == (
+def _rows(rates, seeds=10):
+    return [{"length": t, "seeds": seeds, "rate": r} for t, r in rates.items()]
+
+
+def test_longest_verdict_at_the_published_lengths():
+    solved_to_150 = _rows({150: 0.9, 200: 0.2, 300: 0.0, 400: 0.0})
+    assert le.longest_verdict(150, solved_to_150)[0] == "agrees"
+    assert le.longest_verdict(300, solved_to_150) == (
         "disagrees",
-        "longest T solved by a majority of seeds is 200, not 150",
+        "longest T solved by a majority of seeds is 150, not 300",
     )
-    assert le.longest_verdict(300, None, lengths, 10)[1].endswith("is none, not 300")
-    assert le.longest_verdict(150, 100, [50, 100], 10) == (
-        "not comparable",
-        "T=150, 200, 300, 400 not run at this scale",
+    none = _rows({150: 0.0, 200: 0.0, 300: 0.0, 400: 0.0})
+    assert le.longest_verdict(300, none)[1].endswith("is none, not 300")
+    assert (
+        le.longest_verdict(150, _rows({150: 1.0, 200: 0.0, 300: 0.0, 400: 0.0}, seeds=2))[0]
+        == "not comparable"
     )
-    assert le.longest_verdict(150, 150, lengths, 2)[0] == "not comparable"
-    assert le.longest_verdict(None, 400, lengths, 10)[0] == "not comparable"
+    assert le.longest_verdict(None, solved_to_150)[0] == "not comparable"
+
+
+def test_longest_verdict_at_short_lengths_tests_what_the_paper_implies():
+    verdict, reason = le.longest_verdict(150, _rows({50: 1.0, 100: 0.6}))
+    assert verdict == "agrees"
+    assert reason.startswith("T=150, 200, 300, 400 not run at this scale; tested only what T=150 implies")
+    verdict, reason = le.longest_verdict(300, _rows({50: 1.0, 100: 0.5}))  # a tie is not a majority
+    assert verdict == "disagrees" and reason.endswith("not solved by a majority at T=100")
+    assert le.longest_verdict(150, _rows({200: 1.0, 300: 1.0}))[0] == "not comparable"  # nothing <= 150 run
 
 
 def test_analyse_pools_rates_and_curves(tmp_path, fake_runs):
