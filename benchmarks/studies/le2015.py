@@ -14,6 +14,11 @@ Arjovsky et al. later drew it, and this variant's ``solved`` has a margin noise 
 baseline cannot cross (evaluation MSE below 1/12, half the baseline: a network that knows
 one of the two numbers exactly). Whether this is Le et al.'s variant is uncertain.
 
+Models: the suite's presets ``irnn`` (ReLU, identity recurrent matrix, inputs and readout
+N(0, 0.001^2)), ``rnn`` (tanh, orthogonal recurrent and Glorot input initialisation) and
+``lstm`` (forget-gate bias 1, no peepholes); how Le et al. initialised their tanh RNN and
+LSTM is not recorded in TASKS.md (uncertain).
+
 Results: the evaluation MSE against training with 95% t-bands over seeds, per model and
 T, against the baseline; success rates (Wilson intervals) per model and T; and, per model,
 the longest T that the majority of seeds solved, compared with the published longest T
