@@ -7,7 +7,9 @@ from benchmarks.studies import (
     arjovsky2016,
     gers2000,
     gradient_over_time,
+    greff2015,
     hochreiter1997,
+    le2015,
     pascanu2013,
     why_lstm_explodes,
 )
@@ -20,6 +22,8 @@ STUDIES: dict[str, Study] = {
         hochreiter1997.STUDY,
         gers2000.STUDY,
         pascanu2013.STUDY,
+        le2015.STUDY,
+        greff2015.STUDY,
         arjovsky2016.STUDY,
         gradient_over_time.STUDY,
         why_lstm_explodes.STUDY,

@@ -14,6 +14,8 @@ STUDY_NAMES = (
     "hochreiter1997",
     "gers2000",
     "pascanu2013",
+    "le2015",
+    "greff2015",
     "arjovsky2016",
     "gradient_over_time",
     "why_lstm_explodes",
