@@ -96,19 +96,18 @@ SCALES = {
             ),
         ),
     ),
-    "cpu": _sweeps("10,20,50", "20", *_protocol(1000, 100, 1000, 5)),
+    "cpu": _sweeps("20,50", "50", *_protocol(10_000, 500, 1000, 5)),
     "paper": _sweeps("50,100,150,200,250", str(TEXT_LENGTH), *_protocol(PAPER_STEPS, 1000, 10_000, 5)),
 }
 SCALE_NOTES = {
     "smoke": "basic tanh only, MSGD and MSGD-CR, T=10, 20 steps, 2 seeds, 100 eval sequences: pipeline only",
     "cpu": (
-        "Figure 7 at T=10, 20, 50 (the paper: 50-250) with 1,000 updates per seed (the paper: up to 5M), "
-        "5 seeds, 1,000 eval sequences, evaluated every 100 updates; Sec. 4.1.2's tasks at T=20 only (the "
-        "paper: one model for lengths 50-200), MSGD-CR, smart tanh init. At most 45 seeds * 1,000 updates * "
-        "(10 + 20 + 50) + 20 * 1,000 * 20 = 4.0M update-steps (one seed's update of 20 sequences, per time "
-        "step), 31 jobs in 4 sweeps: about 5 minutes on 2 quiet cores (estimated from single jobs timed "
-        "at load 4: 25k update-steps/s for MSGD, about half that for MSGD-CR, plus ~3 s per job and ~8 s per "
-        "sweep)"
+        "Figure 7 at T=20 and 50 (the paper: 50-250) with 10,000 updates per seed (the paper: up to 5M), "
+        "5 seeds, 1,000 eval sequences, evaluated every 500 updates; Sec. 4.1.2's tasks at T=50 only (the "
+        "paper: one model for lengths 50-200), MSGD-CR, smart tanh init. At most 45 seeds * 10,000 updates * "
+        "(20 + 50) + 20 * 10,000 * 50 = 41.5M update-steps (one seed's update of 20 sequences, per time "
+        "step), 22 jobs in 4 sweeps: about 25 minutes on 2 quiet cores (the 1,000-update version, 4.0M "
+        "update-steps, took 4.4 minutes, mostly compiling)"
     ),
     "paper": (
         "T=50, 100, 150, 200, 250, up to 5M updates of 20 sequences, 5 seeds, 10,000 eval sequences every "
