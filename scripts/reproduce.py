@@ -2,7 +2,8 @@
 
 ``--list`` names the studies with their source and scales; ``--table [--scale S]`` prints
 the README's Reproductions table from every ``runs/studies/*/S/reproduction.json`` found
-(registry order), so the table's numbers come from the runs' own reports. A run writes
+(registry order), so the table's numbers come from the runs' own reports; ``--costs
+[--scale S]`` prints each study's measured throughput at S and its paper scale's cost. A run writes
 ``runs/studies/NAME/SCALE/`` (or ``--out``): one Hydra multirun per sweep, then
 ``reproduction.json`` (every claim with the paper's value, ours and a verdict, the scale,
 seeds and wall time), ``answer.md`` (the study's paragraph with its numbers),
@@ -23,7 +24,7 @@ from benchmarks.studies import SCALES, STUDIES, get_study, reproduce
 from benchmarks.studies.base import readme_rows, scale_cost
 
 TABLE_HEAD = (
-    "| study | claim (source) | paper | ours (scale) | verdict | wall time | command |\n"
+    "| study | claim (source) | paper | ours (scale) | verdict | run time | command |\n"
     "|---|---|---|---|---|---|---|\n"
 )
 
@@ -51,11 +52,41 @@ def table(root: Path, scale: str) -> str:
     return TABLE_HEAD + "".join(rows)
 
 
+def costs(root: Path, scale: str) -> str:
+    """Per study: what ``scale`` measured (model-steps, wall time, model-steps/s) and what
+    the ``paper`` scale plans (jobs, model-steps: an upper bound, seeds stop when solved),
+    with the time the measured throughput implies (a lower bound where the paper's steps
+    are longer or wider than ``scale``'s)."""
+    lines = [
+        f"| study | {scale}: model-steps | run time | model-steps/s | paper: jobs | model-steps "
+        f"| at {scale}'s throughput |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, study in STUDIES.items():
+        path = root / name / scale / "reproduction.json"
+        if not path.is_file() or "paper" not in study.scales:
+            continue
+        report = store.read_json_strict(path)
+        rate = report["model_steps_per_s"]
+        jobs, steps = scale_cost(study.scales["paper"])
+        hours = steps / rate / 3600
+        lines.append(
+            f"| {name} | {report['model_steps']:,} | {report['run_time_s'] / 60:.1f} min | {rate:,.0f} "
+            f"| {jobs} | {steps:,} | {hours:,.1f} h |"
+        )
+    if len(lines) == 2:
+        raise ValueError(f"no study has run at scale {scale!r} under {root}; run one first")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="reproduce", description="Run, collect, compare and draw a study.")
     parser.add_argument("name", nargs="?", help="the study (see --list)")
     parser.add_argument("--list", action="store_true", help="list the studies and their scales")
     parser.add_argument("--table", action="store_true", help="print the README table of the runs at --scale")
+    parser.add_argument(
+        "--costs", action="store_true", help="print each study's measured throughput and paper-scale cost"
+    )
     parser.add_argument("--scale", default="smoke", choices=SCALES, help="smoke (CI), cpu (~30 min), paper")
     parser.add_argument(
         "--out", type=Path, default=None, help="study directory (default runs/studies/NAME/SCALE)"
@@ -64,9 +95,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.list:
         list_studies()
         return
-    if args.table:
+    if args.table or args.costs:
+        show = table if args.table else costs
         try:
-            print(table(args.out or Path("runs/studies"), args.scale), end="")
+            print(show(args.out or Path("runs/studies"), args.scale), end="")
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)

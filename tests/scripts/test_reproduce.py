@@ -90,7 +90,9 @@ def test_table_is_built_from_the_reports_found(tmp_path):
     report = {
         "title": "Why do LSTMs still explode?",
         "scale": "cpu",
-        "wall_time_s": 1140.0,
+        "run_time_s": 1140.0,
+        "model_steps": 50_400,
+        "model_steps_per_s": 45.0,
         "command": "scripts/reproduce.py why_lstm_explodes --scale cpu",
         "claims": [
             {"claim": "c1", "source": "s1", "paper": "p1", "ours": "o1", "verdict": "agrees", "reason": "r1"},
@@ -114,6 +116,10 @@ def test_table_is_built_from_the_reports_found(tmp_path):
         "| Why do LSTMs still explode? | c2 (s2) | p2 | o2 (cpu) | disagrees: r2 | 19 min | "
         "`scripts/reproduce.py why_lstm_explodes --scale cpu` |"
     )
+    cost = _run("--costs", "--scale", "cpu", "--out", str(tmp_path)).stdout.splitlines()
+    assert cost[0].startswith("| study | cpu: model-steps | run time | model-steps/s | paper: jobs |")
+    # the paper scale: 54 jobs, 2.7M model-steps (README); at 45 model-steps/s: 16.7 hours
+    assert cost[2:] == ["| why_lstm_explodes | 50,400 | 19.0 min | 45 | 54 | 2,700,000 | 16.7 h |"]
     missing = _run("--table", "--scale", "paper", "--out", str(tmp_path))
     assert missing.returncode == 2
     assert (
