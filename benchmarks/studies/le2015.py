@@ -142,7 +142,8 @@ def longest_verdict(paper: int | None, rows: list[dict[str, Any]]) -> tuple[str,
     """One model's rows (one per T) against the published longest T solved. With every
     published length run: the majority-longest T must equal it. With some missing (the
     cpu scale), only what it implies is tested, assuming a shorter T is no harder: every T
-    run up to the published one solved by a majority of seeds."""
+    run up to the published one solved by a majority of seeds (else not comparable: our
+    budget is far below theirs, and more training could solve it)."""
     if paper is None:
         return "not comparable", "TASKS.md gives no longest T for this model (uncertain)"
     seeds = min((r["seeds"] for r in rows), default=0)
@@ -162,10 +163,10 @@ def longest_verdict(paper: int | None, rows: list[dict[str, Any]]) -> tuple[str,
     failed = [r["length"] for r in shorter if not r["rate"] > 0.5]
     tested = ", ".join(str(r["length"]) for r in shorter)
     implied = f"{not_run}; tested only what T={paper} implies (shorter assumed no harder): T={tested}"
-    if failed:
-        return "disagrees", (
-            f"{implied}: not solved by a majority at T={', '.join(map(str, failed))} (possibly our "
-            "training budget, far below theirs, rather than the model)"
+    if failed:  # a shorter budget than theirs failing to solve is no evidence against them
+        return "not comparable", (
+            f"{implied}: not solved by a majority at T={', '.join(map(str, failed))} within our "
+            "budget, far below theirs: more training could solve it"
         )
     return "agrees", f"{implied}: solved by a majority of seeds"
 

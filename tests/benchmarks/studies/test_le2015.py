@@ -72,7 +72,7 @@ def test_longest_verdict_at_short_lengths_tests_what_the_paper_implies():
     assert verdict == "agrees"
     assert reason.startswith("T=150, 200, 300, 400 not run at this scale; tested only what T=150 implies")
     verdict, reason = le.longest_verdict(300, _rows({50: 1.0, 100: 0.5}))  # a tie is not a majority
-    assert verdict == "disagrees" and "not solved by a majority at T=100 (possibly our" in reason
+    assert verdict == "not comparable" and "not solved by a majority at T=100 within our budget" in reason
     assert le.longest_verdict(150, _rows({200: 1.0, 300: 1.0}))[0] == "not comparable"  # nothing <= 150 run
 
 
