@@ -29,8 +29,10 @@ from collections.abc import Sequence
 import numpy as np
 
 # Above this many seeds per model the exact power is not enumerated (its cost grows as n^2
-# outcomes times the nuisance grid) and Cohen's approximation, good at large n, is used.
-EXACT_MAX = 120
+# outcomes times the nuisance grid, 7 s to reach 117 seeds) and Cohen's approximation is
+# used: there it is within 5% of the exact count (57 against 60 seeds for rates 0.5 and
+# 0.75, 116 against 117 for 0.5 and 0.68), while at a few seeds it is off by up to 2x.
+EXACT_MAX = 60
 NUISANCE_GRID = 256  # common success rates over which Boschloo's p is maximised
 BOOTSTRAP_SEED = 0
 
