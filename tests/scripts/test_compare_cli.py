@@ -138,8 +138,11 @@ def test_equal_rates_are_never_told_apart(tmp_path, fake_runs, capsys):
         fake_runs.write(
             root / str(i), _config(fake_runs, model, range(4)), fake_runs.summary(range(4), [False] * 4)
         )
+    fake_runs.write(root / "2", _config(fake_runs, "lstm", range(4)))  # still running
     compare.main([str(root)])
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert err.startswith("warning: 1 run unfinished (config.yaml, no summary.json") and err.count("\n") == 1
+    assert "| lstm |" not in out
     assert (
         "- gru vs rnn: not distinguishable at these seeds (p=1); never: the observed success rates are equal"
         in out
