@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -70,18 +71,54 @@ def diagnostics_summary(diag: dict[str, np.ndarray], seeds: list[int]) -> dict[s
     return out
 
 
+class ProgressBar:
+    """The run's tqdm bar for the terminal. Before any step is counted the evaluation and
+    the first training chunk compile (seconds to minutes, silent otherwise), so the bar
+    says ``compiling...`` until the second evaluation, the first after a trained chunk;
+    while no seed has a training loss it shows ``loss=-``, never NaN (which reads as a
+    divergence); and it sets its postfix before it advances, so the line printed after a
+    jump (the only line a log file keeps) carries the new values."""
+
+    def __init__(self, total: int, label: str, enabled: bool = True, **tqdm_args: Any):
+        self.bar = tqdm(
+            total=total,
+            desc=label,
+            disable=not enabled,
+            unit="step",
+            dynamic_ncols=True,
+            postfix="compiling...",
+            **tqdm_args,
+        )
+        self.evaluations = 0
+
+    def evaluated(self, step: int, loss: float, solved: int, seeds: int) -> None:
+        """Show an evaluation at ``step``: mean training loss over seeds (NaN: none yet)."""
+        self.evaluations += 1
+        postfix = f"loss={loss:.4f}" if math.isfinite(loss) else "loss=-"
+        postfix += f", solved={solved}/{seeds}"
+        if self.evaluations == 1 and step < (self.bar.total or 0):
+            postfix += ", compiling..."  # the first chunk compiles next
+        self.bar.set_postfix_str(postfix, refresh=False)
+        printed = getattr(self.bar, "last_print_t", None)
+        self.bar.update(step - self.bar.n)
+        if not self.bar.disable and self.bar.last_print_t == printed:
+            self.bar.refresh()  # update() held the line back (mininterval): show it now
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 class RunSinks:
     """Where one run's evaluations and measurements go while it trains besides the store
-    (:class:`~benchmarks.history.StoreSink`): the logger and the progress bar."""
+    (:class:`~benchmarks.history.StoreSink`): the logger and the progress bar
+    (:class:`ProgressBar`)."""
 
     def __init__(self, exp: Experiment, out: Path, config: dict[str, Any], label: str, progress: bool):
         self.out, self.seeds = out, exp.seeds
         self.logger = make_logger(
             exp.logger, out, config, name=f"{exp.model_name}-{exp.task_name}-{out.name}"
         )
-        self.bar = tqdm(
-            total=exp.trainer.spec.steps, desc=label, disable=not progress, unit="step", dynamic_ncols=True
-        )
+        self.progress = ProgressBar(exp.trainer.spec.steps, label, progress)
 
     def on_eval(self, step: int, chunk_rows: list[dict[str, Any]]) -> None:
         solved = sum(r["solved"] for r in chunk_rows)
@@ -101,8 +138,7 @@ class RunSinks:
             f"step {step}: train loss {train_loss} (mean over seeds), "
             f"eval loss {metrics['eval_loss_mean']:.4g}, solved {solved}/{len(chunk_rows)} seeds"
         )
-        self.bar.update(step - self.bar.n)
-        self.bar.set_postfix(loss=f"{loss:.4f}", solved=f"{solved}/{len(chunk_rows)}")
+        self.progress.evaluated(step, loss, solved, len(chunk_rows))
 
     def on_diagnostics(self, step: int, arrays: dict[str, np.ndarray]) -> None:
         metrics: dict[str, Any] = {}
@@ -237,7 +273,7 @@ def _train_into(
                 checkpoint=checkpoint,
             )
     finally:
-        sinks.bar.close()
+        sinks.progress.close()
     sink.finish()
     summary = write_result(out, exp, result)
     sinks.logger.log({"success_rate": summary["success_rate"]}, result.steps_run)

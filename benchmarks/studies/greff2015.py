@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.stats import fisher_p, holm, mannwhitney_p, quartiles, worst_for_nan
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
 
@@ -124,52 +125,6 @@ SCALE_NOTES = {
         "fixed setting, not Greff et al.'s random search, and not their data sets"
     ),
 }
-
-
-# ---------------------------------------------------------------------------- statistics
-
-
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (family-wise error), in the input order."""
-    m = len(pvalues)
-    order = sorted(range(m), key=lambda i: pvalues[i])
-    adjusted = [1.0] * m
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted
-
-
-def fisher_p(k1: int, n1: int, k2: int, n2: int) -> float:
-    """Two-sided Fisher exact test of two success proportions."""
-    from scipy.stats import fisher_exact
-
-    return float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue)
-
-
-def mannwhitney_p(a: list[float], b: list[float]) -> float:
-    """Two-sided Mann-Whitney U test of two loss samples (NaN for a diverged seed counts as
-    the worst loss); 1.0 when either sample is empty."""
-    from scipy.stats import mannwhitneyu
-
-    x, y = _worst_for_nan(a), _worst_for_nan(b)
-    if not len(x) or not len(y):
-        return 1.0
-    return float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
-
-
-def _worst_for_nan(values: list[float]) -> np.ndarray:
-    a = np.array([math.nan if v is None else v for v in values], dtype=float)
-    return np.where(np.isfinite(a), a, np.inf)
-
-
-def quartiles(values: list[float]) -> list[float]:
-    """Median with the 25% and 75% quantiles of the finite values (NaN if none)."""
-    a = np.array([v for v in values if v is not None and np.isfinite(v)], dtype=float)
-    if not a.size:
-        return [math.nan] * 3
-    return [float(q) for q in np.quantile(a, [0.5, 0.25, 0.75])]
 
 
 # ---------------------------------------------------------------------------- the study
@@ -417,7 +372,7 @@ def _draw_task(
         ax_rate.errorbar(
             x, r["rate"], yerr=[[r["rate"] - lo], [hi - r["rate"]]], marker="o", capsize=3, color=colour
         )
-        losses = _worst_for_nan(r["final_eval_loss"])
+        losses = worst_for_nan(r["final_eval_loss"])
         finite = losses[np.isfinite(losses)]
         jitter = np.linspace(-0.15, 0.15, len(finite)) if len(finite) > 1 else np.zeros(len(finite))
         ax_loss.scatter(x + jitter, finite, s=10, color=colour, alpha=0.6)

@@ -1,7 +1,9 @@
 """One experiment into its run directory, in-process: the files and what they hold."""
 
+import io
 import json
 import logging
+import math
 import re
 
 import numpy as np
@@ -12,7 +14,7 @@ import yaml
 from benchmarks.chunk import Trainer, TrainSpec
 from benchmarks.config import Experiment, LoggerConfig
 from benchmarks.diagnostics import DiagnosticsSpec
-from benchmarks.experiment import RunDirConflict, format_summary, run_experiment
+from benchmarks.experiment import ProgressBar, RunDirConflict, format_summary, run_experiment
 from benchmarks.optim import OptimSpec
 from models import make_model
 from tasks.adding import AddingTask
@@ -81,3 +83,36 @@ def test_progress_and_summary_go_to_the_carousel_log(tmp_path, caplog):
     pattern = rf"step \d+: train loss {num} \(mean over seeds\), eval loss {num}, solved [0-2]/2 seeds"
     for line in progress[1:]:
         assert re.fullmatch(pattern, line), line
+
+
+def _printed(buf: io.StringIO) -> list[str]:
+    """Every line tqdm printed (it rewrites the line after a carriage return)."""
+    return [line for line in re.split(r"[\r\n]", buf.getvalue()) if line.strip()]
+
+
+@pytest.mark.parametrize("mininterval", [0.0, 60.0])  # update() prints, or holds the line back
+def test_progress_bar_compiles_shows_no_nan_and_updates_its_postfix_before_jumping(mininterval):
+    buf = io.StringIO()
+    bar = ProgressBar(100, "lstm on adding", file=buf, mininterval=mininterval)
+    assert _printed(buf) == ["lstm on adding:   0%|          | 0/100 [00:00<?, ?step/s, compiling...]"]
+    bar.evaluated(0, math.nan, 0, 4)  # before the first chunk: no training loss yet
+    assert _printed(buf)[-1].endswith("loss=-, solved=0/4, compiling...]")
+    for step, loss, solved in [(50, 0.25, 1), (100, 0.125, 4)]:
+        before = len(_printed(buf))
+        bar.evaluated(step, loss, solved, 4)
+        new = _printed(buf)[before:]
+        assert new, "the jump was not shown"
+        for line in new:  # every line showing the jump carries the new values
+            assert f"{step}/100" in line and f"loss={loss:.4f}, solved={solved}/4]" in line
+            assert "compiling" not in line
+    bar.close()
+    assert "nan" not in buf.getvalue().lower()
+
+
+def test_a_disabled_progress_bar_prints_nothing():
+    buf = io.StringIO()
+    bar = ProgressBar(10, "lstm", enabled=False, file=buf)
+    bar.evaluated(0, math.nan, 0, 2)
+    bar.evaluated(10, 0.5, 2, 2)
+    bar.close()
+    assert buf.getvalue() == ""
