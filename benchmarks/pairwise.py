@@ -3,7 +3,8 @@
 The sweep is read with :func:`benchmarks.sweep.collect` (finished configs only, seeds
 pooled across jobs) and split into groups that differ in anything but the model: task,
 variant, length and every other varying config key outside ``model.*``. Within a group a
-"model" is ``model.name`` with the ``model.*`` keys that vary there (``lstm (hidden=100)``),
+"model" is ``model.name`` with the ``model.*`` keys that vary among its runs there
+(``lstm (hidden=100)``; a preset's own fields, which its name implies, are left out),
 so a sweep over hidden sizes compares every size with every other.
 
 Per group, each model's success rate with its 95% Wilson interval and the steps to solve
@@ -183,7 +184,16 @@ def groups(table: pd.DataFrame) -> list[tuple[dict[str, Any], list[dict[str, Any
         by.setdefault(repr(sorted(key.items(), key=str)), (key, []))[1].append(row)
     out = []
     for key, rows in by.values():
-        varying = [c for c in model_cols[1:] if len({repr(plain(r[c])) for r in rows}) > 1]
+        # a key joins the label only where it tells apart runs of one model name: a preset's
+        # own fields (lstm_cifg's coupled=True) say nothing its name does not
+        varying = [
+            c
+            for c in model_cols[1:]
+            if any(
+                len({repr(plain(r[c])) for r in rows if r["model"] == name}) > 1
+                for name in {r["model"] for r in rows}
+            )
+        ]
         out.append((key, [model_entry(r, _label(r, varying)) for r in rows]))
     return sorted(out, key=lambda g: [_sortable(v) for v in g[0].values()])
 

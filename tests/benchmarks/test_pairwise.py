@@ -42,3 +42,29 @@ def test_verdicts():
     assert pairwise.verdict(_pair(steps_holm=None), "steps", 0.05) == (
         "lstm vs rnn: steps to solve not compared: one of them solved no seed"
     )
+
+
+def test_labels_name_only_what_tells_runs_of_one_model_apart(monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setattr(pairwise, "model_entry", lambda row, label: {"model": label})
+    rows = [  # lstm at two sizes; lstm_cifg's coupled=True is its preset's own field
+        {"status": "finished", "model": "lstm", "model.hidden": 50, "model.coupled": False, "task": "adding"},
+        {
+            "status": "finished",
+            "model": "lstm",
+            "model.hidden": 100,
+            "model.coupled": False,
+            "task": "adding",
+        },
+        {
+            "status": "finished",
+            "model": "lstm_cifg",
+            "model.hidden": 50,
+            "model.coupled": True,
+            "task": "adding",
+        },
+    ]
+    ((key, models),) = pairwise.groups(pd.DataFrame(rows))
+    assert key == {"task": "adding"}
+    assert [m["model"] for m in models] == ["lstm (hidden=50)", "lstm (hidden=100)", "lstm_cifg (hidden=50)"]
