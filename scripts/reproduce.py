@@ -70,9 +70,10 @@ def costs(root: Path, scale: str) -> str:
         rate = report["model_steps_per_s"]
         jobs, steps = scale_cost(study.scales["paper"])
         hours = steps / rate / 3600
+        implied = f"{hours:,.1f} h" if hours >= 1 else f"{hours * 60:.1f} min"
         lines.append(
             f"| {name} | {report['model_steps']:,} | {report['run_time_s'] / 60:.1f} min | {rate:,.0f} "
-            f"| {jobs} | {steps:,} | {hours:,.1f} h |"
+            f"| {jobs} | {steps:,} | {implied} |"
         )
     if len(lines) == 2:
         raise ValueError(f"no study has run at scale {scale!r} under {root}; run one first")
