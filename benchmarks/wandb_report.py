@@ -6,8 +6,8 @@ and no network) and returns a ``wandb_workspaces.reports.v2.Report`` whose panel
 the W&B runs those directories logged (:mod:`benchmarks.tracking`: one run per seed,
 ``group`` the experiment, ``job_type`` the model). Its blocks:
 
-- the title, and the study's ``answer.md`` when the directory has one (else a line naming
-  the models, tasks and lengths);
+- the title, and for a study's directory its ``answer.md`` and its claims, paper against
+  ours (``reproduction.json``); for a sweep a line naming the models, tasks and lengths;
 - **success rate against length**, one run set per model (filtered to the sweep's groups
   and that job type): ``experiment/success_rate`` and its Wilson interval
   (``experiment/ci95_low``/``high``) against ``task.length``, as points and as bars
@@ -124,15 +124,26 @@ def _success_panels(wr: Any) -> list[Any]:
     ]
 
 
-def _text(wr: Any, sweep: dict[str, Any]) -> Any:
-    answer = sweep["root"] / "answer.md"
-    if answer.is_file():
-        return wr.MarkdownBlock(text=answer.read_text())
-    return wr.P(
-        f"{len(sweep['groups'])} experiments: models {', '.join(sweep['models'])}; "
-        f"tasks {', '.join(sweep['tasks'])}; lengths {', '.join(sweep['lengths'])}. "
-        "One W&B run per seed, grouped by experiment (group) and model (job type)."
-    )
+def _text(wr: Any, sweep: dict[str, Any]) -> list[Any]:
+    """The study's answer and its claims (paper against ours) when the directory is a
+    study's, else a line naming what the sweep ran."""
+    root, blocks = sweep["root"], []
+    if (root / "answer.md").is_file():
+        blocks.append(wr.MarkdownBlock(text=(root / "answer.md").read_text()))
+    if (root / "reproduction.json").is_file():
+        claims = store.read_json_strict(root / "reproduction.json").get("claims", [])
+        rows = [
+            f"| {c['claim']} ({c['source']}) | {c['paper']} | {c['ours']} | {c['verdict']} |" for c in claims
+        ]
+        head = ["| claim | paper | ours | verdict |", "|---|---|---|---|"]
+        blocks += [wr.MarkdownBlock(text="\n".join(head + rows))] if rows else []
+    return blocks or [
+        wr.P(
+            f"{len(sweep['groups'])} experiments: models {', '.join(sweep['models'])}; "
+            f"tasks {', '.join(sweep['tasks'])}; lengths {', '.join(sweep['lengths'])}. "
+            "One W&B run per seed, grouped by experiment (group) and model (job type)."
+        )
+    ]
 
 
 def build_report(root: Path, entity: str, project: str, *, publish: bool = False) -> Any:
@@ -148,7 +159,7 @@ def build_report(root: Path, entity: str, project: str, *, publish: bool = False
     matrices = sweep["matrices"]
     blocks = [
         wr.H1(f"carousel: {Path(root).resolve().name}"),
-        _text(wr, sweep),
+        *_text(wr, sweep),
         wr.H2("Success rate against length, per model"),
         grid(sets["per_model"], _success_panels(wr)),
         wr.H2("Learning curves (mean over seeds, standard-error band)"),

@@ -26,14 +26,20 @@ def panels(grid):
 def test_blocks_runsets_and_panels_of_a_sweep(sweep):
     root, groups = sweep
     (root / "answer.md").write_text("# Why LSTMs\n\nThe carousel keeps the gradient.\n")
+    claim = {
+        "claim": "LSTM solves T=100",
+        "source": "Fig. 2",
+        "paper": "100%",
+        "ours": "7/8",
+        "verdict": "agrees",
+    }
+    (root / "reproduction.json").write_text(json.dumps({"claims": [{**claim, "reason": "within margin"}]}))
     report = build_report(root, "me", "carousel")
     kinds = [type(b).__name__ for b in report.blocks]
-    assert kinds == ["H1", "MarkdownBlock"] + ["H2", "PanelGrid"] * 5
-    assert report.blocks[1].text.startswith("# Why LSTMs") and (report.entity, report.project) == (
-        "me",
-        "carousel",
-    )
-    success, curves, histograms, spectra, paths = report.blocks[3::2]
+    assert kinds == ["H1", "MarkdownBlock", "MarkdownBlock"] + ["H2", "PanelGrid"] * 5
+    assert report.blocks[1].text.startswith("# Why LSTMs") and report.project == "carousel"
+    assert report.blocks[2].text.splitlines()[-1] == "| LSTM solves T=100 (Fig. 2) | 100% | 7/8 | agrees |"
+    success, curves, histograms, spectra, paths = report.blocks[4::2]
     assert [rs.name for rs in success.runsets] == ["lstm", "rnn"]
     for rs, model in zip(success.runsets, ("lstm", "rnn"), strict=True):
         assert (
