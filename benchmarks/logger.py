@@ -44,7 +44,10 @@ LIGHT = {"console": "off", "x_disable_stats": True, "x_disable_machine_info": Tr
 class Logger(Protocol):
     """One experiment's tracker: one run per seed, addressed by the seed's position."""
 
-    live: bool
+    @property
+    def live(self) -> bool:
+        """Whether anything sent still goes somewhere (skip work that only it would use)."""
+        ...
 
     def log(self, index: int, metrics: dict[str, Any], step: int) -> None: ...
     def summarise(self, index: int, values: dict[str, Any]) -> None: ...
@@ -55,7 +58,9 @@ class Logger(Protocol):
 
 
 class NullLogger:
-    live = False
+    @property
+    def live(self) -> bool:
+        return False
 
     def log(self, index: int, metrics: dict[str, Any], step: int) -> None:
         pass
@@ -100,8 +105,6 @@ class WandbLogger:
     (``reinit="create_new"``). The first exception from any call is warned about once and
     turns this logger into a NullLogger for the rest of the run."""
 
-    live = True
-
     def __init__(self, cfg: Any, mode: str, run_dir: Path, runs: Sequence[SeedRun]):
         timeout = os.environ.get("WANDB_INIT_TIMEOUT", str(INIT_TIMEOUT_S))
         os.environ.setdefault("WANDB_SILENT", "true")
@@ -135,6 +138,10 @@ class WandbLogger:
         if getattr(run, "disabled", False):  # e.g. its login prompt timed out
             raise RuntimeError("wandb.init gave a disabled run")
         return run
+
+    @property
+    def live(self) -> bool:
+        return self.runs is not None
 
     def _close(self) -> None:
         for run in self.runs or []:

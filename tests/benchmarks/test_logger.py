@@ -276,7 +276,7 @@ def test_a_failing_summary_is_one_warning_and_ends_logging(tmp_path, monkeypatch
     logger.finish()
     [warning] = warnings_of(caplog)
     assert "W&B summary failed (RuntimeError: summary rejected)" in warning.getMessage()
-    assert module.calls and logger.image(tmp_path, "x") is None
+    assert module.calls and logger.image(tmp_path, "x") is None and not logger.live
 
 
 @pytest.fixture(autouse=True)
