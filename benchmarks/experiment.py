@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
-from benchmarks import store
+from benchmarks import store, tracking
 from benchmarks.checkpoint import Checkpointer
 from benchmarks.config import Experiment
 from benchmarks.history import StoreSink
@@ -110,44 +110,67 @@ class ProgressBar:
 
 class RunSinks:
     """Where one run's evaluations and measurements go while it trains besides the store
-    (:class:`~benchmarks.history.StoreSink`): the logger and the progress bar
+    (:class:`~benchmarks.history.StoreSink`): the logger, one W&B run per seed
+    (:mod:`benchmarks.tracking` says what each holds), and the progress bar
     (:class:`ProgressBar`)."""
 
     def __init__(self, exp: Experiment, out: Path, config: dict[str, Any], label: str, progress: bool):
         self.out, self.seeds = out, exp.seeds
-        self.logger = make_logger(
-            exp.logger, out, config, name=f"{exp.model_name}-{exp.task_name}-{out.name}"
-        )
+        self.logger = make_logger(exp.logger, out, tracking.seed_runs(config, out, exp.logger.group))
         self.progress = ProgressBar(exp.trainer.spec.steps, label, progress)
 
     def on_eval(self, step: int, chunk_rows: list[dict[str, Any]]) -> None:
         solved = sum(r["solved"] for r in chunk_rows)
         losses = [r["train_loss"] for r in chunk_rows if np.isfinite(r["train_loss"])]
         loss = float(np.mean(losses)) if losses else float("nan")  # no seed trained: nothing to show
-        metrics: dict[str, Any] = {
-            "seeds_solved": solved,
-            "eval_loss_mean": float(np.mean([r["eval_loss"] for r in chunk_rows])),
-        }
-        for r in chunk_rows:
-            for key in ("train_loss", "eval_loss", "eval_correct", "grad_norm_mean", "grad_norm_max"):
-                if key in r:
-                    metrics[f"seed{r['seed']}/{key}"] = r[key]
-        self.logger.log(metrics, step)
+        for i, row in enumerate(chunk_rows):
+            self.logger.log(i, tracking.eval_metrics(row), step)
         train_loss = f"{loss:.4g}" if losses else "-"
+        eval_loss = float(np.mean([r["eval_loss"] for r in chunk_rows]))
         log.info(
             f"step {step}: train loss {train_loss} (mean over seeds), "
-            f"eval loss {metrics['eval_loss_mean']:.4g}, solved {solved}/{len(chunk_rows)} seeds"
+            f"eval loss {eval_loss:.4g}, solved {solved}/{len(chunk_rows)} seeds"
         )
         self.progress.evaluated(step, loss, solved, len(chunk_rows))
 
+    def on_chunk(self, series: dict[str, np.ndarray]) -> None:
+        """Per seed and parameter matrix, a histogram of the chunk's per-step gradient norms,
+        at the chunk's last step."""
+        if not self.logger.live:
+            return
+        step = int(series["step"][-1])
+        for i in range(len(self.seeds)):
+            norms = tracking.chunk_norms(series, i)
+            if norms:
+                self.logger.log(i, {k: self.logger.histogram(v) for k, v in norms.items()}, step)
+
     def on_diagnostics(self, step: int, arrays: dict[str, np.ndarray]) -> None:
-        metrics: dict[str, Any] = {}
-        for key, value in arrays.items():
-            if key.startswith(("spectral_radius.", "sigma_max.")) or key == "grad_h_decay_rate":
-                metrics.update({f"seed{s}/{key}": float(v) for s, v in zip(self.seeds, value, strict=True)})
-        grad_h = np.log10(np.maximum(arrays["grad_h"].ravel(), 1e-30))
-        metrics["grad_h_profile"] = self.logger.histogram(grad_h)
-        self.logger.log(metrics, step)
+        for i in range(len(self.seeds)):
+            self.logger.log(i, tracking.diagnostic_metrics(arrays, i), step)
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        """Every seed run's summary; the result table and the run's figures (rendered into
+        ``<run dir>/figures``) on the first seed's run; then close every run."""
+        shared = tracking.experiment_summary(summary)
+        for i, seed in enumerate(summary["seeds"]):
+            self.logger.summarise(i, {**tracking.seed_summary(seed), **shared})
+        if self.logger.live:
+            table = self.logger.table(tracking.TABLE_COLUMNS, tracking.table_rows(summary))
+            images = {f"figures/{p.stem}": self.logger.image(p, p.stem) for p in _figures(self.out)}
+            self.logger.summarise(0, {"experiment/results": table, **images})
+        self.logger.finish()
+
+
+def _figures(out: Path) -> list[Path]:
+    """The run's figures (:func:`benchmarks.figures.render`), drawn now; a figure that
+    fails is one warning line and no image, never a failed run."""
+    from benchmarks.figures import render  # matplotlib: only when the figures are wanted
+
+    try:
+        return render(out)
+    except Exception as exc:
+        log.warning("figures for W&B failed (%s: %s); no images logged", type(exc).__name__, exc)
+        return []
 
 
 def write_result(out: Path, exp: Experiment, result: RunResult) -> dict[str, Any]:
@@ -269,6 +292,7 @@ def _train_into(
                 params_init=params_init,
                 on_eval=sinks.on_eval,
                 on_diagnostics=sinks.on_diagnostics,
+                on_chunk=sinks.on_chunk,
                 sink=sink,
                 checkpoint=checkpoint,
             )
@@ -276,8 +300,7 @@ def _train_into(
         sinks.progress.close()
     sink.finish()
     summary = write_result(out, exp, result)
-    sinks.logger.log({"success_rate": summary["success_rate"]}, result.steps_run)
-    sinks.logger.finish()
+    sinks.finish(summary)
     report(format_summary(summary, label))
     report(f"results: {out}")
     return summary

@@ -121,9 +121,12 @@ class Recorder:
         self.sink.add_rows(step, rows)
         return rows, newly_solved
 
-    def chunk(self, steps: np.ndarray, metrics: ChunkMetrics, diverged_at: np.ndarray, active: np.ndarray):
+    def chunk(
+        self, steps: np.ndarray, metrics: ChunkMetrics, diverged_at: np.ndarray, active: np.ndarray
+    ) -> dict[str, np.ndarray]:
         """The per-step values of one chunk; a frozen (solved or diverged) seed is not
-        training, so its values are NaN and it has no events."""
+        training, so its values are NaN and it has no events. Returns the per-step series
+        ([steps, seeds] each: loss, global and per-parameter gradient norms, events)."""
         self.diverged = diverged_at
         training = active[:, None] & ((diverged_at[:, None] < 0) | (steps[None, :] <= diverged_at[:, None]))
         loss = np.where(training, np.asarray(metrics.loss), np.nan)  # [seeds, steps]
@@ -156,6 +159,7 @@ class Recorder:
         self.sink.add_events(int(steps[0]), {"step": steps[at].astype(np.int64), "seed": seed, "norm": raw})
         if means:
             self.sink.add_grad_time(int(steps[0]), {"step": np.asarray(int(steps[-1]) + 1), **means})
+        return series
 
     def diagnostics(self, step: int, arrays: dict[str, Any], params: Params) -> dict[str, np.ndarray]:
         """Store one full-diagnostics measurement (plus the host-side spectra)."""
@@ -210,6 +214,7 @@ def train(
     strategy: str | None = None,
     on_eval: Callable[[int, list[dict[str, Any]]], None] | None = None,
     on_diagnostics: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+    on_chunk: Callable[[dict[str, np.ndarray]], None] | None = None,
     sink: MemorySink | StoreSink | None = None,
     checkpoint: Checkpointer | None = None,
 ) -> RunResult:
@@ -218,7 +223,9 @@ def train(
     ``params_init`` (stacked over seeds) replaces the seeds' own initialisation, e.g. to
     inject a fault into one seed. ``on_eval(step, rows)`` is called after every
     evaluation with one metrics row per seed (for progress bars, loggers, the store);
-    ``on_diagnostics(step, arrays)`` after every full diagnostics measurement. ``sink``
+    ``on_diagnostics(step, arrays)`` after every full diagnostics measurement;
+    ``on_chunk(series)`` after every trained chunk with its per-step series
+    (:meth:`Recorder.chunk`). ``sink``
     receives the history (default: kept in memory and returned); with ``checkpoint`` the
     run resumes from its last checkpoint, if any, and saves new ones as it goes.
     """
@@ -256,7 +263,9 @@ def train(
             steps = np.arange(done, done + min(spec.eval_every, spec.steps - done), dtype=np.int32)
             states, metrics = runner.chunk(states, jnp.asarray(steps))
             diverged_at = np.asarray(jax.device_get(states.diverged_at))
-            record.chunk(steps, jax.device_get(metrics), diverged_at, active)
+            series = record.chunk(steps, jax.device_get(metrics), diverged_at, active)
+            if on_chunk is not None:
+                on_chunk(series)
             done += len(steps)
     return record.result(name, done, params_init, states.params, time.perf_counter() - start)
 

@@ -157,3 +157,39 @@ def half_finished_sweep(tmp_path) -> Path:
         write_run(job / ".hydra", config_yaml="model: {name: lstm}\n")
     write_run(root / "8" / ".hydra", config_yaml="model: {name: lstm}\n")  # a job just started
     return root
+
+
+REPORT_MATRICES = {"lstm": ["R_z", "R_i", "R_f", "R_o"], "rnn": ["W_hh"]}
+REPORT_PARAMS = {"lstm": ["R_z", "R_i", "R_f", "R_o", "W_z", "W_out"], "rnn": ["W_hh", "W_xh", "W_out"]}
+
+
+def _write_run(path: Path, model: str, length: int, seeds=(0, 1)) -> str:
+    """A finished run directory as the store writes it (config, summary, the names in its
+    .npz files), with made-up numbers; returns its W&B group."""
+    import numpy as np
+
+    from benchmarks import tracking
+
+    path.mkdir(parents=True)
+    config = {
+        "model": {"name": model, "hidden": 8},
+        "task": {"name": "adding", "variant": "pascanu2013", "length": length},
+        "optim": {"name": "adam", "lr": 0.01},
+        "seeds": list(seeds),
+    }
+    (path / "config.yaml").write_text(yaml.safe_dump(config))
+    seed_rows = [{"seed": s, "solved": s == 0, "steps_to_solve": 100 if s == 0 else None} for s in seeds]
+    summary = {"success_rate": 0.5, "ci95": [0.09, 0.91], "n_solved": 1, "n_seeds": 2, "seeds": seed_rows}
+    (path / "summary.json").write_text(json.dumps(summary))
+    np.savez(path / "params_final.npz", **{p: np.zeros((2, 2)) for p in REPORT_PARAMS[model]})
+    diag = {f"spectral_radius.{m}": np.ones((1, 2)) for m in REPORT_MATRICES[model]}
+    if model == "lstm":
+        diag |= {f"path.{k}": np.ones((1, 2, length)) for k in ("cec", "R_z", "total", "residual")}
+    np.savez(path / "diagnostics.npz", step=np.zeros(1), **diag)
+    return tracking.experiment_group(config)
+
+
+@pytest.fixture
+def report_run():
+    """A factory of hand-written finished run directories (the W&B report's tests)."""
+    return _write_run

@@ -10,14 +10,27 @@ from pathlib import Path
 import pytest
 
 from benchmarks.config import LoggerSpec
-from benchmarks.logger import NullLogger, WandbLogger, make_logger, wandb_mode
+from benchmarks.logger import LIGHT, NullLogger, WandbLogger, make_logger, wandb_mode
+from benchmarks.tracking import experiment_group, seed_runs
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+class FakeSummary(dict):
+    def __init__(self, run):
+        super().__init__()
+        self.run = run
+
+    def update(self, values):
+        if "summary" in self.run.fail_on:
+            raise RuntimeError("summary rejected")
+        super().update(values)
 
 
 class FakeRun:
     def __init__(self, fail_on=()):
         self.fail_on, self.logged, self.finished, self.disabled = set(fail_on), [], False, False
+        self.summary = FakeSummary(self)
 
     def log(self, metrics, step):
         if "log" in self.fail_on:
@@ -31,13 +44,17 @@ class FakeRun:
 
 
 def fake_wandb(monkeypatch, init=None, run=None, histogram=None):
-    """A stand-in ``wandb`` module in ``sys.modules``; records every init call."""
+    """A stand-in ``wandb`` module in ``sys.modules``; records every init call and the runs
+    it gave (``run`` for every one, if given)."""
     module = types.ModuleType("wandb")
-    module.calls = []
+    module.calls, module.runs = [], []
     module.Settings = lambda **kw: kw
+    module.Image = lambda path, caption: ("image", path, caption)
+    module.Table = lambda columns, data: ("table", columns, data)
 
     def default_init(**kw):
-        return run or FakeRun()
+        module.runs.append(run or FakeRun())
+        return module.runs[-1]
 
     def recording_init(**kw):
         module.calls.append(kw)
@@ -50,8 +67,12 @@ def fake_wandb(monkeypatch, init=None, run=None, histogram=None):
     return module
 
 
-def make(tmp_path, mode="offline", name="wandb"):
-    return make_logger(LoggerSpec(name=name, mode=mode), tmp_path, {"seeds": [0]}, "lstm-adding")
+CONFIG = {"model": {"name": "lstm", "hidden": 8}, "task": {"name": "adding", "length": 20}, "seeds": [3, 4]}
+
+
+def make(tmp_path, mode="offline", name="wandb", config=None):
+    runs = seed_runs(config or {**CONFIG, "seeds": [0]}, tmp_path)
+    return make_logger(LoggerSpec(name=name, mode=mode), tmp_path, runs)
 
 
 def warnings_of(caplog):
@@ -70,7 +91,7 @@ def test_an_init_that_raises_gives_the_null_logger_and_one_warning_naming_why(tm
     assert "\n" not in message and "RuntimeError: Timed out while retrying: no such host" in message
     assert "init (online)" in message and "local result store only" in message
     assert not (tmp_path / "wandb").exists()  # no empty directory left behind
-    logger.log({"a": 1.0}, 0)
+    logger.log(0, {"a": 1.0}, 0)
     logger.finish()  # the run goes on
 
 
@@ -82,6 +103,7 @@ def test_init_gets_a_short_timeout_and_the_run_directory(tmp_path, monkeypatch):
     assert isinstance(logger, WandbLogger)
     [call] = module.calls
     assert call["settings"] == {"init_timeout": 30.0, "finish_timeout": 120.0} and call["mode"] == "offline"
+    assert call["reinit"] == "create_new"
     assert call["dir"] == str(tmp_path) and (tmp_path / "wandb").is_dir()
     monkeypatch.setenv("WANDB_INIT_TIMEOUT", "5")
     monkeypatch.setenv("WANDB_FINISH_TIMEOUT", "7")
@@ -139,7 +161,7 @@ def test_a_failing_log_warns_once_and_stops_logging(tmp_path, monkeypatch, caplo
     fake_wandb(monkeypatch, run=run)
     logger = make(tmp_path)
     for step in range(3):
-        logger.log({"loss": 1.0}, step)
+        logger.log(0, {"loss": 1.0}, step)
     assert logger.histogram([1.0, 2.0]) is None
     logger.finish()
     [warning] = warnings_of(caplog)
@@ -155,14 +177,14 @@ def test_a_failing_histogram_or_finish_is_one_warning(tmp_path, monkeypatch, cap
     fake_wandb(monkeypatch, run=run, histogram=histogram)
     logger = make(tmp_path)
     assert logger.histogram([1.0]) is None
-    logger.log({"loss": 1.0}, 0)  # after the failure: nothing is sent
+    logger.log(0, {"loss": 1.0}, 0)  # after the failure: nothing is sent
     logger.finish()
     assert run.logged == [] and [w.getMessage()[:29] for w in warnings_of(caplog)] == [
         "W&B Histogram failed (ValueEr"
     ]
     fake_wandb(monkeypatch, run=(run := FakeRun(fail_on={"finish"})))
     logger = make(tmp_path)
-    logger.log({"loss": 1.0}, 0)
+    logger.log(0, {"loss": 1.0}, 0)
     logger.finish()
     assert run.logged == [(0, {"loss": 1.0})]
     assert "W&B finish failed (OSError: disk full)" in warnings_of(caplog)[-1].getMessage()
@@ -184,7 +206,8 @@ def test_real_wandb_online_without_an_api_key_degrades(tmp_path):
         "import logging, pathlib; logging.basicConfig(format='%(levelname)s %(message)s');"
         "from benchmarks.config import LoggerSpec; from benchmarks.logger import make_logger;"
         f"run = pathlib.Path({str(tmp_path / 'run')!r});"
-        "logger = make_logger(LoggerSpec(mode='online'), run, {}, 'x');"
+        "from benchmarks.tracking import SeedRun;"
+        "logger = make_logger(LoggerSpec(mode='online'), run, [SeedRun(0, 'x-s0', 'x', 'lstm', {})]);"
         "print(type(logger).__name__)"
     )
     proc = subprocess.run(
@@ -199,6 +222,61 @@ def test_real_wandb_online_without_an_api_key_degrades(tmp_path):
     assert proc.stdout.strip() == "NullLogger", proc.stderr[-2000:]
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("WARNING")]
     assert len(warnings) == 1 and "W&B init (online) failed (UsageError: No API key" in warnings[0]
+
+
+def test_one_run_per_seed_grouped_by_experiment_with_the_model_as_job_type(tmp_path, monkeypatch):
+    module = fake_wandb(monkeypatch)
+    logger = make(tmp_path, config=CONFIG)
+    first, second = module.calls
+    group = experiment_group(CONFIG)
+    assert group.startswith("lstm-adding-T20-") and len(group) == len("lstm-adding-T20-") + 8
+    for call, seed in ((first, 3), (second, 4)):
+        assert (call["group"], call["job_type"], call["name"]) == (group, "lstm", f"lstm-adding-T20-s{seed}")
+        assert call["config"] == {
+            "model": {"name": "lstm", "hidden": 8},
+            "task": {"name": "adding", "length": 20},
+            "seed": seed,
+            "n_seeds": 2,
+            "run_dir": str(tmp_path),
+        }
+    assert set(LIGHT) & set(first["settings"]) == set() and LIGHT.items() <= second["settings"].items()
+    logger.log(1, {"train/loss": 0.5}, 7)
+    logger.summarise(0, {"solved": True})
+    assert logger.image(tmp_path / "a.png", "a") == ("image", str(tmp_path / "a.png"), "a")
+    assert logger.table(["seed"], [[3]]) == ("table", ["seed"], [[3]])
+    logger.finish()
+    runs = module.runs
+    assert runs[0].logged == [] and runs[1].logged == [(7, {"train/loss": 0.5})]
+    assert runs[0].summary == {"solved": True} and runs[1].summary == {}
+    assert runs[0].finished and runs[1].finished
+
+
+def test_a_seed_whose_init_fails_closes_the_runs_opened_before_it(tmp_path, monkeypatch, caplog):
+    opened = []
+
+    def init(**kw):
+        if kw["name"].endswith("s4"):
+            raise TimeoutError("run init timed out")
+        opened.append(FakeRun())
+        return opened[-1]
+
+    fake_wandb(monkeypatch, init=init)
+    assert isinstance(make(tmp_path, config=CONFIG), NullLogger)
+    assert len(opened) == 1 and opened[0].finished
+    [warning] = warnings_of(caplog)
+    assert "W&B init (offline) failed (TimeoutError: run init timed out)" in warning.getMessage()
+
+
+def test_a_failing_summary_is_one_warning_and_ends_logging(tmp_path, monkeypatch, caplog):
+    module = fake_wandb(monkeypatch, init=lambda **kw: FakeRun(fail_on={"summary"}))
+    logger = make(tmp_path, config=CONFIG)
+    logger.summarise(0, {"solved": True})
+    logger.summarise(1, {"solved": False})
+    logger.log(0, {"loss": 1.0}, 0)
+    logger.finish()
+    [warning] = warnings_of(caplog)
+    assert "W&B summary failed (RuntimeError: summary rejected)" in warning.getMessage()
+    assert module.calls and logger.image(tmp_path, "x") is None and not logger.live
 
 
 @pytest.fixture(autouse=True)
