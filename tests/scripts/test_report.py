@@ -180,3 +180,12 @@ def test_markdown_tables_lists_and_inline_marks():
     assert "<h4>T</h4>" in html
     assert "<td>x&lt;y</td><td class=num>3</td>" in html
     assert "<li><strong>b</strong> <code>c</code></li>" in html
+
+
+@pytest.mark.parametrize("ci", ["true", ""])
+def test_without_chromium_the_browser_test_skips_but_fails_in_ci(monkeypatch, ci):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", ci)
+    expected = pytest.fail.Exception if ci else pytest.skip.Exception
+    with pytest.raises(expected, match="chromium"):
+        _browser()
