@@ -37,7 +37,8 @@ DPI = 90  # embedded PNGs: sharp enough on screen, small enough to keep the file
 # per-run figures in the order a reader asks about them; each kind is one section
 RUN_SECTIONS = {
     "learning_curves.png": "Learning curves",
-    "grad_norm_distribution.png": "Gradient-norm distributions over training",
+    "grad_norm_quantiles.png": "Gradient-norm distributions over training, per matrix",
+    "grad_norm_distribution.png": "Gradient norms per parameter and the global norm",
     "spectral_radius.png": "Spectral radii of the recurrent matrices",
     "jacobian_norm.png": "Jacobian norms",
     "lyapunov.png": "Lyapunov exponents",

@@ -46,7 +46,7 @@ def draw(run: Run, steps: Sequence[int] | None) -> Drawn:
         ax.set_title(f"{label}  [{origin}]", fontsize=9)
         if len(y_edges) <= 9:
             ax.set_yticks(y_edges if src is run.grad_time else src["step"])
-    fig.suptitle(run.title("Gradient norm over time and training"), fontsize=11)
+    fig.suptitle(run.title("Gradient norm over lag and training", "geometric mean"), fontsize=11)
     return fig
 
 

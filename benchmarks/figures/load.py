@@ -56,8 +56,9 @@ class Run:
                 return int(src["grad_h"].shape[-1])
         return None
 
-    def title(self, what: str) -> str:
-        """Figure title: what is shown, then model, task, variant, T and which seeds."""
+    def title(self, what: str, seeds_as: str = "mean, band 95% t-interval") -> str:
+        """Figure title: what is shown, then model, task, variant, T and which seeds (with
+        ``seeds_as``, how the figure reduces them)."""
         s = self.summary
         nominal = s.get("task_length", "?")
         extra = f" ({self.length} time steps)" if self.length not in (None, nominal) else ""
@@ -65,7 +66,7 @@ class Run:
         if self.seed_index is not None:
             who = f"seed {self.seed_values[self.seed_index]}"
         else:
-            who = f"{len(self.seed_values)} seeds: mean, band 95% t-interval"
+            who = f"{len(self.seed_values)} seeds: {seeds_as}"
         return f"{what}\n{head}{extra} · {who}"
 
     @property

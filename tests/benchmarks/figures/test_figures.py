@@ -18,7 +18,7 @@ from scipy.stats import binomtest
 from scipy.stats import t as student
 
 from benchmarks import figures
-from benchmarks.figures import across_runs
+from benchmarks.figures import across_runs, grad_norm_quantiles
 from benchmarks.figures.draw import choose_steps, reduce_seeds
 
 IN_ORDER = [
@@ -27,6 +27,7 @@ IN_ORDER = [
     "grad_time_lines.png",
     "spectral_radius.png",
     "grad_norm_distribution.png",
+    "grad_norm_quantiles.png",
     "lstm_paths.png",
     "lyapunov.png",
     "cell_norm.png",
@@ -34,6 +35,7 @@ IN_ORDER = [
 ]
 ALL = set(IN_ORDER)
 LSTM_ONLY = {"lstm_paths.png", "cell_norm.png"}
+TRAINED = {"grad_norm_distribution.png", "grad_norm_quantiles.png"}  # from grad_norms.npz
 
 
 def test_registry_names_every_figure_in_drawing_order():
@@ -44,9 +46,9 @@ def test_registry_names_every_figure_in_drawing_order():
 def test_rnn_at_init_skips_lstm_and_training_figures(figure_runs, tmp_path, check_pngs):
     notes: list[str] = []
     written = figures.render(figure_runs["rnn"], out=tmp_path, formats=["png"], echo=notes.append)
-    check_pngs(written, ALL - LSTM_ONLY - {"grad_norm_distribution.png"})
+    check_pngs(written, ALL - LSTM_ONLY - TRAINED)
     skipped = {line.split()[1].rstrip(":") for line in notes if line.startswith("skipped ")}
-    assert skipped == LSTM_ONLY | {"grad_norm_distribution.png"}
+    assert skipped == LSTM_ONLY | TRAINED
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
 
 
@@ -60,7 +62,7 @@ def test_basic_diagnostics_run_still_gets_the_training_figures(figure_runs, tmp_
     written = figures.render(run, formats=["png"], echo=notes.append)
     check_pngs(
         written,
-        {"learning_curves.png", "grad_time_heatmap.png", "grad_time_lines.png", "grad_norm_distribution.png"},
+        {"learning_curves.png", "grad_time_heatmap.png", "grad_time_lines.png", *TRAINED},
     )
     assert all(p.parent == run / "figures" for p in written)
     assert sum("no diagnostics.npz" in line for line in notes) == 5
@@ -143,3 +145,13 @@ def test_the_package_imports_only_numpy_matplotlib_and_itself():
                 # no JAX either; the command-line test checks that JAX is never imported)
                 own |= name == "benchmarks" and path.name == "across_runs.py"
                 assert own or name.split(".")[0] in allowed, (path.name, name)
+
+
+def test_window_quantiles_pool_seeds_and_steps_ignoring_bad_values():
+    """Values 1..100 in one window (two seeds x 50 steps) and bad values in another: the
+    linear-interpolation quantiles are 1 + q/100 * 99, written out here."""
+    a = np.arange(1.0, 101.0).reshape(2, 50)
+    a = np.concatenate([a, np.array([[0.0, np.nan], [np.inf, -1.0]])], axis=1)  # [seeds, 52 steps]
+    q = grad_norm_quantiles._window_quantiles(a, np.array([0, 50, 52]))
+    np.testing.assert_allclose(q[:, 0], [5.95, 25.75, 50.5, 75.25, 95.05])
+    assert np.isnan(q[:, 1]).all()
