@@ -242,7 +242,9 @@ def study_section(root: Path) -> str:
     parts = [
         f"<h2>Study: {esc(rep.get('title', rep.get('study', root.name)))}</h2>",
         f"<p>{esc(rep.get('source', ''))}</p>",
-        f"<p class=note>scale {esc(rep.get('scale', '?'))}: {esc(rep.get('scale_note', ''))}</p>",
+        f"<p class=note>scale {esc(rep['scale'])}: {esc(rep.get('scale_note', ''))}</p>"
+        if "scale" in rep
+        else "",
         '<table id="claims"><thead><tr><th>claim</th><th>paper</th><th>ours</th><th>verdict</th>'
         f"<th>why</th></tr></thead><tbody>{''.join(rows)}</tbody></table>",
     ]

@@ -103,6 +103,12 @@ def length_axis(ax: Axes, lengths: Sequence[float]) -> None:
     ax.set_xlabel("sequence length T")
 
 
+def length_width(lengths: Sequence[float]) -> float:
+    """The span of the lengths on their axis (one length: a fifth of it, as length_axis pads)."""
+    xs = np.asarray(lengths, dtype=float)
+    return float(np.ptp(xs)) or 0.2 * (abs(float(xs[0])) or 1.0)
+
+
 def wide_range(*arrays: np.ndarray, decades: float = 2.0) -> bool:
     """Whether the positive finite values span more than ``decades`` (then use a log axis)."""
     if not arrays:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.figures.across_runs import Point, series
-from benchmarks.figures.draw import length_axis, new_figure, wide_range
+from benchmarks.figures.draw import length_axis, length_width, new_figure, wide_range
 
 TITLE = "Steps to solve against length (dots: solved seeds; line: median over solved seeds)"
 
@@ -24,9 +24,9 @@ def draw(points: list[Point]) -> object:
     fig, axes = new_figure(len(by), width=5.6)
     rng = np.random.default_rng(0)  # sideways jitter only; fixed so figures are reproducible
     for ax, (panel, models) in zip(axes, by.items(), strict=True):
-        spread = np.ptp([p.length for pts in models.values() for p in pts]) or 1.0
+        spread = length_width([p.length for pts in models.values() for p in pts])
         for i, (model, pts) in enumerate(models.items()):
-            shift = 0.02 * spread * (i - (len(models) - 1) / 2)
+            shift = 0.03 * spread * (i - (len(models) - 1) / 2)
             for p in pts:
                 jitter = rng.uniform(-0.006, 0.006, len(p.steps_to_solve)) * spread
                 ax.scatter(p.length + shift + jitter, p.steps_to_solve, s=12, color=f"C{i}", alpha=0.5)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.figures.across_runs import Point, series
-from benchmarks.figures.draw import length_axis, new_figure
+from benchmarks.figures.draw import length_axis, length_width, new_figure
 
 TITLE = "Success rate against length (error bars: 95% Wilson interval over seeds)"
 
@@ -20,9 +20,9 @@ def draw(points: list[Point]) -> object:
     by = series(points)
     fig, axes = new_figure(len(by), width=5.6)
     for ax, (panel, models) in zip(axes, by.items(), strict=True):
-        spread = np.ptp([p.length for pts in models.values() for p in pts]) or 1.0
+        spread = length_width([p.length for pts in models.values() for p in pts])
         for i, (model, pts) in enumerate(models.items()):
-            x = np.array([p.length for p in pts]) + 0.012 * spread * (i - (len(models) - 1) / 2)
+            x = np.array([p.length for p in pts]) + 0.025 * spread * (i - (len(models) - 1) / 2)
             rate = np.array([p.rate for p in pts])
             err = np.array([[p.rate - p.ci95[0], p.ci95[1] - p.rate] for p in pts]).T
             seeds = "/".join(sorted({str(p.seeds) for p in pts}))

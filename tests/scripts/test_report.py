@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import binomtest
@@ -68,6 +69,14 @@ def study(figure_runs, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("study") / "demo" / "cpu"
     for name, run in figure_runs.items():
         shutil.copytree(run, root / "adding" / name, ignore=shutil.ignore_patterns("figures"))
+    # one comparable group with a rate other than 0 or 1: the RNN's config as if trained 200
+    # steps too, and the LSTM's seed 0 marked solved at step 100
+    config = yaml.safe_load((root / "adding" / "rnn" / "config.yaml").read_text())
+    config["train"]["steps"] = 200
+    (root / "adding" / "rnn" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    summary = json.loads((root / "adding" / "lstm" / "summary.json").read_text())
+    summary["seeds"][0].update(solved=True, steps_to_solve=100)
+    (root / "adding" / "lstm" / "summary.json").write_text(json.dumps(summary))
     (root / "reproduction.json").write_text(
         json.dumps({"study": "demo", "title": "A demo study", "claims": [CLAIM]})
     )
@@ -80,11 +89,11 @@ def study(figure_runs, tmp_path_factory) -> Path:
     return root
 
 
-def _expected(figure_runs) -> dict[str, tuple[float, float, float]]:
+def _expected(study: Path) -> dict[str, tuple[float, float, float]]:
     """Per model: the success rate and 95% Wilson interval from its summary.json's seeds."""
     out = {}
-    for model, run in figure_runs.items():
-        seeds = json.loads((run / "summary.json").read_text())["seeds"]
+    for model in ("lstm", "rnn"):
+        seeds = json.loads((study / "adding" / model / "summary.json").read_text())["seeds"]
         k, n = sum(s["solved"] for s in seeds), len(seeds)
         ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
         out[model] = (k / n, ci.low, ci.high)
@@ -113,7 +122,7 @@ def test_the_file_is_self_contained_and_logs_each_figure(page):
 
 
 @pytest.mark.slow
-def test_in_chromium_no_errors_every_image_drawn_and_the_numbers_are_the_runs(page, figure_runs, tmp_path):
+def test_in_chromium_no_errors_every_image_drawn_and_the_numbers_are_the_runs(page, study, tmp_path):
     webdriver = _browser()
     out, _, _ = page
     with webdriver as driver:
@@ -125,7 +134,9 @@ def test_in_chromium_no_errors_every_image_drawn_and_the_numbers_are_the_runs(pa
         for im in images:
             assert im["complete"] and im["width"] > 0 and im["spread"] > 50, im
         rows = {r["model"]: r for r in driver.execute_script(RATES_JS)}
-        for model, (rate, low, high) in _expected(figure_runs).items():
+        expected = _expected(study)
+        assert expected["lstm"][0] == 0.5  # the fixture's one solved seed of two
+        for model, (rate, low, high) in expected.items():
             assert rows[model]["rate"] == pytest.approx(rate)
             assert rows[model]["shown"] == f"{rate:.0%}"
             assert (rows[model]["low"], rows[model]["high"]) == pytest.approx((low, high))
@@ -133,6 +144,11 @@ def test_in_chromium_no_errors_every_image_drawn_and_the_numbers_are_the_runs(pa
             "return Array.from(document.querySelectorAll('#claims td')).map(td => td.textContent)"
         )
         assert claims[:4] == [CLAIM["claim"], CLAIM["paper"], CLAIM["ours"], CLAIM["verdict"]]
+        pairs = driver.execute_script(
+            "return Array.from(document.querySelectorAll('td')).map(td => td.textContent)"
+            ".filter(t => t.endsWith(' vs rnn') || t.endsWith(' vs lstm'))"
+        )
+        assert pairs == ["lstm vs rnn"]  # the comparison section holds the one pair
         height = driver.execute_script("return document.documentElement.scrollHeight")
         driver.set_window_size(1400, min(height, 12000))
         assert driver.save_screenshot(str(tmp_path / "report.png"))
