@@ -18,6 +18,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m benchmarks.train -m experiment=demo model=lstm,rnn hydra.sweep.dir=$(DEMO_DIR)
 	$(PY) scripts/collect.py $(DEMO_DIR)
+	$(PY) scripts/report.py $(DEMO_DIR)
 
 # Debian's chromium and its chromedriver, for the HTML report's browser test (no downloaded
 # browser: CI reaches only PyPI and Debian). Root installs directly, anyone else via sudo.
