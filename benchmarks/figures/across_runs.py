@@ -38,6 +38,11 @@ class Point:
     # fraction -> ("first" | "last") -> per-seed ||dL/dh|| at that lag
     lag_norms: dict[float, dict[str, list[float]]] = field(default_factory=dict)
 
+    @property
+    def x(self) -> float:
+        """Where the point sits on the length axis: its length, or 0 for a task without one."""
+        return self.length if np.isfinite(self.length) else 0.0
+
 
 def sweep_runs(root: Path) -> list[Path]:
     """The run directories under ``root`` when it is a sweep (not a run itself), else []."""
@@ -54,7 +59,7 @@ def load_points(root: Path) -> list[Point]:
         raise FigureError(f"no finished run under {root}")
     points = []
     for key, models in pairwise.groups(table):
-        panel = pairwise.group_title({k: v for k, v in key.items() if k != "length"})
+        panel = pairwise.group_title({k: v for k, v in key.items() if k != "length" and v is not None})
         length = float(key.get("length") or np.nan)
         for m in models:
             point = Point(

@@ -95,12 +95,17 @@ def lag_axis(length: int) -> np.ndarray:
 
 
 def length_axis(ax: Axes, lengths: Sequence[float]) -> None:
-    """An x axis of sequence lengths: a tick at each, padded so edge markers show whole."""
+    """An x axis of sequence lengths: a tick at each, padded so edge markers show whole; a
+    task without a length (NaN) sits at 0, labelled so."""
+    ax.set_xlabel("sequence length T")
+    if not np.isfinite(np.asarray(lengths, dtype=float)).any():
+        ax.set_xticks([0.0], ["(the task has no length)"])
+        ax.set_xlim(-1.0, 1.0)
+        return
     xs = sorted(set(lengths))
     pad = 0.08 * ((xs[-1] - xs[0]) or xs[0] or 1.0)
     ax.set_xticks(xs)
     ax.set_xlim(xs[0] - pad, xs[-1] + pad)
-    ax.set_xlabel("sequence length T")
 
 
 def length_width(lengths: Sequence[float]) -> float:
@@ -126,6 +131,18 @@ def new_figure(
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, ncols, squeeze=False, **kw)[0]
     return fig, list(axes)
+
+
+def panel_grid(n: int, width: float = 5.6, height: float = 4.4, ncols: int = 3) -> tuple[Figure, list[Axes]]:
+    """``n`` panels in rows of at most ``ncols`` (spare cells hidden), on its own Agg canvas."""
+    cols = max(1, min(n, ncols))
+    rows = -(-max(n, 1) // cols)
+    fig = Figure(figsize=(max(width * cols, 7.6), height * rows + 0.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
 
 
 def per_step_source(run: Run) -> tuple[dict[str, np.ndarray], str] | None:

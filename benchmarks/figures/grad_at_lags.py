@@ -60,7 +60,7 @@ def _series(ax, pts: list[Point], frac: float, when: str, **style) -> None:
         mid, lo, hi = (float(v[0]) for v in reduce_seeds(values[:, None], log=True))
         if not np.isfinite(mid):
             continue
-        xs.append(p.length)
+        xs.append(p.x)
         mids.append(mid)
         errs.append([mid - lo, hi - mid] if np.isfinite(lo) else [0.0, 0.0])
     if xs:

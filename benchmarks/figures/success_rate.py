@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.figures.across_runs import Point, series
-from benchmarks.figures.draw import length_axis, length_width, new_figure
+from benchmarks.figures.draw import length_axis, length_width, panel_grid
 
 TITLE = "Success rate against length (error bars: 95% Wilson interval over seeds)"
 
@@ -18,11 +18,11 @@ TITLE = "Success rate against length (error bars: 95% Wilson interval over seeds
 def draw(points: list[Point]) -> object:
     """The figure (one panel per panel key)."""
     by = series(points)
-    fig, axes = new_figure(len(by), width=5.6)
+    fig, axes = panel_grid(len(by))
     for ax, (panel, models) in zip(axes, by.items(), strict=True):
-        spread = length_width([p.length for pts in models.values() for p in pts])
+        spread = length_width([p.x for pts in models.values() for p in pts])
         for i, (model, pts) in enumerate(models.items()):
-            x = np.array([p.length for p in pts]) + 0.025 * spread * (i - (len(models) - 1) / 2)
+            x = np.array([p.x for p in pts]) + 0.025 * spread * (i - (len(models) - 1) / 2)
             rate = np.array([p.rate for p in pts])
             err = np.array([[p.rate - p.ci95[0], p.ci95[1] - p.rate] for p in pts]).T
             seeds = "/".join(sorted({str(p.seeds) for p in pts}))

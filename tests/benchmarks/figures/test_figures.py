@@ -155,3 +155,23 @@ def test_window_quantiles_pool_seeds_and_steps_ignoring_bad_values():
     q = grad_norm_quantiles._window_quantiles(a, np.array([0, 50, 52]))
     np.testing.assert_allclose(q[:, 0], [5.95, 25.75, 50.5, 75.25, 95.05])
     assert np.isnan(q[:, 1]).all()
+
+
+def test_sweep_figures_take_a_task_without_a_length_and_panels_wrap():
+    """Reber has no length (NaN): its points sit at 0 under a tick that says so; five panels
+    take two rows of three; a panel where no seed solved says so."""
+    points = [
+        across_runs.Point(f"task={t}", m, float("nan") if t == "reber" else 100.0, 0.5, (0.1, 0.9), 4, s)
+        for t in ("adding", "copy", "reber", "latching", "multiplication")
+        for m, s in (("lstm", [200.0, 400.0]), ("rnn", []))
+    ]
+    points[2].steps_to_solve = points[3].steps_to_solve = []  # task=copy: no seed solved
+    fig = figures.SWEEP_FIGURES["success_rate.png"](points)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == 5 and len(fig.axes) == 6
+    reber = next(ax for ax in shown if ax.get_title() == "task=reber")
+    assert [t.get_text() for t in reber.get_xticklabels()] == ["(the task has no length)"]
+    assert reber.lines[0].get_xdata()[0] == pytest.approx(-0.0025)  # at 0, shifted for 2 models
+    steps = figures.SWEEP_FIGURES["steps_to_solve.png"](points)
+    copy = next(ax for ax in steps.axes if ax.get_title() == "task=copy")
+    assert [t.get_text() for t in copy.texts] == ["no seed solved"]
