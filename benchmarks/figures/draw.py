@@ -133,6 +133,18 @@ def new_figure(
     return fig, list(axes)
 
 
+def panel_title(ax: Axes, text: str, width: int = 58) -> None:
+    """A panel's title, wrapped at commas so long config keys stay inside the panel."""
+    lines, line = [], ""
+    for part in text.split(", "):
+        if line and len(line) + 2 + len(part) > width:
+            lines.append(line + ",")
+            line = part
+        else:
+            line = f"{line}, {part}" if line else part
+    ax.set_title("\n".join([*lines, line]), fontsize=9)
+
+
 def panel_grid(n: int, width: float = 5.6, height: float = 4.4, ncols: int = 3) -> tuple[Figure, list[Axes]]:
     """``n`` panels in rows of at most ``ncols`` (spare cells hidden), on its own Agg canvas."""
     cols = max(1, min(n, ncols))

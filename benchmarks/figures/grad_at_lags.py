@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from benchmarks.figures.across_runs import LAG_FRACTIONS, Point, series
-from benchmarks.figures.draw import GRAD_H, length_axis, reduce_seeds
+from benchmarks.figures.draw import GRAD_H, length_axis, panel_title, reduce_seeds
 
 TITLE = (
     f"Gradient norm {GRAD_H} at fixed lags against length\n"
@@ -43,7 +43,7 @@ def draw(points: list[Point]) -> object:
                     )
             ax.set_yscale("log")
             length_axis(ax, [p.length for pts in models.values() for p in pts])
-            ax.set_title(f"{panel}: lag {frac:.0%} of T-1", fontsize=9)
+            panel_title(ax, f"{panel}, lag {frac:.0%} of T-1")
         row[0].set_ylabel(f"{GRAD_H} (batch mean)")
         row[0].legend(fontsize=8)
     fig.suptitle(TITLE, fontsize=10)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.figures.across_runs import Point, series
-from benchmarks.figures.draw import length_axis, length_width, panel_grid, wide_range
+from benchmarks.figures.draw import length_axis, length_width, panel_grid, panel_title, wide_range
 
 TITLE = "Steps to solve against length (dots: solved seeds; line: median over solved seeds)"
 
@@ -47,7 +47,7 @@ def draw(points: list[Point]) -> object:
             ax.set_yticks([])
         ax.set_ylabel("training steps to solve")
         length_axis(ax, [p.length for pts in models.values() for p in pts])
-        ax.set_title(panel, fontsize=9)
+        panel_title(ax, panel)
         ax.legend(fontsize=8)
     fig.suptitle(TITLE, fontsize=11)
     return fig

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.figures.across_runs import Point, series
-from benchmarks.figures.draw import length_axis, length_width, panel_grid
+from benchmarks.figures.draw import length_axis, length_width, panel_grid, panel_title
 
 TITLE = "Success rate against length (error bars: 95% Wilson interval over seeds)"
 
@@ -32,7 +32,7 @@ def draw(points: list[Point]) -> object:
         ax.set_ylim(-0.03, 1.03)
         ax.set_ylabel("success rate (fraction of seeds solved)")
         length_axis(ax, [p.length for pts in models.values() for p in pts])
-        ax.set_title(panel, fontsize=9)
+        panel_title(ax, panel)
         ax.legend(fontsize=8)
     fig.suptitle(TITLE, fontsize=11)
     return fig
