@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR := runs/demo/$(shell date +%Y-%m-%d_%H-%M-%S)
 
-.PHONY: install demo test lint bench clean
+.PHONY: install browser demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m benchmarks.train -m experiment=demo model=lstm,rnn hydra.sweep.dir=$(DEMO_DIR)
 	$(PY) scripts/collect.py $(DEMO_DIR)
+	$(PY) scripts/report.py $(DEMO_DIR)
 
-test: $(STAMP)
+# Debian's chromium and its chromedriver, for the HTML report's browser test (no downloaded
+# browser: CI reaches only PyPI and Debian). Root installs directly, anyone else via sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver)
+
+test: $(STAMP) browser
 	WANDB_MODE=disabled $(PY) -m pytest -q
 
 lint: $(STAMP)

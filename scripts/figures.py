@@ -1,8 +1,13 @@
-"""Render the figures of one run directory, offline: ``python scripts/figures.py RUN_DIR``.
+"""Render the figures of a run or a sweep, offline: ``python scripts/figures.py DIR``.
 
-Also ``python -m scripts.figures RUN_DIR`` or the ``carousel-figures`` console script. Prints
-one line per PNG written or figure skipped, then ``figures: DIR``; a directory, seed or step
-the renderer cannot use is one ``error: ...`` line on stderr and exit status 2.
+Also ``python -m scripts.figures DIR`` or the ``carousel-figures`` console script. DIR is a
+run directory (holds summary.json) or a sweep directory (run directories under it): a
+sweep gets its sweep-level figures (success rate, steps to solve and gradient norm at
+fixed lags, each against the length per model) in DIR/figures and each run's figures in
+DIR/figures/<run>. Every figure is written as PNG, PDF and SVG unless ``--formats`` says
+otherwise. Prints one line per figure written or skipped, then ``figures: DIR``; a
+directory, seed, step or format the renderer cannot use is one ``error: ...`` line on
+stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -11,21 +16,29 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks.figures import FigureError, render
+from benchmarks.figures import FORMATS, FigureError, render
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line, render, report; errors exit 2."""
     parser = argparse.ArgumentParser(
-        prog="carousel-figures", description="Render the figures of one run directory (offline)."
+        prog="carousel-figures", description="Render the figures of a run or a sweep directory (offline)."
     )
-    parser.add_argument("run_dir", type=Path, help="a run directory (holds summary.json)")
-    parser.add_argument("--out", type=Path, default=None, help="output directory (default RUN_DIR/figures)")
+    parser.add_argument(
+        "run_dir", type=Path, help="a run directory (holds summary.json) or a sweep directory"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="output directory (default DIR/figures)")
     parser.add_argument("--steps", type=int, nargs="+", default=None, help="measured training steps to show")
     parser.add_argument("--seed", type=int, default=None, help="show this seed instead of the seed mean")
+    parser.add_argument(
+        "--formats",
+        default=",".join(FORMATS),
+        help=f"comma-separated file formats (default {','.join(FORMATS)}: PNG for screens, PDF for "
+        "LaTeX, SVG for the web and editing)",
+    )
     args = parser.parse_args(argv)
     try:
-        render(args.run_dir, args.out, args.steps, args.seed, echo=print)
+        render(args.run_dir, args.out, args.steps, args.seed, formats=args.formats.split(","), echo=print)
     except FigureError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

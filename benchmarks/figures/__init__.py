@@ -1,45 +1,150 @@
-"""Offline figures for one run directory (command line: ``scripts/figures.py``).
+"""Offline figures for a run directory or a whole sweep (command line: ``scripts/figures.py``).
 
-Each figure is a module of its own with a ``draw(run, steps)`` that returns a matplotlib
-Figure, or a string saying why the run's files do not allow it (basic diagnostics, no cell
-state, zero training steps); :data:`FIGURES` lists them in drawing order by PNG name.
-:func:`render` loads the run once (:mod:`.load`, json and NumPy only: no W&B, JAX or
-network) and writes one PNG per figure into RUN_DIR/figures unless told otherwise, with
-a note for each figure skipped. Shared drawing helpers live in :mod:`.draw`.
+Each figure is a module of its own. A run figure's ``draw(run, steps)`` returns a
+matplotlib Figure, or a string saying why the run's files do not allow it (basic
+diagnostics, no cell state, zero training steps); :data:`FIGURES` lists them in drawing
+order by PNG name. A sweep figure's ``draw(points)`` reads one point per (model, length)
+(:mod:`.across_runs`); :data:`SWEEP_FIGURES` lists them. :func:`render` loads the run
+once (:mod:`.load`: json, NumPy and pandas only, no W&B, JAX or network) and writes each
+figure into RUN_DIR/figures; given a sweep directory, the sweep figures go to
+SWEEP/figures and each run's figures to SWEEP/figures/<run>. Every figure is written in
+each of ``formats`` (PNG for screens and the HTML report, PDF for LaTeX, SVG for the web
+and editing), with a note for each figure skipped. Shared drawing helpers live in
+:mod:`.draw`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
 
 from benchmarks.figures import (
+    across_runs,
     cell_norm,
+    grad_at_lags,
     grad_norm_distribution,
+    grad_norm_quantiles,
     grad_time_heatmap,
     grad_time_lines,
     jacobian_norm,
+    learning_curves,
     lstm_paths,
     lyapunov,
     spectral_radius,
+    steps_to_solve,
+    success_rate,
 )
 from benchmarks.figures.draw import Drawn
 from benchmarks.figures.load import FigureError, Run, load_run
 
-__all__ = ["DPI", "FIGURES", "FigureError", "Run", "load_run", "render"]
+__all__ = ["DPI", "FIGURES", "FORMATS", "SWEEP_FIGURES", "FigureError", "Run", "load_run", "render"]
 
 DPI = 110
+# Every figure in all three by default: PNG for screens and the HTML report, PDF for a
+# paper (LaTeX includes it as vectors), SVG for the web and for editing. Each adds about
+# as much time as the PNG; pass formats=("png",) where only a screen needs them.
+FORMATS = ("png", "pdf", "svg")
 
 FIGURES: dict[str, Callable[[Run, Sequence[int] | None], Drawn]] = {
+    "learning_curves.png": learning_curves.draw,
     "grad_time_heatmap.png": grad_time_heatmap.draw,
     "grad_time_lines.png": grad_time_lines.draw,
     "spectral_radius.png": spectral_radius.draw,
     "grad_norm_distribution.png": grad_norm_distribution.draw,
+    "grad_norm_quantiles.png": grad_norm_quantiles.draw,
     "lstm_paths.png": lstm_paths.draw,
     "lyapunov.png": lyapunov.draw,
     "cell_norm.png": cell_norm.draw,
     "jacobian_norm.png": jacobian_norm.draw,
 }
+SWEEP_FIGURES: dict[str, Callable[[list[across_runs.Point]], Any]] = {
+    "success_rate.png": success_rate.draw,
+    "steps_to_solve.png": steps_to_solve.draw,
+    "grad_at_lags.png": grad_at_lags.draw,
+}
+
+
+def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
+    """``formats`` lower-cased, PNG first; FigureError for one matplotlib is not asked for here."""
+    wanted = tuple(dict.fromkeys(f.strip().lower().lstrip(".") for f in formats if f.strip()))
+    bad = [f for f in wanted if f not in FORMATS]
+    if bad or not wanted:
+        raise FigureError(f"unknown format {', '.join(bad) or '(none)'}: choose from {', '.join(FORMATS)}")
+    return tuple(sorted(wanted, key=FORMATS.index))
+
+
+def save(fig: Figure, out: Path, name: str, formats: Sequence[str]) -> list[Path]:
+    """``fig`` as out/<name stem>.<format> for each format, PNG first; FigureError if unwritable."""
+    paths = []
+    for fmt in formats:
+        path = out / f"{Path(name).stem}.{fmt}"
+        try:
+            fig.savefig(path, dpi=DPI, format=fmt)
+        except OSError as e:
+            raise FigureError(f"cannot write {path}: {e}") from e
+        paths.append(path)
+    return paths
+
+
+def _mkdir(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FigureError(f"cannot create {out}: {e}") from e
+    return out
+
+
+def _write(
+    drawn: Any, out: Path, name: str, formats: Sequence[str], say: Callable[[str], None]
+) -> list[Path]:
+    if isinstance(drawn, str):
+        say(f"skipped {name}: {drawn}")
+        return []
+    paths = save(drawn, out, name, formats)
+    others = ", ".join(p.suffix.lstrip(".") for p in paths[1:])
+    say(f"{paths[0]}" + (f" (+ {others})" if others else ""))
+    return paths
+
+
+def render_run(
+    run: Run, out: Path, steps: Sequence[int] | None, formats: Sequence[str], say: Callable[[str], None]
+) -> list[Path]:
+    """Every figure of one loaded run into ``out``; the files written."""
+    if steps is not None:
+        measured = run.measured_steps()
+        missing = sorted(set(steps) - measured)
+        if missing:
+            have = ", ".join(map(str, sorted(measured))) or "none"
+            raise FigureError(f"steps not measured in this run: {missing} (measured: {have})")
+    _mkdir(out)
+    return [p for name, draw in FIGURES.items() for p in _write(draw(run, steps), out, name, formats, say)]
+
+
+def render_sweep(
+    root: Path, out: Path, formats: Sequence[str], say: Callable[[str], None], per_run: bool = True
+) -> list[Path]:
+    """The sweep figures into ``out``, then (``per_run``) each run's into out/<run path>."""
+    points = across_runs.load_points(root)
+    info = across_runs.describe(root, points)
+    say(
+        f"sweep {root}: {info['panels']} panel(s), models {', '.join(info['models'])}, lengths "
+        + ", ".join(f"{x:g}" for x in info["lengths"])
+    )
+    _mkdir(out)
+    written = [
+        p for name, draw in SWEEP_FIGURES.items() for p in _write(draw(points), out, name, formats, say)
+    ]
+    if per_run:
+        for run_dir in across_runs.sweep_runs(root):
+            if not (run_dir / "summary.json").is_file():
+                say(f"skipped {run_dir}: not finished (no summary.json)")
+                continue
+            sub = out / run_dir.relative_to(root)
+            written += render_run(load_run(run_dir), sub, None, formats, say)
+    return written
 
 
 def render(
@@ -48,37 +153,22 @@ def render(
     steps: Sequence[int] | None = None,
     seed: int | None = None,
     *,
+    formats: Sequence[str] = FORMATS,
     echo: Callable[[str], None] | None = None,
 ) -> list[Path]:
-    """Write every figure the run's files allow into ``out`` (default RUN_DIR/figures).
+    """Write every figure a run directory (or a sweep directory) allows into ``out``
+    (default DIR/figures), each in every one of ``formats``.
 
-    Returns the PNGs written. ``echo`` receives one line per file written and per figure
-    skipped. Raises FigureError for a directory that is not a run, a seed the run does not
-    have, or a step in ``steps`` that no stored file measured."""
-    run = load_run(run_dir, seed)
-    if steps is not None:
-        measured = run.measured_steps()
-        missing = sorted(set(steps) - measured)
-        if missing:
-            have = ", ".join(map(str, sorted(measured))) or "none"
-            raise FigureError(f"steps not measured in this run: {missing} (measured: {have})")
-    out = Path(out) if out is not None else run.path / "figures"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise FigureError(f"cannot create {out}: {e}") from e
+    Returns the files written, PNG first per figure. ``echo`` receives one line per figure
+    written and per figure skipped. Raises FigureError for a directory that is neither a
+    run nor a sweep, a seed the run does not have, a step in ``steps`` that no stored file
+    measured (``steps`` and ``seed`` apply to one run only), or an unknown format."""
+    formats = check_formats(formats)
+    run_dir = Path(run_dir)
     say = echo or (lambda _: None)
-    written = []
-    for name, draw in FIGURES.items():
-        fig = draw(run, steps)
-        if isinstance(fig, str):
-            say(f"skipped {name}: {fig}")
-            continue
-        path = out / name
-        try:
-            fig.savefig(path, dpi=DPI)
-        except OSError as e:
-            raise FigureError(f"cannot write {path}: {e}") from e
-        written.append(path)
-        say(str(path))
-    return written
+    out = Path(out) if out is not None else run_dir / "figures"
+    if run_dir.is_dir() and across_runs.sweep_runs(run_dir):
+        if steps is not None or seed is not None:
+            raise FigureError("--steps and --seed apply to one run directory, not a sweep")
+        return render_sweep(run_dir, out, formats, say)
+    return render_run(load_run(run_dir, seed), out, steps, formats, say)

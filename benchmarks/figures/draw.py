@@ -1,7 +1,9 @@
 """What every figure draws with: seed reduction, step choice, axes labels, a blank figure.
 
-Seeds: curves show the mean over seeds (geometric on log axes) with a light min..max band,
-or one seed when the run was loaded with one. Per-step figures show the requested measured
+Seeds: curves show the mean over seeds with a light band, the 95% Student-t interval of
+that mean (:data:`BAND`); on log axes both are taken over log10 of the values, so the mean
+is geometric and the band a multiplicative interval. With one seed (or one run loaded with
+``seed``) there is no band. Per-step figures show the requested measured
 training steps, by default at most six, evenly spread, first and last included; early steps
 are dark and late ones light. Figures use matplotlib's object API on their own Agg canvas
 (no pyplot, no global backend switch).
@@ -25,30 +27,37 @@ MAX_DEFAULT_STEPS = 6
 GRAD_H = r"$\|\partial L/\partial h_t\|$"
 GRAD_C = r"$\|\partial L/\partial c_t\|$"
 LAG = r"lag $T-1-t$ (time steps between $t$ and the loss)"
+BAND = "band: 95% t-interval of the mean over seeds (of log10 on log axes)"
 
 Drawn = Figure | str  # what a figure's draw returns: the figure, or why it was skipped
 
 
 def reduce_seeds(a: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, min and max over the first (seed) axis, ignoring non-finite values.
+    """Mean over the first (seed) axis and its 95% Student-t interval, ignoring non-finite values.
 
-    On log axes the mean is geometric and non-positive values are ignored too, so one
-    seed with a huge norm does not hide the others. No NumPy warnings on empty slices."""
+    On log axes the mean and interval are those of log10(a), mapped back (a geometric mean
+    and a multiplicative interval), and non-positive values are ignored too, so one seed
+    with a huge norm does not hide the others. The interval is NaN where fewer than two
+    values count. No NumPy warnings on empty slices."""
+    from scipy.stats import t as student  # scipy.stats takes ~1 s to import: only when drawing
+
     a = np.asarray(a, dtype=float)
     ok = np.isfinite(a) & (a > 0) if log else np.isfinite(a)
-    v = np.log10(np.where(ok, a, 1.0)) if log else np.where(ok, a, 0.0)
+    v = np.where(ok, np.log10(np.where(ok, a, 1.0)) if log else a, 0.0)
     n = ok.sum(axis=0)
-    has = n > 0
-    mid = np.where(has, np.where(ok, v, 0.0).sum(axis=0) / np.maximum(n, 1), np.nan)
-    lo = np.where(has, np.where(ok, v, np.inf).min(axis=0), np.nan)
-    hi = np.where(has, np.where(ok, v, -np.inf).max(axis=0), np.nan)
+    mid = np.where(n > 0, v.sum(axis=0) / np.maximum(n, 1), np.nan)
+    dev = np.where(ok, v - np.where(n > 0, mid, 0.0), 0.0)
+    sd = np.sqrt((dev**2).sum(axis=0) / np.maximum(n - 1, 1))
+    quantile = student.ppf(0.975, np.maximum(n - 1, 1))
+    half = np.where(n > 1, quantile * sd / np.sqrt(np.maximum(n, 1)), np.nan)
+    lo, hi = mid - half, mid + half
     if log:
         mid, lo, hi = (np.power(10.0, x) for x in (mid, lo, hi))
     return mid, lo, hi
 
 
 def band(ax: Axes, x: np.ndarray, a: np.ndarray, *, log: bool, **style: Any) -> bool:
-    """Plot the seed mean of ``a`` [seeds, len(x)] with a min..max band; True if anything showed."""
+    """Plot the seed mean of ``a`` [seeds, len(x)] with its :data:`BAND`; True if anything showed."""
     mid, lo, hi = reduce_seeds(a, log)
     if not np.isfinite(mid).any():
         return False
@@ -85,8 +94,30 @@ def lag_axis(length: int) -> np.ndarray:
     return length - 1 - np.arange(length)
 
 
+def length_axis(ax: Axes, lengths: Sequence[float]) -> None:
+    """An x axis of sequence lengths: a tick at each, padded so edge markers show whole; a
+    task without a length (NaN) sits at 0, labelled so."""
+    ax.set_xlabel("sequence length T")
+    if not np.isfinite(np.asarray(lengths, dtype=float)).any():
+        ax.set_xticks([0.0], ["(the task has no length)"])
+        ax.set_xlim(-1.0, 1.0)
+        return
+    xs = sorted(set(lengths))
+    pad = 0.08 * ((xs[-1] - xs[0]) or xs[0] or 1.0)
+    ax.set_xticks(xs)
+    ax.set_xlim(xs[0] - pad, xs[-1] + pad)
+
+
+def length_width(lengths: Sequence[float]) -> float:
+    """The span of the lengths on their axis (one length: a fifth of it, as length_axis pads)."""
+    xs = np.asarray(lengths, dtype=float)
+    return float(np.ptp(xs)) or 0.2 * (abs(float(xs[0])) or 1.0)
+
+
 def wide_range(*arrays: np.ndarray, decades: float = 2.0) -> bool:
     """Whether the positive finite values span more than ``decades`` (then use a log axis)."""
+    if not arrays:
+        return False
     v = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in arrays])
     v = v[np.isfinite(v) & (v > 0)]
     return bool(v.size) and float(np.log10(v.max() / v.min())) > decades
@@ -100,6 +131,30 @@ def new_figure(
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, ncols, squeeze=False, **kw)[0]
     return fig, list(axes)
+
+
+def panel_title(ax: Axes, text: str, width: int = 58) -> None:
+    """A panel's title, wrapped at commas so long config keys stay inside the panel."""
+    lines, line = [], ""
+    for part in text.split(", "):
+        if line and len(line) + 2 + len(part) > width:
+            lines.append(line + ",")
+            line = part
+        else:
+            line = f"{line}, {part}" if line else part
+    ax.set_title("\n".join([*lines, line]), fontsize=9)
+
+
+def panel_grid(n: int, width: float = 5.6, height: float = 4.4, ncols: int = 3) -> tuple[Figure, list[Axes]]:
+    """``n`` panels in rows of at most ``ncols`` (spare cells hidden), on its own Agg canvas."""
+    cols = max(1, min(n, ncols))
+    rows = -(-max(n, 1) // cols)
+    fig = Figure(figsize=(max(width * cols, 7.6), height * rows + 0.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
 
 
 def per_step_source(run: Run) -> tuple[dict[str, np.ndarray], str] | None:

@@ -1,7 +1,8 @@
-"""grad_time_heatmap.png: log10 ||dL/dh_t|| over (training step, time step t).
+"""grad_time_heatmap.png: log10 ||dL/dh_t|| over (training step, lag T-1-t).
 
 Where in the sequence gradient survives, and when in training: a vanishing gradient shows
-as a dark band at the early time steps, far from the loss after t=T-1. Rows come from
+as a dark band at large lags, far from the loss after t=T-1. The x axis is the lag, as in
+every figure with a time axis (lag 0, the last step, on the left). Rows come from
 grad_time.npz (the mean over each training chunk) when the run trained, else from the
 steps measured in diagnostics.npz. Models with a cell state get a second panel for
 ||dL/dc_t||.
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from benchmarks.figures.draw import GRAD_C, GRAD_H, Drawn, new_figure, reduce_seeds
+from benchmarks.figures.draw import GRAD_C, GRAD_H, LAG, Drawn, new_figure, reduce_seeds
 from benchmarks.figures.load import Run
 
 
@@ -35,17 +36,17 @@ def draw(run: Run, steps: Sequence[int] | None) -> Drawn:
     fig, axes = new_figure(len(panels), width=6.2)
     for ax, (key, label) in zip(axes, panels, strict=True):
         mean_log, _, _ = reduce_seeds(run.seeds(src[key]), log=True)
-        z = np.ma.masked_invalid(np.log10(mean_log))
-        t_edges = np.arange(z.shape[1] + 1) - 0.5
-        mesh = ax.pcolormesh(t_edges, y_edges, z, cmap="viridis", shading="flat")
+        z = np.ma.masked_invalid(np.log10(mean_log))[:, ::-1]  # column j: lag j = T-1-t
+        lag_edges = np.arange(z.shape[1] + 1) - 0.5
+        mesh = ax.pcolormesh(lag_edges, y_edges, z, cmap="viridis", shading="flat")
         fig.colorbar(mesh, ax=ax, label=rf"$\log_{{10}}$ {label}")
-        ax.set_xlabel(r"time step $t$ (loss after $t=T-1$)")
+        ax.set_xlabel(LAG)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("training step")
         ax.set_title(f"{label}  [{origin}]", fontsize=9)
         if len(y_edges) <= 9:
             ax.set_yticks(y_edges if src is run.grad_time else src["step"])
-    fig.suptitle(run.title("Gradient norm over time and training"), fontsize=11)
+    fig.suptitle(run.title("Gradient norm over lag and training", "geometric mean"), fontsize=11)
     return fig
 
 

@@ -1,9 +1,10 @@
 """One run directory in memory, as the figures read it.
 
 Only what the trainer stored is read (``summary.json``, ``diagnostics.npz``,
-``grad_time.npz``, ``grad_norms.npz``), with json and NumPy, so a run can be inspected long
-after training, on a machine without W&B, JAX or a network. A file the run did not write
-loads as an empty dict; the figures that need it are skipped, not failed.
+``grad_time.npz``, ``grad_norms.npz``, ``metrics.parquet``), with json, NumPy and pandas,
+so a run can be inspected long after training, on a machine without W&B, JAX or a
+network. A file the run did not write loads as empty; the figures that need it are
+skipped, not failed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 NPZ_FILES = ("diagnostics.npz", "grad_time.npz", "grad_norms.npz")
 
@@ -32,6 +34,7 @@ class Run:
     diag: dict[str, np.ndarray]  # empty when diagnostics.npz is absent
     grad_time: dict[str, np.ndarray]
     grad_norms: dict[str, np.ndarray]
+    metrics: pd.DataFrame  # one row per evaluation and seed; empty without metrics.parquet
     seed_index: int | None  # None: aggregate over every seed
 
     def missing(self, what: str) -> str:
@@ -53,8 +56,9 @@ class Run:
                 return int(src["grad_h"].shape[-1])
         return None
 
-    def title(self, what: str) -> str:
-        """Figure title: what is shown, then model, task, variant, T and which seeds."""
+    def title(self, what: str, seeds_as: str = "mean, band 95% t-interval") -> str:
+        """Figure title: what is shown, then model, task, variant, T and which seeds (with
+        ``seeds_as``, how the figure reduces them)."""
         s = self.summary
         nominal = s.get("task_length", "?")
         extra = f" ({self.length} time steps)" if self.length not in (None, nominal) else ""
@@ -62,7 +66,7 @@ class Run:
         if self.seed_index is not None:
             who = f"seed {self.seed_values[self.seed_index]}"
         else:
-            who = f"{len(self.seed_values)} seeds: mean, band min..max"
+            who = f"{len(self.seed_values)} seeds: {seeds_as}"
         return f"{what}\n{head}{extra} · {who}"
 
     @property
@@ -93,6 +97,16 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
         raise FigureError(f"cannot read {path}: {e}") from e
 
 
+def load_metrics(path: Path) -> pd.DataFrame:
+    """The evaluation rows of ``metrics.parquet`` (a directory of parts); empty if absent."""
+    if not path.exists():
+        return pd.DataFrame()
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as e:
+        raise FigureError(f"cannot read {path}: {e}") from e
+
+
 def load_run(run_dir: Path, seed: int | None = None) -> Run:
     """Load a run directory; FigureError if it is not one or ``seed`` is not among its seeds."""
     run_dir = Path(run_dir)
@@ -100,13 +114,15 @@ def load_run(run_dir: Path, seed: int | None = None) -> Run:
         raise FigureError(f"no such directory: {run_dir}")
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file():
-        raise FigureError(f"not a run directory (no summary.json): {run_dir}")
+        raise FigureError(
+            f"not a run directory (no summary.json) nor a sweep (no run directories under it): {run_dir}"
+        )
     try:
         summary = json.loads(summary_path.read_text())
     except (OSError, ValueError) as e:
         raise FigureError(f"cannot read {summary_path}: {e}") from e
     diag, grad_time, grad_norms = (load_npz(run_dir / name) for name in NPZ_FILES)
-    run = Run(run_dir, summary, diag, grad_time, grad_norms, None)
+    run = Run(run_dir, summary, diag, grad_time, grad_norms, load_metrics(run_dir / "metrics.parquet"), None)
     if seed is not None:
         values = run.seed_values
         if seed not in values:

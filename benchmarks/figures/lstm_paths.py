@@ -87,7 +87,7 @@ def without_underflow(run: Run, key: str, k: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _curve(ax: Axes, lag: np.ndarray, a: np.ndarray, lost: np.ndarray, row: int, **style: Any) -> bool:
-    """Seed mean of ``a`` [seeds, T] on a log axis with its min..max band; points at float32's
+    """Seed mean of ``a`` [seeds, T] on a log axis with its 95% t-interval band; points at float32's
     floor dotted and faint; a triangle on the bottom edge (in row ``row``, so marks of several
     parts stay apart) at each lost step. True if any value showed."""
     mid, lo, hi = reduce_seeds(a, log=True)

@@ -20,6 +20,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from benchmarks.figures.draw import LAG
+
 COLORS = {"lstm": "C0", "lstm_nofg": "C1", "rnn": "C3", "gru": "C2"}
 
 
@@ -86,7 +88,7 @@ def _paths(ax: Axes, result: dict[str, Any]) -> None:
             label=f"CEC part, no forget gate (H={nofg['hidden']})",
         )
     ax.set_yscale("log")
-    ax.set_xlabel("lag (steps back from the loss)")
+    ax.set_xlabel(LAG)
     ax.legend(fontsize=6)
 
 

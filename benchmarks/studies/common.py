@@ -172,10 +172,13 @@ def canvas(ncols: int, nrows: int = 1, width: float = 4.2, height: float = 3.4) 
 
 
 def save(fig: Figure, out: Path, name: str) -> Path:
+    """``fig`` as out/NAME.png with NAME.pdf and NAME.svg beside it (for a paper and the
+    web, as :mod:`benchmarks.figures` writes every figure); the PNG's path."""
+    from benchmarks.figures import FORMATS
+    from benchmarks.figures import save as save_formats
+
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.png"
-    fig.savefig(path, dpi=110)
-    return path
+    return save_formats(fig, out, f"{name}.png", FORMATS)[0]
 
 
 def draw_rates(

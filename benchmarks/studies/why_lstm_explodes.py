@@ -534,11 +534,9 @@ def paragraph(result: dict[str, Any]) -> str:
 
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
     from benchmarks.figures.why_lstm_explodes import draw
+    from benchmarks.studies.common import save
 
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "why_lstm_explodes.png"
-    draw(result).savefig(path, dpi=110)
-    return [path]
+    return [save(draw(result), out, "why_lstm_explodes")]
 
 
 STUDY = Study(

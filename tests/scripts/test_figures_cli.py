@@ -1,7 +1,8 @@
 """The figure command line (scripts/figures.py) on a real LSTM run and on bad input.
 
-It must print one line per PNG then ``figures: DIR``, must not import W&B (or JAX), and
-must fail with one ``error:`` line and exit status 2 however it is started.
+It must print one line per figure (the PNG, with the PDF and SVG beside it) then
+``figures: DIR``, must not import W&B (or JAX), and must fail with one ``error:`` line and
+exit status 2 however it is started.
 """
 
 import os
@@ -35,8 +36,11 @@ def test_cli_draws_every_lstm_figure_without_importing_wandb_or_jax(figure_runs,
     lines = proc.stdout.strip().splitlines()
     out = figure_runs["lstm"] / "figures"
     assert lines[-1] == f"figures: {out}"
-    assert [Path(line) for line in lines[:-1]] == [out / name for name in figures.FIGURES]
+    assert lines[:-1] == [f"{out / name} (+ pdf, svg)" for name in figures.FIGURES]
     check_pngs([out / name for name in figures.FIGURES], set(figures.FIGURES))
+    for name in figures.FIGURES:
+        assert (out / name).with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
+        assert b"<svg" in (out / name).with_suffix(".svg").read_bytes()[:2000]
     imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in proc.stderr.splitlines()}
     assert "matplotlib" in imported  # the import log is really there
     assert "wandb" not in imported
@@ -65,3 +69,10 @@ def test_directory_without_summary_is_one_error_line_and_exit_2(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: not a run directory (no summary.json)")
     assert not (tmp_path / "figures").exists()
+
+
+def test_unknown_format_is_one_error_line_and_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path), "--formats", "png,jpeg"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == "error: unknown format jpeg: choose from png, pdf, svg"

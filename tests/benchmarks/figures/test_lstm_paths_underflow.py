@@ -154,5 +154,5 @@ def test_a_run_stored_before_the_flags_draws_as_before(tmp_path):
 def test_the_renderer_writes_it_for_the_synthetic_run(tmp_path, check_pngs):
     _write_run(tmp_path / "run")
     notes: list[str] = []
-    written = figures.render(tmp_path / "run", out=tmp_path / "png", echo=notes.append)
+    written = figures.render(tmp_path / "run", out=tmp_path / "png", formats=["png"], echo=notes.append)
     check_pngs(written, {"lstm_paths.png"})
