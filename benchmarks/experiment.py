@@ -167,7 +167,7 @@ def _figures(out: Path) -> list[Path]:
     from benchmarks.figures import render  # matplotlib: only when the figures are wanted
 
     try:
-        return render(out)
+        return render(out, formats=("png",))  # W&B shows images: the vector files are not needed
     except Exception as exc:
         log.warning("figures for W&B failed (%s: %s); no images logged", type(exc).__name__, exc)
         return []

@@ -40,16 +40,28 @@ def list_studies() -> None:
 
 
 def table(root: Path, scale: str) -> str:
-    """The Reproductions table: one row per claim of every study run at ``scale`` under
-    ``root``; a ValueError naming the scale when none was."""
-    rows = []
-    for name in STUDIES:
-        path = root / name / scale / "reproduction.json"
-        if path.is_file():
-            rows.append(readme_rows(store.read_json_strict(path)))
-    if not rows:
+    """The Reproductions tables: one row per study run at ``scale`` under ``root`` (its
+    verdicts counted, run time, command), then one row per claim; a ValueError naming the
+    scale when no study was run at it."""
+    reports = [
+        store.read_json_strict(path)
+        for name in STUDIES
+        if (path := root / name / scale / "reproduction.json").is_file()
+    ]
+    if not reports:
         raise ValueError(f"no study has run at scale {scale!r} under {root}; run one first")
-    return TABLE_HEAD + "".join(rows)
+    summary = [
+        "| study | claims | agrees | disagrees | not comparable | seeds | run time | command |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in reports:
+        verdicts = [c["verdict"] for c in r["claims"]]
+        counts = " | ".join(str(verdicts.count(v)) for v in ("agrees", "disagrees", "not comparable"))
+        summary.append(
+            f"| {r['title']} | {len(verdicts)} | {counts} | {r['seeds']} | {r['run_time_s'] / 60:.0f} min "
+            f"| `{r['command']}` |"
+        )
+    return "\n".join(summary) + "\n\n" + TABLE_HEAD + "".join(readme_rows(r) for r in reports)
 
 
 def costs(root: Path, scale: str) -> str:

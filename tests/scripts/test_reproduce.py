@@ -91,6 +91,7 @@ def test_table_is_built_from_the_reports_found(tmp_path):
         "title": "Why do LSTMs still explode?",
         "scale": "cpu",
         "run_time_s": 1140.0,
+        "seeds": 168,
         "model_steps": 50_400,
         "model_steps_per_s": 45.0,
         "command": "scripts/reproduce.py why_lstm_explodes --scale cpu",
@@ -111,6 +112,11 @@ def test_table_is_built_from_the_reports_found(tmp_path):
     proc = _run("--table", "--scale", "cpu", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
+    assert lines[2] == (
+        "| Why do LSTMs still explode? | 2 | 1 | 1 | 0 | 168 | 19 min "
+        "| `scripts/reproduce.py why_lstm_explodes --scale cpu` |"
+    )
+    lines = lines[4:]  # the claims
     assert lines[0].startswith("| study | claim (source) | paper |") and len(lines) == 4
     assert lines[3] == (
         "| Why do LSTMs still explode? | c2 (s2) | p2 | o2 (cpu) | disagrees: r2 | 19 min | "
