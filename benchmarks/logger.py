@@ -126,6 +126,8 @@ class WandbLogger:
         run = self._wandb.init(
             project=cfg.project,
             entity=cfg.entity,
+            id=spec.id,
+            resume="allow",  # a resumed run continues its seeds' runs (same ids)
             group=spec.group,
             job_type=spec.job_type,
             name=spec.name,

@@ -55,6 +55,7 @@ class SeedRun:
     """One W&B run: a seed of one experiment."""
 
     seed: int
+    id: str
     name: str
     group: str
     job_type: str
@@ -67,6 +68,13 @@ def experiment_group(config: dict[str, Any]) -> str:
     rest = {k: v for k, v in config.items() if k not in ("seeds", "seed", "run_dir")}
     digest = hashlib.sha1(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return f"{_prefix(config)}-{digest}"
+
+
+def run_id(out: Path, seed: int) -> str:
+    """The W&B run id of one seed of the run in ``out``: a hash of the directory's absolute
+    path and the seed, so the same run started again (resumed after a preemption) logs
+    under the same id, and its offline directories sync into one W&B run."""
+    return hashlib.sha1(f"{Path(out).resolve()}\0{seed}".encode()).hexdigest()[:16]
 
 
 def _prefix(config: dict[str, Any]) -> str:
@@ -82,6 +90,7 @@ def seed_runs(config: dict[str, Any], out: Path, group: str | None = None) -> li
     return [
         SeedRun(
             seed=seed,
+            id=run_id(out, seed),
             name=f"{_prefix(config)}-s{seed}",
             group=group,
             job_type=config["model"]["name"],

@@ -207,7 +207,7 @@ def test_real_wandb_online_without_an_api_key_degrades(tmp_path):
         "from benchmarks.config import LoggerSpec; from benchmarks.logger import make_logger;"
         f"run = pathlib.Path({str(tmp_path / 'run')!r});"
         "from benchmarks.tracking import SeedRun;"
-        "logger = make_logger(LoggerSpec(mode='online'), run, [SeedRun(0, 'x-s0', 'x', 'lstm', {})]);"
+        "logger = make_logger(LoggerSpec(mode='online'), run, [SeedRun(0, 'x0', 'x-s0', 'x', 'lstm', {})]);"
         "print(type(logger).__name__)"
     )
     proc = subprocess.run(

@@ -1,6 +1,7 @@
 """What an experiment sends to W&B: a recording logger double on a real run, checked against
 the run's own store, and one real offline W&B run read back from its ``.wandb`` files."""
 
+import hashlib
 import json
 import math
 import struct
@@ -215,6 +216,8 @@ def test_a_real_offline_run_writes_one_wandb_run_per_seed(tmp_path, monkeypatch)
         seed = r["config"]["seed"]
         assert (r["run"].run_group, r["run"].job_type) == (group, "rnn")
         assert r["run"].display_name == f"rnn-adding-T10-s{seed}"
+        digest = hashlib.sha1(f"{tmp_path.resolve()}\0{seed}".encode()).hexdigest()[:16]
+        assert r["run"].run_id == digest  # the same id when the run is resumed
         assert r["config"]["model"]["hidden"] == 8 and r["config"]["run_dir"] == str(tmp_path)
         assert {"eval/loss", "train/loss", "grad_norm_log10/W_hh"} <= r["history"]
         assert r["summary"]["experiment/success_rate"] == summary["success_rate"]
