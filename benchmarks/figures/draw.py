@@ -21,6 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from benchmarks.figures.load import Run
+from benchmarks.stats import mean_interval
 
 MAX_DEFAULT_STEPS = 6
 
@@ -39,18 +40,10 @@ def reduce_seeds(a: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray, np.n
     and a multiplicative interval), and non-positive values are ignored too, so one seed
     with a huge norm does not hide the others. The interval is NaN where fewer than two
     values count. No NumPy warnings on empty slices."""
-    from scipy.stats import t as student  # scipy.stats takes ~1 s to import: only when drawing
-
     a = np.asarray(a, dtype=float)
     ok = np.isfinite(a) & (a > 0) if log else np.isfinite(a)
-    v = np.where(ok, np.log10(np.where(ok, a, 1.0)) if log else a, 0.0)
-    n = ok.sum(axis=0)
-    mid = np.where(n > 0, v.sum(axis=0) / np.maximum(n, 1), np.nan)
-    dev = np.where(ok, v - np.where(n > 0, mid, 0.0), 0.0)
-    sd = np.sqrt((dev**2).sum(axis=0) / np.maximum(n - 1, 1))
-    quantile = student.ppf(0.975, np.maximum(n - 1, 1))
-    half = np.where(n > 1, quantile * sd / np.sqrt(np.maximum(n, 1)), np.nan)
-    lo, hi = mid - half, mid + half
+    v = np.where(ok, np.log10(np.where(ok, a, 1.0)) if log else a, np.nan)
+    mid, lo, hi = mean_interval(v)
     if log:
         mid, lo, hi = (np.power(10.0, x) for x in (mid, lo, hi))
     return mid, lo, hi

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.stats import mean_interval
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
 
@@ -180,9 +181,7 @@ def final_ratio(curve: dict[str, Any], base: float) -> dict[str, Any]:
     (NaN with fewer than two seeds), and the verdict."""
     values = np.asarray(curve["values"], dtype=float)
     last = values[:, -1] / base if values.size else np.array([])
-    mean, lo, hi = (
-        (float(v[0]) for v in common.mean_interval(last[:, None])) if last.size else (math.nan,) * 3
-    )
+    mean, lo, hi = (float(v[0]) for v in mean_interval(last[:, None])) if last.size else (math.nan,) * 3
     return {
         "final_loss": (values[:, -1] if values.size else last).tolist(),
         "ratio": last.tolist(),

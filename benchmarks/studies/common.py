@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from benchmarks.stats import wilson_interval
+from benchmarks.stats import mean_interval, wilson_interval
 from benchmarks.studies.base import RunRecord
 
 # Seeds below which a success rate's interval is too wide to tell a published rate from
@@ -74,22 +74,6 @@ def pooled(records: list[RunRecord], keys: Sequence[str]) -> list[dict[str, Any]
         )
         rows.append(row)
     return sorted(rows, key=lambda row: [str(v) for v in row.values()][: len(keys)])
-
-
-def mean_interval(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean over the first axis with the 95% Student-t interval of the mean, ignoring NaN;
-    the interval is NaN where fewer than two values are finite."""
-    from scipy.stats import t as student
-
-    a = np.asarray(values, dtype=float)
-    ok = np.isfinite(a)
-    n = ok.sum(axis=0)
-    safe = np.where(ok, a, 0.0)
-    mean = np.where(n > 0, safe.sum(axis=0) / np.maximum(n, 1), np.nan)
-    dev = np.where(ok, a - mean, 0.0)
-    sd = np.sqrt((dev**2).sum(axis=0) / np.maximum(n - 1, 1))
-    half = np.where(n > 1, student.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(np.maximum(n, 1)), np.nan)
-    return mean, mean - half, mean + half
 
 
 def eval_curves(

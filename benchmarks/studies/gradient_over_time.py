@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import store
+from benchmarks.stats import mean_interval
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
 
@@ -119,7 +120,7 @@ def decay_rate(by_lag: np.ndarray) -> float:
 
 
 def _interval(values: list[float]) -> dict[str, Any]:
-    mean, lo, hi = (float(v[0]) for v in common.mean_interval(np.asarray(values, float)[:, None]))
+    mean, lo, hi = (float(v[0]) for v in mean_interval(np.asarray(values, float)[:, None]))
     return {"mean": mean, "ci95": [lo, hi], "per_seed": values}
 
 
@@ -144,7 +145,7 @@ def model_row(model: str, records: list[RunRecord]) -> dict[str, Any]:
         n = min((p.size for p in profiles), default=0)
         with np.errstate(divide="ignore"):
             logs = np.log(np.array([p[:n] for p in profiles])) if n else np.zeros((0, 0))
-        mean, lo, hi = common.mean_interval(logs) if n else (np.array([]),) * 3
+        mean, lo, hi = mean_interval(logs) if n else (np.array([]),) * 3
         row[when] = {
             "norm": np.exp(mean).tolist(),
             "lo": np.exp(lo).tolist(),

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.stats import mean_interval
 from benchmarks.studies import common, load_runs
 from benchmarks.studies.common import (
     eval_curves,
     magnitude_verdict,
-    mean_interval,
     pooled,
     rate_verdict,
 )
