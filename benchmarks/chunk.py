@@ -25,8 +25,9 @@ import optax
 from benchmarks import diagnostics as dg
 from benchmarks import regulariser as reg
 from benchmarks.diagnostics import DiagnosticsSpec
-from benchmarks.optim import OptimSpec, make_optimizer
+from benchmarks.optim import Hyper, OptimSpec, hyper, make_optimizer
 from carousel_checks import check_choice, check_positive
+from models.base import ModelSpec
 from models.scan import Params, RecurrentNet
 
 STRATEGIES = ("auto", "vmap", "loop", "processes")
@@ -76,6 +77,7 @@ class TrainState(NamedTuple):
     opt_state: Any
     diverged_at: jax.Array  # int32, -1 while finite
     stopped: jax.Array  # bool: solved with stop_when_solved; parameters frozen
+    hyper: Hyper  # this model's optimizer numbers (an input of the program, not a constant)
 
 
 class ChunkMetrics(NamedTuple):
@@ -109,31 +111,50 @@ class Trainer:
     def __post_init__(self) -> None:
         reg.check_model(self.model, self.optim.regulariser)
 
-    @property
-    def optimizer(self) -> optax.GradientTransformation:
-        return make_optimizer(self.optim)
+    def optimizer(self, h: Hyper | None = None) -> optax.GradientTransformation:
+        """The optimizer with the numbers ``h`` (default: this trainer's own)."""
+        return make_optimizer(self.optim, h)
+
+    def program(self) -> Trainer:
+        """This trainer with every number that is an input of the compiled programs (the
+        optimizer's :class:`~benchmarks.optim.Hyper`) or used only to initialise
+        (``model.init``, ``model.forget_bias``, ``model.bias``) set to its default: the
+        same programs, so trainers that differ only there share their compiled functions.
+        The regulariser stays on or off (its pass is part of the program)."""
+        optim = OptimSpec(name=self.optim.name, regulariser=1.0 if self.optim.regulariser else 0.0)
+        defaults = ModelSpec()
+        spec = dataclasses.replace(
+            self.model.spec, init=defaults.init, forget_bias=defaults.forget_bias, bias=defaults.bias
+        )
+        model = dataclasses.replace(self.model, spec=spec)
+        return dataclasses.replace(self, model=model, optim=optim)
 
     @property
     def eval_size(self) -> int:
         """Evaluation sequences: the config's, else the task's published size."""
         return self.spec.eval_size or self.task.eval_size
 
-    def init_state(self, params: Params) -> TrainState:
-        return TrainState(params, self.optimizer.init(params), jnp.array(-1, jnp.int32), jnp.array(False))
+    def init_state(self, params: Params, h: Hyper | None = None) -> TrainState:
+        """A model's state before training, with the optimizer numbers ``h`` (default:
+        this trainer's own)."""
+        h = hyper(self.optim) if h is None else h
+        opt_state = self.optimizer(h).init(params)
+        return TrainState(params, opt_state, jnp.array(-1, jnp.int32), jnp.array(False), h)
 
     def train_chunk(
         self, state: TrainState, data_key: jax.Array, steps: jax.Array
     ) -> tuple[TrainState, ChunkMetrics]:
-        optimizer = self.optimizer
+        optimizer = self.optimizer(state.hyper)
+        regularised = self.optim.regulariser > 0  # the pass is in the program; its weight is not
 
         diag = self.diagnostics
         layer = diag.layer if diag.probes else None
 
         def one_step(state: TrainState, step: jax.Array):
             batch = self.task.sample(jax.random.fold_in(data_key, step), self.spec.batch_size)
-            if self.optim.regulariser:
+            if regularised:
                 loss, grads, probe_grads, _ = reg.loss_and_grads(
-                    self.model, self.task, state.params, batch, self.optim.regulariser, layer
+                    self.model, self.task, state.params, batch, state.hyper.regulariser, layer
                 )
             else:
                 loss, grads, probe_grads = dg.loss_and_grads(
@@ -151,6 +172,7 @@ class Trainer:
                 jax.tree.map(keep, opt_state, state.opt_state),
                 diverged_at.astype(jnp.int32),
                 state.stopped,
+                state.hyper,
             )
             extra: dict[str, jax.Array] = {}
             if diag.probes:  # per-step norms: batch means over time, and every parameter's

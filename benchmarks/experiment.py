@@ -17,6 +17,7 @@ import fcntl
 import logging
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -173,8 +174,11 @@ def _figures(out: Path) -> list[Path]:
         return []
 
 
-def write_result(out: Path, exp: Experiment, result: RunResult) -> dict[str, Any]:
-    """Every result file of a finished run; returns the summary."""
+def write_result(
+    out: Path, exp: Experiment, result: RunResult, pack: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Every result file of a finished run; returns the summary (with ``pack``: the run
+    trained in a packed sweep, :mod:`benchmarks.pack`)."""
     store.write_npz(out / "params_final.npz", result.params_final)
     task = exp.trainer.task
     summary = result.summary(exp.trainer.spec.batch_size)
@@ -184,12 +188,28 @@ def write_result(out: Path, exp: Experiment, result: RunResult) -> dict[str, Any
     summary["eval_size"] = exp.trainer.eval_size
     summary["train"] = dataclasses.asdict(exp.trainer.spec)
     summary["diagnostics"] = diagnostics_summary(store.read_arrays(out, "diagnostics"), exp.seeds)
+    if pack is not None:
+        summary["pack"] = pack
     store.write_json(out / "summary.json", summary)
     return summary
 
 
 class RunDirConflict(ValueError):
     """The run directory holds a different run; nothing is written to it."""
+
+
+FAILED: list[Path] = []  # run directories of this process's sweep jobs that failed
+
+
+def record_failure(out: Path, e: BaseException) -> None:
+    """A sweep job that failed: one line and the exception's type in ``out/error.json``
+    (not when the directory belongs to another run), the line printed, and the job named
+    at the end."""
+    message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if not isinstance(e, RunDirConflict):  # that directory belongs to another run
+        store.write_json(out / "error.json", {"error": message, "type": type(e).__name__})
+    print(f"error: job failed ({type(e).__name__}): {message} [{out}]", file=sys.stderr, flush=True)
+    FAILED.append(out)
 
 
 def finished_summary(out: Path, config: dict[str, Any]) -> dict[str, Any] | None:

@@ -9,12 +9,24 @@ Clipping presets (applied before the optimizer):
 ``regulariser`` is the weight alpha of Pascanu et al. 2013's vanishing-gradient
 regulariser (0: off; the paper uses 4, their code 2): alpha * dOmega/dW_hh is added to the
 vanilla RNN's recurrent gradient before clipping (:mod:`benchmarks.regulariser`).
+
+The optimizer's *name* fixes the shape of its state and is part of the compiled program;
+every number (learning rate, momentum, clipping kind and threshold, regulariser weight) is
+a :class:`Hyper`, an input of the program carried in each model's training state. So
+jobs that differ only in these numbers share one compiled program, and a packed sweep
+(:mod:`benchmarks.pack`) trains them side by side in it. Clipping is one transformation
+for all three presets: a global-norm threshold and an elementwise bound, each +inf when
+its preset is off, which passes the gradient through unchanged (``optax``'s own
+``clip_by_global_norm`` and ``clip``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
+import jax
+import jax.numpy as jnp
 import optax
 
 from carousel_checks import check_choice, check_finite_fields
@@ -44,20 +56,45 @@ class OptimSpec:
             raise ValueError(f"optim.regulariser must be >= 0 (0: off), got {self.regulariser!r}")
 
 
-def clipping(spec: OptimSpec) -> optax.GradientTransformation:
-    if spec.clip == "global_norm":
-        return optax.clip_by_global_norm(spec.clip_value)
-    if spec.clip == "elementwise":
-        return optax.clip(spec.clip_value)
-    return optax.identity()
+class Hyper(NamedTuple):
+    """The numbers of an :class:`OptimSpec`, as arrays: one model's (scalars) or a stack."""
+
+    lr: jax.Array
+    momentum: jax.Array
+    clip_kind: jax.Array  # int32: the index of the preset in CLIPPING
+    clip_value: jax.Array
+    regulariser: jax.Array
 
 
-def make_optimizer(spec: OptimSpec) -> optax.GradientTransformation:
-    """The clipping preset chained with the named optimizer."""
+def hyper(spec: OptimSpec) -> Hyper:
+    """The spec's numbers as float32 (the clipping kind as int32) scalars."""
+    f32 = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
+    return Hyper(
+        f32(spec.lr),
+        f32(spec.momentum),
+        jnp.asarray(CLIPPING.index(spec.clip), jnp.int32),
+        f32(spec.clip_value),
+        f32(spec.regulariser),
+    )
+
+
+def clipping(h: Hyper) -> optax.GradientTransformation:
+    """Global-norm clipping, then elementwise clipping, each with threshold +inf (the
+    gradient unchanged) unless ``h.clip_kind`` names it."""
+    inf = jnp.float32(jnp.inf)
+    by_norm = jnp.where(h.clip_kind == CLIPPING.index("global_norm"), h.clip_value, inf)
+    by_entry = jnp.where(h.clip_kind == CLIPPING.index("elementwise"), h.clip_value, inf)
+    return optax.chain(optax.clip_by_global_norm(by_norm), optax.clip(by_entry))
+
+
+def make_optimizer(spec: OptimSpec, h: Hyper | None = None) -> optax.GradientTransformation:
+    """The clipping preset chained with the named optimizer, its numbers from ``h``
+    (default: the spec's own); only ``spec.name`` is read from the spec then."""
+    h = hyper(spec) if h is None else h
     base = {
-        "sgd": lambda: optax.sgd(spec.lr),
-        "momentum": lambda: optax.sgd(spec.lr, momentum=spec.momentum),
-        "adam": lambda: optax.adam(spec.lr),
-        "rmsprop": lambda: optax.rmsprop(spec.lr),
+        "sgd": lambda: optax.sgd(h.lr),
+        "momentum": lambda: optax.sgd(h.lr, momentum=h.momentum),
+        "adam": lambda: optax.adam(h.lr),
+        "rmsprop": lambda: optax.rmsprop(h.lr),
     }[spec.name]()
-    return optax.chain(clipping(spec), base)
+    return optax.chain(clipping(h), base)

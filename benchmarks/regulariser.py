@@ -91,7 +91,7 @@ def total_omega(model: RecurrentNet, params: Params, probe_grads: list[Any], sta
 
 
 def loss_and_grads(
-    model: RecurrentNet, task: Any, params: Params, batch: Batch, alpha: float, layer: int | None
+    model: RecurrentNet, task: Any, params: Params, batch: Batch, alpha: float | Array, layer: int | None
 ) -> tuple[Array, Params, Any, Array]:
     """As :func:`benchmarks.diagnostics.loss_and_grads`, with alpha * dOmega/dW_hh added to
     each W_hh's gradient; also returns Omega. Probes on every layer give the dE/dh_k that
@@ -110,5 +110,10 @@ def loss_and_grads(
     value, g = jax.value_and_grad(lambda r: total_omega(model, {**params, **r}, probe_grads, states))(
         recurrent
     )
-    grads = {name: grads[name] + alpha * g[name] if name in g else grads[name] for name in grads}
+    # alpha may be an input of the program (a packed sweep mixes weights, 0 included):
+    # a weight of 0 leaves the gradient exactly as the plain step computes it
+    grads = {
+        name: jnp.where(alpha > 0, grads[name] + alpha * g[name], grads[name]) if name in g else grads[name]
+        for name in grads
+    }
     return loss, grads, None if layer is None else probe_grads[layer], value

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +26,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from benchmarks import cli, store
+from benchmarks import cli
 from benchmarks.config import build, register
-from benchmarks.experiment import RunDirConflict, run_experiment
+from benchmarks.experiment import FAILED, RunDirConflict, record_failure, run_experiment
 
 register()
-
-
-FAILED: list[Path] = []  # run directories of this process's sweep jobs that failed
 
 
 @hydra.main(version_base="1.3", config_path=str(cli.CONF_DIR), config_name="config")
@@ -50,17 +46,13 @@ def hydra_main(cfg: DictConfig) -> dict[str, Any] | None:
 
 
 def _sweep_job(cfg: DictConfig, out: Path) -> dict[str, Any] | None:
-    """One job of a sweep: a failure is written to ``out/error.json`` (one line and the
-    exception's type) and printed, and the sweep goes on with its other jobs; the process
-    then exits with status 2 naming the failed jobs."""
+    """One job of a sweep: a failure is recorded (:func:`record_failure`) and the sweep
+    goes on with its other jobs; the process then exits with status 2 naming the failed
+    jobs."""
     try:
         return run_experiment(build(cfg), out)
     except Exception as e:  # noqa: BLE001 - recorded, then the next job runs
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if not isinstance(e, RunDirConflict):  # that directory belongs to another run
-            store.write_json(out / "error.json", {"error": message, "type": type(e).__name__})
-        print(f"error: job failed ({type(e).__name__}): {message} [{out}]", file=sys.stderr, flush=True)
-        FAILED.append(out)
+        record_failure(out, e)
         return None
 
 

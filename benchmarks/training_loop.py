@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +21,8 @@ from benchmarks import diagnostics as dg
 from benchmarks.checkpoint import Checkpointer
 from benchmarks.chunk import STREAM_PARAMS, ChunkMetrics, EvalMetrics, Trainer, TrainState, seed_keys
 from benchmarks.history import MemorySink, StoreSink
+from benchmarks.optim import Hyper
+from benchmarks.optim import hyper as optim_hyper
 from benchmarks.stats import wilson_interval
 from benchmarks.strategies import make_strategy, resolve_strategy
 from models.scan import Params, RecurrentNet
@@ -72,13 +74,38 @@ class RunResult:
         }
 
 
-class Recorder:
-    """Accumulates one run's per-seed results and hands its history to a sink
-    (:mod:`benchmarks.history`); its own state is small and checkpointed whole."""
+Sink = MemorySink | StoreSink
 
-    def __init__(self, trainer: Trainer, seeds: list[int], sink: MemorySink | StoreSink | None = None):
+
+class Recorder:
+    """Accumulates per-model results and hands the history to the sinks
+    (:mod:`benchmarks.history`); its own state is small and checkpointed whole.
+
+    The models form ``groups`` (consecutive ranges; default: one group of all), each the
+    run of one job with its own sink: a packed sweep (:mod:`benchmarks.pack`) trains
+    several jobs' models side by side. A group *ends* at the evaluation where its own run
+    would end alone (every seed solved or diverged, or the last step); its sink then gets
+    nothing more, so each sink holds exactly the history of the job run by itself."""
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        seeds: list[int],
+        sink: Sink | Sequence[Sink] | None = None,
+        groups: list[range] | None = None,
+    ):
         self.trainer = trainer
-        self.sink = MemorySink() if sink is None else sink
+        self.groups = [range(len(seeds))] if groups is None else list(groups)
+        if sink is None:
+            self.sinks: list[Sink] = [MemorySink() for _ in self.groups]
+        else:
+            self.sinks = [sink] if isinstance(sink, MemorySink | StoreSink) else list(sink)
+        if len(self.sinks) != len(self.groups) or sorted(i for g in self.groups for i in g) != list(
+            range(len(seeds))
+        ):
+            raise ValueError("groups must cover every model once, with one sink per group")
+        self.ended: list[int | None] = [None] * len(self.groups)  # the step each group's run ended
+        self.ended_s: list[float] = [math.nan] * len(self.groups)  # and the seconds it had taken
         self.results = [SeedResult(seed=s, explode_events=0) for s in seeds]
         none = {"train_loss": math.nan, "grad_norm_mean": math.nan, "grad_norm_max": math.nan}
         self.last_chunk: list[dict[str, float]] = [dict(none) for _ in seeds]  # loss/grad stats
@@ -88,7 +115,31 @@ class Recorder:
 
     @property
     def finished(self) -> bool:
-        return all(r.solved or r.diverged_at is not None for r in self.results)
+        return all(e is not None for e in self.ended)
+
+    def running(self) -> list[int]:
+        """The groups whose runs have not ended."""
+        return [g for g, e in enumerate(self.ended) if e is None]
+
+    def open_groups(self, step: int) -> list[int]:
+        """The groups still running at ``step`` (one that ended at it gets its last rows
+        and measurements there)."""
+        return [g for g, e in enumerate(self.ended) if e is None or e == step]
+
+    def close_groups(self, step: int, seconds: float) -> list[int]:
+        """End every group whose run ends at this evaluation; returns those."""
+        stop = self.trainer.spec.stop_when_solved
+        closed = []
+        for g, models in enumerate(self.groups):
+            done = all(self.results[i].solved or self.results[i].diverged_at is not None for i in models)
+            if self.ended[g] is None and (step >= self.trainer.spec.steps or (stop and done)):
+                self.ended[g], self.ended_s[g] = step, seconds
+                closed.append(g)
+        return closed
+
+    def _fan(self, step: int, groups: list[int], send: Callable[[Sink, range], None]) -> None:
+        for g in groups:
+            send(self.sinks[g], self.groups[g])
 
     def active(self) -> np.ndarray:
         """Seeds still training: neither diverged nor solved-and-stopped."""
@@ -118,7 +169,7 @@ class Recorder:
                     "diverged": r.diverged_at is not None,
                 }
             )
-        self.sink.add_rows(step, rows)
+        self._fan(step, self.open_groups(step), lambda sink, m: sink.add_rows(step, rows[m.start : m.stop]))
         return rows, newly_solved
 
     def chunk(
@@ -153,19 +204,37 @@ class Recorder:
                 series[k[len("param.") :]] = a.T
             else:
                 means[k] = _finite_mean_axis1(a)
-        self.sink.add_series(int(steps[0]), series)
+        first = int(steps[0])
         at, seed = np.nonzero(events)
         raw = np.asarray(metrics.grad_norm).T[at, seed]
-        self.sink.add_events(int(steps[0]), {"step": steps[at].astype(np.int64), "seed": seed, "norm": raw})
-        if means:
-            self.sink.add_grad_time(int(steps[0]), {"step": np.asarray(int(steps[-1]) + 1), **means})
+
+        def send(sink: Sink, m: range) -> None:
+            sink.add_series(first, series_part(series, m))
+            mine = (seed >= m.start) & (seed < m.stop)
+            when = steps[at[mine]].astype(np.int64)
+            sink.add_events(first, {"step": when, "seed": seed[mine] - m.start, "norm": raw[mine]})
+            if means:
+                sliced = {k: v[m.start : m.stop] for k, v in means.items()}
+                sink.add_grad_time(first, {"step": np.asarray(int(steps[-1]) + 1), **sliced})
+
+        self._fan(first, self.running(), send)
         return series
 
-    def diagnostics(self, step: int, arrays: dict[str, Any], params: Params) -> dict[str, np.ndarray]:
-        """Store one full-diagnostics measurement (plus the host-side spectra)."""
+    def diagnostics(
+        self, step: int, arrays: dict[str, Any], params: Params, groups: list[int] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Store one full-diagnostics measurement (plus the host-side spectra) for the
+        given groups (default: every group still running)."""
         out = {k: np.asarray(v) for k, v in jax.device_get(arrays).items()}
         out.update(dg.spectra(self.trainer.model, jax.device_get(params)))
-        self.sink.add_diagnostics(step, {"step": np.asarray(step), **out})
+        groups = self.open_groups(step) if groups is None else groups
+        self._fan(
+            step,
+            groups,
+            lambda sink, m: sink.add_diagnostics(
+                step, {"step": np.asarray(step), **{k: v[m.start : m.stop] for k, v in out.items()}}
+            ),
+        )
         return out
 
     def state(self) -> dict[str, Any]:
@@ -175,6 +244,8 @@ class Recorder:
             "last_chunk": self.last_chunk,
             "diverged": self.diverged.tolist(),
             "detector": {k: v.tolist() for k, v in self.detector.state().items()},
+            "ended": self.ended,
+            "ended_s": self.ended_s,
         }
 
     def load(self, state: dict[str, Any]) -> None:
@@ -183,27 +254,72 @@ class Recorder:
         self.last_chunk = state["last_chunk"]
         self.diverged = np.asarray(state["diverged"])
         self.detector.load({k: np.asarray(v, np.float64) for k, v in state["detector"].items()})
+        self.ended = state.get("ended", self.ended)
+        self.ended_s = state.get("ended_s", self.ended_s)
 
-    def result(self, strategy: str, done: int, params_init: Params, params_final: Params, wall: float):
-        rows, step_series, grad_time, diagnostics = self.sink.result()
-        return RunResult(
-            seeds=self.results,
-            strategy=strategy,
-            steps_run=done,
-            params_init=jax.device_get(params_init),
-            params_final=jax.device_get(params_final),
-            metrics=rows,
-            wall_time_s=wall,
-            step_series=step_series,
-            grad_time=grad_time,
-            diagnostics=diagnostics,
-        )
+    def result(self, strategy: str, params_init: Params, params_final: Params) -> list[RunResult]:
+        """One result per group: its seeds, steps and seconds to its own end."""
+        params_init, params_final = jax.device_get(params_init), jax.device_get(params_final)
+        out = []
+        for g, m in enumerate(self.groups):
+            rows, step_series, grad_time, diagnostics = self.sinks[g].result()
+            part = lambda tree, m=m: jax.tree.map(lambda x: x[m.start : m.stop], tree)  # noqa: E731
+            out.append(
+                RunResult(
+                    seeds=self.results[m.start : m.stop],
+                    strategy=strategy,
+                    steps_run=int(self.ended[g] or 0),
+                    params_init=part(params_init),
+                    params_final=part(params_final),
+                    metrics=rows,
+                    wall_time_s=self.ended_s[g],
+                    step_series=step_series,
+                    grad_time=grad_time,
+                    diagnostics=diagnostics,
+                )
+            )
+        return out
+
+
+def series_part(series: dict[str, np.ndarray], models: range) -> dict[str, np.ndarray]:
+    """The per-step series ([steps, models] each, and ``step``) of some models."""
+    return {k: v if k == "step" else v[:, models.start : models.stop] for k, v in series.items()}
 
 
 def init_params(model: RecurrentNet, seeds: list[int]) -> Params:
     """Initial parameters of every seed, stacked on a leading seed axis."""
     keys = jnp.stack([seed_keys(s)[STREAM_PARAMS] for s in seeds])
     return jax.jit(jax.vmap(model.init))(keys)
+
+
+class Listener(Protocol):
+    """What a run shows while it trains besides its store: called with the group's own
+    rows, series and measurements (see :func:`train_groups`)."""
+
+    def on_eval(self, step: int, rows: list[dict[str, Any]]) -> None: ...
+    def on_chunk(self, series: dict[str, np.ndarray]) -> None: ...
+    def on_diagnostics(self, step: int, arrays: dict[str, np.ndarray]) -> None: ...
+
+
+@dataclasses.dataclass
+class Callbacks:
+    """The three callbacks of :func:`train` as one :class:`Listener`."""
+
+    eval: Callable[[int, list[dict[str, Any]]], None] | None = None
+    chunk: Callable[[dict[str, np.ndarray]], None] | None = None
+    diagnostics: Callable[[int, dict[str, np.ndarray]], None] | None = None
+
+    def on_eval(self, step: int, rows: list[dict[str, Any]]) -> None:
+        if self.eval is not None:
+            self.eval(step, rows)
+
+    def on_chunk(self, series: dict[str, np.ndarray]) -> None:
+        if self.chunk is not None:
+            self.chunk(series)
+
+    def on_diagnostics(self, step: int, arrays: dict[str, np.ndarray]) -> None:
+        if self.diagnostics is not None:
+            self.diagnostics(step, arrays)
 
 
 def train(
@@ -231,31 +347,78 @@ def train(
     """
     if not seeds:
         raise ValueError("seeds must be at least 1")
+    listener = Callbacks(on_eval, on_chunk, on_diagnostics)
+    sinks = None if sink is None else [sink]
+    return train_groups(
+        trainer,
+        seeds,
+        params_init=params_init,
+        strategy=strategy,
+        listeners=[listener],
+        sinks=sinks,
+        checkpoint=checkpoint,
+    )[0]
+
+
+def train_groups(
+    trainer: Trainer,
+    seeds: list[int],
+    *,
+    groups: list[range] | None = None,
+    params_init: Params | None = None,
+    hyper: Hyper | None = None,
+    strategy: str | None = None,
+    listeners: Sequence[Listener] | None = None,
+    sinks: Sequence[MemorySink | StoreSink] | None = None,
+    checkpoint: Checkpointer | None = None,
+) -> list[RunResult]:
+    """Train the models of several runs side by side: :func:`train` for consecutive
+    ``groups`` of the models (default: one group of all), each group a run of its own.
+
+    Model i has seed ``seeds[i]`` (a seed may repeat across groups: each group is a
+    different config), initial parameters ``params_init`` [i] and optimizer numbers
+    ``hyper`` [i] (stacked; default: the trainer's own for every model). Every model runs
+    exactly as in a run of its group alone (its keys come from its seed, its numbers from
+    its state), and each group's listener and sink get only that group's models, until the
+    evaluation at which that group's run would have ended alone, with the full
+    diagnostics it would have measured there. Returns one result per group.
+    """
+    if not seeds:
+        raise ValueError("seeds must be at least 1")
     spec, level = trainer.spec, trainer.diagnostics.level
     name = resolve_strategy(strategy or spec.strategy, len(seeds), spec.workers, spec.steps)
     params_init = init_params(trainer.model, seeds) if params_init is None else params_init
-    record, start = Recorder(trainer, seeds, sink), time.perf_counter()
-    states: TrainState = jax.vmap(trainer.init_state)(params_init)
+    if hyper is None:
+        hyper = jax.tree.map(lambda x: jnp.broadcast_to(x, (len(seeds),)), optim_hyper(trainer.optim))
+    record, start = Recorder(trainer, seeds, sinks, groups), time.perf_counter()
+    listeners = listeners or [Callbacks() for _ in record.groups]
+    states: TrainState = jax.vmap(trainer.init_state)(params_init, hyper)
     done, next_full = 0, 0
     if checkpoint is not None and (saved := checkpoint.load(states)) is not None:
         states, meta = saved
         done, next_full = meta["done"], meta["next_full"]
         record.load(meta["recorder"])
+    part = lambda x, m: x[m.start : m.stop]  # noqa: E731
     with make_strategy(name, trainer, seeds) as runner:
         while True:
             if checkpoint is not None and done and checkpoint.due(done):
                 checkpoint.save(states, done, next_full, record.state())
                 checkpoint.after_save()
+            running = record.open_groups(done)
             rows, newly_solved = record.evaluation(done, runner.evaluate(states))
-            if on_eval is not None:
-                on_eval(done, rows)
-            final = done >= spec.steps or (spec.stop_when_solved and record.finished)
-            if level == "full" and (done >= next_full or final):
-                arrays = record.diagnostics(done, runner.full_diagnostics(states), states.params)
-                if on_diagnostics is not None:
-                    on_diagnostics(done, arrays)
-                next_full = done + trainer.diagnostics.every
-            if final:
+            for g in running:
+                listeners[g].on_eval(done, part(rows, record.groups[g]))
+            ended = record.close_groups(done, time.perf_counter() - start)
+            grid = done >= next_full
+            if level == "full" and (grid or ended):
+                takers = running if grid else ended  # a group's last measurement is at its end
+                arrays = record.diagnostics(done, runner.full_diagnostics(states), states.params, takers)
+                for g in takers:
+                    m = record.groups[g]
+                    listeners[g].on_diagnostics(done, {k: part(v, m) for k, v in arrays.items()})
+                if grid:
+                    next_full = done + trainer.diagnostics.every
+            if record.finished:
                 break
             if spec.stop_when_solved and newly_solved:
                 states = states._replace(stopped=states.stopped.at[np.asarray(newly_solved)].set(True))
@@ -264,10 +427,10 @@ def train(
             states, metrics = runner.chunk(states, jnp.asarray(steps))
             diverged_at = np.asarray(jax.device_get(states.diverged_at))
             series = record.chunk(steps, jax.device_get(metrics), diverged_at, active)
-            if on_chunk is not None:
-                on_chunk(series)
+            for g in record.running():
+                listeners[g].on_chunk(series_part(series, record.groups[g]))
             done += len(steps)
-    return record.result(name, done, params_init, states.params, time.perf_counter() - start)
+    return record.result(name, params_init, states.params)
 
 
 def _finite_mean_axis1(x: np.ndarray) -> np.ndarray:

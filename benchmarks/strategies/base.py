@@ -36,10 +36,15 @@ class Compiled(NamedTuple):
     full_diagnostics: Any
 
 
-@functools.lru_cache(maxsize=32)
 def compiled(trainer: Trainer, batched: bool) -> Compiled:
-    """One set of compiled functions per (trainer, vmapped or not), reused by every run in
-    this process that has the same trainer."""
+    """One set of compiled functions per (program, vmapped or not), reused by every run in
+    this process whose trainer differs from this one only in numbers the programs take as
+    inputs (:meth:`~benchmarks.chunk.Trainer.program`)."""
+    return _compiled(trainer.program(), batched)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(trainer: Trainer, batched: bool) -> Compiled:
     fns = (trainer.train_chunk, trainer.evaluate, trainer.full_diagnostics)
     if batched:
         return Compiled(

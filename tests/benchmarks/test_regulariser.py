@@ -126,7 +126,7 @@ def test_alpha_zero_trains_as_the_plain_step():
     bit identity with the engine before the field existed was checked by hashing the
     parameters and losses of 60-step chunks at both commits); a nonzero alpha changes W_hh."""
     trainer, params, data_key, state, _ = _train(0.0)
-    opt = trainer.optimizer
+    opt = trainer.optimizer()
 
     @jax.jit
     def step(params, opt_state, s):

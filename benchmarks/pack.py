@@ -1,0 +1,241 @@
+"""Packed sweeps: the jobs of a sweep that share a compiled program train side by side in it.
+
+A job's compiled training program depends on its shapes and its code paths, not on the
+optimizer's numbers (learning rate, momentum, clipping kind and threshold, regulariser
+weight: a :class:`~benchmarks.optim.Hyper` in each model's state) nor on how the
+parameters were initialised (``model.init.*``, ``model.forget_bias``, ``model.bias``:
+the initial parameters are an input). :func:`plan` groups jobs by that program
+(:func:`program_key`); :func:`run_pack` trains one group as the models of ONE run, each
+model with its own seed, initial parameters and numbers, through the seed strategies
+(``vmap`` puts every model of every job in one program on an accelerator; ``processes``
+and ``loop`` run the same single-model program for each on the CPU), and writes each
+job's usual run directory as it goes. Each job's history ends where its run would have
+ended alone (:func:`benchmarks.training_loop.train_groups`), so its files hold the same
+numbers as the job run by itself with the same strategy (a test checks it). Jobs with
+and without the regulariser share a program: a weight of 0 leaves the gradient as it is.
+
+A pack checkpoints into ``<sweep dir>/.pack/<hash of its jobs>/`` and resumes from there
+when the same sweep is launched again; jobs already finished are not trained again.
+The launcher ``hydra/launcher=pack`` (``hydra_plugins/carousel_pack``) does this for a
+Hydra multirun.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks import store
+from benchmarks.checkpoint import Checkpointer
+from benchmarks.chunk import Trainer
+from benchmarks.config import Experiment
+from benchmarks.experiment import (
+    ProgressBar,
+    RunDirConflict,
+    RunLock,
+    RunSinks,
+    finished_summary,
+    format_summary,
+    log,
+    report,
+    write_result,
+)
+from benchmarks.history import StoreSink
+from benchmarks.optim import hyper
+from benchmarks.strategies.base import stack
+from benchmarks.training_loop import init_params, train_groups
+
+PACK_DIR = ".pack"
+
+
+@dataclasses.dataclass
+class Job:
+    """One job of a sweep: its experiment and its run directory."""
+
+    experiment: Experiment
+    out: Path
+
+
+def program_key(trainer: Trainer) -> Trainer:
+    """What a job's compiled programs depend on: the trainer less its numbers and its
+    initialisation, the regulariser off (the pack turns it on if any job needs it)."""
+    program = trainer.program()
+    return dataclasses.replace(program, optim=dataclasses.replace(program.optim, regulariser=0.0))
+
+
+def plan(jobs: list[Job]) -> list[list[Job]]:
+    """The jobs grouped by compiled program, each group in the jobs' order."""
+    groups: dict[Trainer, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(program_key(job.experiment.trainer), []).append(job)
+    return list(groups.values())
+
+
+def pack_trainer(jobs: list[Job]) -> Trainer:
+    """The trainer the pack runs: the shared program, with the regulariser's pass when any
+    job has a nonzero weight."""
+    trainer = program_key(jobs[0].experiment.trainer)
+    weight = max(job.experiment.trainer.optim.regulariser for job in jobs)
+    return dataclasses.replace(trainer, optim=dataclasses.replace(trainer.optim, regulariser=weight))
+
+
+def pack_id(jobs: list[Job]) -> str:
+    """A name for the pack from its jobs' directories and configs."""
+    text = json.dumps(
+        [[str(j.out), store.jsonable(j.experiment.describe())] for j in jobs], sort_keys=True, default=str
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def job_log(out: Path) -> Iterator[None]:
+    """While it lasts, the ``carousel`` logger writes to ``out/train.log`` only (a pack's
+    lines go to the log of the job they are about)."""
+    handler = logging.FileHandler(out / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    propagate = log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
+        handler.close()
+
+
+class JobListener:
+    """One job's loggers (:class:`~benchmarks.experiment.RunSinks`, without their own
+    progress bar), its lines logged to its own ``train.log``; the pack's bar advances
+    with the furthest step any job has reached."""
+
+    def __init__(self, sinks: RunSinks, bar: ProgressBar, status: dict[str, int]):
+        self.sinks, self.bar, self.status = sinks, bar, status
+
+    def on_eval(self, step: int, rows: list[dict[str, Any]]) -> None:
+        with job_log(self.sinks.out):
+            self.sinks.on_eval(step, rows)
+        if step > self.bar.bar.n:
+            self.bar.bar.set_postfix_str(f"jobs running {self.status['running']}/{self.status['jobs']}")
+            self.bar.bar.update(step - self.bar.bar.n)
+
+    def on_chunk(self, series: dict[str, np.ndarray]) -> None:
+        self.sinks.on_chunk(series)
+
+    def on_diagnostics(self, step: int, arrays: dict[str, np.ndarray]) -> None:
+        self.sinks.on_diagnostics(step, arrays)
+
+
+def run_pack(todo: list[Job], root: Path, *, progress: bool = True) -> dict[Path, dict[str, Any]]:
+    """Train unfinished jobs that share a program (one group of :func:`plan`) as one run
+    and write each job's run directory; returns each job's summary by directory. ``root``
+    holds the pack's checkpoint (``root/.pack/<id>``), removed once every job is written."""
+    summaries: dict[Path, dict[str, Any]] = {}
+    trainer = pack_trainer(todo)
+    spec, diag = trainer.spec, trainer.diagnostics
+    seeds = [s for job in todo for s in job.experiment.seeds]
+    bounds = np.cumsum([0] + [len(job.experiment.seeds) for job in todo])
+    groups = [range(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    pack_dir = Path(root) / PACK_DIR / pack_id(todo)
+    pack_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = Checkpointer(pack_dir, spec.checkpoint_every)
+    resume_from = checkpoint.saved_step()
+    label = f"pack of {len(todo)} jobs, {len(seeds)} models"
+    print(f"{label}: {', '.join(str(j.out) for j in todo)}", flush=True)
+    with contextlib.ExitStack() as stack_:
+        params, hypers = [], []
+        for job in todo:
+            exp = job.experiment
+            job.out.mkdir(parents=True, exist_ok=True)
+            stack_.enter_context(RunLock(job.out))
+            store.drop_parts_from(job.out, resume_from or 0)
+            store.write_yaml(job.out / "config.yaml", exp.describe())
+            p = init_params(exp.trainer.model, exp.seeds)
+            store.write_npz(job.out / "params_init.npz", p)
+            params.append(p)
+            hypers.extend([hyper(exp.trainer.optim)] * len(exp.seeds))
+        if resume_from:
+            print(f"resuming the {label} from its checkpoint at step {resume_from}", flush=True)
+        params_init = jax.tree.map(lambda *xs: jnp.concatenate(xs), *params)
+        bar = ProgressBar(spec.steps, label, progress)
+        status = {"running": len(todo), "jobs": len(todo)}
+        run_sinks = [
+            RunSinks(job.experiment, job.out, job.experiment.describe(), str(job.out), progress=False)
+            for job in todo
+        ]
+        sinks = [StoreSink(job.out, diag.exact_steps, diag.bin_steps) for job in todo]
+        start = time.perf_counter()
+        try:
+            with checkpoint:
+                results = train_groups(
+                    trainer,
+                    seeds,
+                    groups=groups,
+                    params_init=params_init,
+                    hyper=stack(hypers),
+                    listeners=[JobListener(s, bar, status) for s in run_sinks],
+                    sinks=sinks,
+                    checkpoint=checkpoint,
+                )
+        finally:
+            bar.close()
+            for s in run_sinks:
+                s.progress.close()
+        pack = {
+            "jobs": len(todo),
+            "models": len(seeds),
+            "id": pack_dir.name,
+            "wall_time_s": time.perf_counter() - start,
+        }
+        for job, sink, run_sink, result in zip(todo, sinks, run_sinks, results, strict=True):
+            sink.finish()
+            summary = write_result(job.out, job.experiment, result, pack=pack)
+            run_sink.finish(summary)
+            with job_log(job.out):
+                report(format_summary(summary, f"{job.experiment.model_name} [{job.out.name}]"))
+                report(f"results: {job.out}")
+            summaries[job.out] = summary
+    shutil.rmtree(pack_dir, ignore_errors=True)
+    return summaries
+
+
+Outcome = dict[str, Any] | Exception  # a job's summary, or what stopped it
+
+
+def run_sweep(jobs: list[Job], root: Path, *, progress: bool = True) -> dict[Path, Outcome]:
+    """Every job not already finished in its directory, packed by program (:func:`plan`);
+    returns each job's summary, or the exception that stopped it: a directory holding
+    another run, or a failed pack (recorded for each of its jobs; the other packs go on)."""
+    out: dict[Path, Outcome] = {}
+    todo = []
+    for job in jobs:
+        try:
+            summary = finished_summary(job.out, job.experiment.describe())
+        except RunDirConflict as e:  # that directory holds another run: left as it is
+            out[job.out] = e
+            continue
+        if summary is None:
+            todo.append(job)
+        else:
+            print(f"already finished: {job.out}", flush=True)
+            out[job.out] = summary
+    packs = plan(todo)
+    print(f"{len(todo)} jobs to train in {len(packs)} compiled program(s)", flush=True)
+    for pack in packs:
+        try:
+            out.update(run_pack(pack, root, progress=progress))
+        except Exception as e:  # noqa: BLE001 - recorded for its jobs; the next pack runs
+            out.update({job.out: e for job in pack})
+    return out

@@ -1,0 +1,1 @@
+"""carousel's Hydra launcher that packs a sweep's jobs into shared compiled programs."""

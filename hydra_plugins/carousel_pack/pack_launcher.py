@@ -1,0 +1,104 @@
+"""``hydra/launcher=pack``: a Hydra multirun whose jobs share compiled programs.
+
+    python -m benchmarks.train -m hydra/launcher=pack model=rnn_tanh_basic \
+        optim=pascanu2013_msgd,pascanu2013 optim.lr=0.01,0.03 seeds=5
+
+Every job is composed and given its run directory as with Hydra's own launcher (its
+``.hydra/`` files, its ``train.log``); then the jobs that share a compiled program are
+trained side by side in it (:mod:`benchmarks.pack`), and each job's run directory gets its
+usual files. Jobs that cannot share (another model size, task length, optimizer, ...) make
+further packs, trained one after another. A job that fails to build, or a pack that fails,
+is recorded in each job's ``error.json`` and named at the end, as for any sweep.
+"""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PackLauncherConf:
+    _target_: str = "hydra_plugins.carousel_pack.pack_launcher.PackLauncher"
+    progress: bool = True  # the pack's progress bar on the terminal
+
+
+ConfigStore.instance().store(group="hydra/launcher", name="pack", node=PackLauncherConf, provider="carousel")
+
+
+def _collect(cfg: DictConfig) -> Any:
+    """The task of one job in the first pass: its experiment and run directory, or None
+    when its config does not build (recorded like any failed sweep job)."""
+    from benchmarks.config import build
+    from benchmarks.experiment import record_failure
+    from benchmarks.pack import Job
+
+    out = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        return Job(build(cfg), out)
+    except Exception as e:  # noqa: BLE001 - recorded; the other jobs go on
+        record_failure(out, e)
+        return None
+
+
+class PackLauncher(Launcher):
+    def __init__(self, progress: bool = True) -> None:
+        super().__init__()
+        self.progress = progress
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        # carousel's own task runs the jobs (collected first, then trained in packs), not
+        # ``task_function``, which would train each job alone
+        self.config, self.hydra_context = config, hydra_context
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from benchmarks import pack
+        from benchmarks.experiment import record_failure
+
+        setup_globals()
+        assert self.hydra_context is not None and self.config is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        runs: list[JobReturn] = []
+        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+            sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(sweep_config):
+                sweep_config.hydra.job.id = idx
+                sweep_config.hydra.job.num = idx
+            runs.append(
+                run_job(
+                    hydra_context=self.hydra_context,
+                    task_function=_collect,
+                    config=sweep_config,
+                    job_dir_key="hydra.sweep.dir",
+                    job_subdir_key="hydra.sweep.subdir",
+                )
+            )
+            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        jobs = [r.return_value for r in runs if r.return_value is not None]
+        outcomes = pack.run_sweep(jobs, sweep_dir, progress=self.progress)
+        for r in runs:
+            job = r.return_value
+            if job is None:
+                continue
+            outcome = outcomes[job.out]
+            if isinstance(outcome, Exception):
+                record_failure(job.out, outcome)
+                r.return_value = None
+            else:
+                r.return_value = outcome
+        return runs
