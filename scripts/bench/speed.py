@@ -18,6 +18,14 @@ ratios compare systems under the same machine load. Workloads:
 3. ``scaling``: carousel's model-steps/s for 1..256 seeds per strategy (10 steps per seed,
    the whole ``train`` call after a warm-up call), and the LSTM step time against T.
 4. ``overhead``: the per-step gradient probes (``diagnostics=basic``) over a plain step.
+   ``sweep_jobs``, ``sweep_packed``, ``sweep_packed_vmap``: a sweep of 3 learning rates x
+   3 clipping thresholds x 4 seeds (36 paper-scale LSTMs, 100 Adam steps each, every
+   result file written), run job by job as Hydra's launcher does (each job's default
+   strategy, compiled programs shared in-process), then packed (:mod:`benchmarks.pack`,
+   ``hydra/launcher=pack``) with the default strategy and with ``vmap``; each in a fresh
+   process with an empty compile cache, so compilation and worker start-up are counted.
+   The packed runs' files are compared with the job-by-job ones: identical, or the largest
+   difference in the final parameters.
 5. ``roofline``: analytic FLOPs per step, achieved GFLOP/s, and this machine's measured
    dense-matmul GFLOP/s (large and at the recurrent matmul's own shape).
 
@@ -115,6 +123,122 @@ def carousel_many(n_models: int, steps: int, strategy: str) -> tuple[float, str]
     return time.perf_counter() - t, result.strategy
 
 
+# ----------------------------------------------------------------------------- sweeps
+
+SWEEP = {"lr": (3e-3, 1e-2, 3e-2), "clip_value": (0.5, 1.0, 5.0), "seeds": 4, "steps": 100}
+
+
+def sweep_jobs(root: Path, quick: bool, strategy: str = "auto") -> list[Any]:
+    """The benchmark's sweep as packable jobs, each with its run directory under ``root``."""
+    import dataclasses
+
+    from benchmarks.config import Experiment, LoggerSpec
+    from benchmarks.optim import OptimSpec
+    from benchmarks.pack import Job
+
+    base = carousel_trainer(
+        "lstm", PAPER["B"], PAPER["T"] // (4 if quick else 1), PAPER["H"], eval_size=PAPER["B"]
+    )
+    steps = 20 if quick else SWEEP["steps"]
+    spec = dataclasses.replace(base.spec, steps=steps, eval_every=steps // 2, strategy=strategy)
+    jobs = []
+    for lr in SWEEP["lr"]:
+        for clip in SWEEP["clip_value"]:
+            optim = OptimSpec(name="adam", lr=lr, clip="global_norm", clip_value=clip)
+            trainer = dataclasses.replace(base, optim=optim, spec=spec)
+            exp = Experiment(trainer, list(range(SWEEP["seeds"])), LoggerSpec(name="none"), "lstm", "adding")
+            jobs.append(Job(exp, root / f"lr{lr}_clip{clip}"))
+    return jobs
+
+
+def _sweep_result(name: str, jobs: list[Any], seconds: float, root: Path) -> dict[str, Any]:
+    import json as json_
+
+    models = sum(len(j.experiment.seeds) for j in jobs)
+    steps = jobs[0].experiment.trainer.spec.steps
+    strategies = sorted({json_.loads((j.out / "summary.json").read_text())["strategy"] for j in jobs})
+    return {
+        name: {
+            "unit": "model-steps/s (whole sweep, compilation and result files included)",
+            "carousel": models * steps / seconds,
+            "seconds": seconds,
+            "jobs": len(jobs),
+            "models": models,
+            "steps": steps,
+            "strategy": ",".join(strategies),
+            "root": str(root),
+        }
+    }
+
+
+def _compare_with_jobs(root: Path, prior: dict[str, Any]) -> dict[str, Any]:
+    """The packed sweep's final parameters and summaries against the job-by-job ones."""
+    import json as json_
+
+    alone = Path(prior["sweep_jobs"]["root"])
+    worst, same_summaries = 0.0, True
+    for job_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        twin = alone / job_dir.name
+        for f in ("params_final.npz", "grad_norms.npz"):
+            with np.load(job_dir / f) as a, np.load(twin / f) as b:
+                for k in a.files:
+                    same = np.array_equal(a[k], b[k], equal_nan=True)
+                    worst = max(worst, 0.0 if same else float(np.nanmax(np.abs(a[k] - b[k]))))
+        sa, sb = (json_.loads((d / "summary.json").read_text())["seeds"] for d in (job_dir, twin))
+        same_summaries &= sa == sb
+    return {"identical_to_jobs": worst == 0.0 and same_summaries, "max_abs_difference": worst}
+
+
+def workload_sweep_jobs(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
+    import tempfile
+
+    from benchmarks.experiment import run_experiment
+
+    _setup(quick, torch_too=False)
+    root = Path(tempfile.mkdtemp(prefix="carousel-bench-sweep-jobs-"))
+    jobs = sweep_jobs(root, quick)
+    t = time.perf_counter()
+    for job in jobs:
+        run_experiment(job.experiment, job.out, progress=False)
+    w = _sweep_result("sweep_jobs", jobs, time.perf_counter() - t, root)
+    print(f"sweep job by job: {w['sweep_jobs']['carousel']:.1f} model-steps/s", flush=True)
+    return w
+
+
+def _packed(name: str, quick: bool, prior: dict[str, Any], strategy: str) -> dict[str, Any]:
+    import tempfile
+
+    from benchmarks.pack import run_sweep
+
+    _setup(quick, torch_too=False)
+    root = Path(tempfile.mkdtemp(prefix=f"carousel-bench-{name}-"))
+    jobs = sweep_jobs(root, quick, strategy)
+    t = time.perf_counter()
+    outcomes = run_sweep(jobs, root, progress=False)
+    seconds = time.perf_counter() - t
+    failed = [str(o) for o in outcomes.values() if isinstance(o, Exception)]
+    if failed:
+        raise RuntimeError(f"packed sweep failed: {failed[0]}")
+    w = _sweep_result(name, jobs, seconds, root)
+    if "sweep_jobs" in prior:
+        w[name].update(_compare_with_jobs(root, prior))
+    r = w[name]
+    print(
+        f"{name}: {r['carousel']:.1f} model-steps/s [{r['strategy']}], identical to job by job:"
+        f" {r.get('identical_to_jobs')} (max |difference| {r.get('max_abs_difference')})",
+        flush=True,
+    )
+    return w
+
+
+def workload_sweep_packed(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
+    return _packed("sweep_packed", quick, prior, "auto")
+
+
+def workload_sweep_packed_vmap(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
+    return _packed("sweep_packed_vmap", quick, prior, "vmap")
+
+
 # ----------------------------------------------------------------------------- roofline
 
 
@@ -139,17 +263,19 @@ def matmul_gflops(n: int, m: int, k: int, repeats: int = 20) -> float:
 # ----------------------------------------------------------------------------- main
 
 
-def _setup(quick: bool) -> tuple[dict[str, Any], int, int, int, int, int]:
+def _setup(quick: bool, torch_too: bool = True) -> tuple[dict[str, Any], int, int, int, int, int]:
     """Per workload process: an empty persistent compile cache shared with its workers."""
     import tempfile
 
     cache = tempfile.mkdtemp(prefix="carousel-bench-cache-")  # starts empty: cold numbers are cold
     os.environ["JAX_COMPILATION_CACHE_DIR"] = cache  # the worker processes inherit it
     import jax
-    import torch
 
     jax.config.update("jax_compilation_cache_dir", cache)
-    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
+    if torch_too:
+        import torch
+
+        torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
     w: dict[str, Any] = {}
     B, T, H, D = (SINGLE[k] for k in ("B", "T", "H", "D"))
     return w, (5 if quick else 20), B, (50 if quick else T), H, D
@@ -301,7 +427,16 @@ def workload_roofline(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
     return w
 
 
-WORKLOADS = ("single", "many_seeds", "scaling", "overhead", "roofline")
+WORKLOADS = (
+    "single",
+    "many_seeds",
+    "scaling",
+    "overhead",
+    "roofline",
+    "sweep_jobs",
+    "sweep_packed",
+    "sweep_packed_vmap",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -380,6 +515,16 @@ def print_table(result: dict[str, Any]) -> None:
     fit = w["scaling"]["linear_fit"]
     print(f"step time vs T: {fit['seconds_per_step_of_T'] * 1e3:.3f} ms per time step, r^2 = {fit['r2']:.4f}")
     print(f"probe overhead (diagnostics=basic): {w['overhead']['probes_basic']:.1f}%")
+    for name in ("sweep_jobs", "sweep_packed", "sweep_packed_vmap"):
+        if name in w:
+            r = w[name]
+            same = (
+                "" if "identical_to_jobs" not in r else f", identical to job by job: {r['identical_to_jobs']}"
+            )
+            print(
+                f"{name}: {r['jobs']} jobs, {r['models']} models x {r['steps']} steps: {r['carousel']:.1f}"
+                f" model-steps/s in {r['seconds']:.1f} s [{r['strategy']}]{same}"
+            )
     roof = w["roofline"]
     print(
         f"roofline: carousel LSTM {roof['carousel_lstm']:.1f} GFLOP/s, torch {roof['torch_lstm']:.1f},"

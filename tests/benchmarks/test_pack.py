@@ -3,8 +3,10 @@ job's run directory holds the numbers of the job run by itself, bit for bit."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -218,3 +220,44 @@ def test_program_key_ignores_numbers(tmp_path, key):
     a, b = jobs(tmp_path, [[*BASE, f"{key}=0.5"], [*BASE, f"{key}=2.0"]])
     assert pack.program_key(a.experiment.trainer) == pack.program_key(b.experiment.trainer)
     assert a.experiment.trainer != b.experiment.trainer
+
+
+@pytest.mark.slow
+def test_a_preempted_pack_resumes_to_the_same_numbers(tmp_path):
+    """SIGTERM (what a cluster sends before preemption) checkpoints the pack and exits;
+    the same sweep launched again resumes it and writes what an uninterrupted pack wrote."""
+    env = {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    args = [
+        "hydra/launcher=pack",
+        "hydra.launcher.progress=false",
+        *BASE,
+        *FULL,
+        "diagnostics.every=800",
+        "seeds=2",
+        "train.steps=2400",
+        "train.eval_every=50",
+        "train.checkpoint_every=200",
+        "train.stop_when_solved=false",
+        "train.strategy=loop",
+        "optim.lr=0.01,0.003",
+    ]
+    whole = _sweep(args, tmp_path / "whole", env)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    cut = tmp_path / "cut"
+    cmd = [sys.executable, "-m", "benchmarks.train", "-m", *args, f"hydra.sweep.dir={cut}"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list(cut.glob(f"{pack.PACK_DIR}/*/checkpoint.npz")):
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 143 and "checkpoint saved at signal SIGTERM" in out
+    assert not list(cut.glob("*/summary.json"))
+    again = _sweep(args, cut, env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming the pack of 2 jobs, 4 models from its checkpoint at step" in again.stdout
+    assert_same_runs(tmp_path / "whole", cut)
+    assert not list(cut.glob(f"{pack.PACK_DIR}/*"))  # the pack's checkpoint is gone
