@@ -26,6 +26,10 @@ ratios compare systems under the same machine load. Workloads:
    process with an empty compile cache, so compilation and worker start-up are counted.
    The packed runs' files are compared with the job-by-job ones: identical, or the largest
    difference in the final parameters.
+   ``lengths_separate``, ``lengths_padded``: whether lengths should share a program by
+   padding to the longest: 3 jobs (T = 50, 100, 200; 4 seeds, 100 steps) packed, one
+   program per length, against the cost of one program at T = 200 for all three (what
+   padding the shorter jobs with masked steps would run), each cold.
 5. ``roofline``: analytic FLOPs per step, achieved GFLOP/s, and this machine's measured
    dense-matmul GFLOP/s (large and at the recurrent matmul's own shape).
 
@@ -205,14 +209,16 @@ def workload_sweep_jobs(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
     return w
 
 
-def _packed(name: str, quick: bool, prior: dict[str, Any], strategy: str) -> dict[str, Any]:
+def _packed(
+    name: str, quick: bool, prior: dict[str, Any], strategy: str, lengths: tuple[int, ...] | None = None
+) -> dict[str, Any]:
     import tempfile
 
     from benchmarks.pack import run_sweep
 
     _setup(quick, torch_too=False)
     root = Path(tempfile.mkdtemp(prefix=f"carousel-bench-{name}-"))
-    jobs = sweep_jobs(root, quick, strategy)
+    jobs = sweep_jobs(root, quick, strategy, lengths)
     t = time.perf_counter()
     outcomes = run_sweep(jobs, root, progress=False)
     seconds = time.perf_counter() - t
@@ -220,7 +226,7 @@ def _packed(name: str, quick: bool, prior: dict[str, Any], strategy: str) -> dic
     if failed:
         raise RuntimeError(f"packed sweep failed: {failed[0]}")
     w = _sweep_result(name, jobs, seconds, root)
-    if "sweep_jobs" in prior:
+    if "sweep_jobs" in prior and lengths is None:
         w[name].update(_compare_with_jobs(root, prior))
     r = w[name]
     print(
@@ -237,6 +243,14 @@ def workload_sweep_packed(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
 
 def workload_sweep_packed_vmap(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
     return _packed("sweep_packed_vmap", quick, prior, "vmap")
+
+
+def workload_lengths_separate(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
+    return _packed("lengths_separate", quick, prior, "auto", (50, 100, 200))
+
+
+def workload_lengths_padded(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
+    return _packed("lengths_padded", quick, prior, "auto", (200, 200, 200))
 
 
 # ----------------------------------------------------------------------------- roofline
@@ -357,8 +371,12 @@ def workload_scaling(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
         "steps_per_seed": 10,
         "seeds": {},
     }
-    seed_counts = (1, 4, 16) if quick else (1, 4, 16, 64, 256)
-    for strategy in ("vmap", "loop", "processes"):
+    import jax
+
+    on_cpu = jax.default_backend() == "cpu"
+    seed_counts = (1, 4, 16) if quick else (1, 4, 16, 64, 256) if on_cpu else (1, 16, 64, 256, 1024, 4096)
+    # on an accelerator the packed models of a sweep are the vmapped axis: 1 to 4,096 of them
+    for strategy in ("vmap", "loop", "processes") if on_cpu else ("vmap",):
         for n_seeds in seed_counts:
             carousel_many(n_seeds, 10, strategy)  # warm-up: compile, fill the cache
             secs, _ = carousel_many(n_seeds, 10, strategy)
@@ -436,6 +454,8 @@ WORKLOADS = (
     "sweep_jobs",
     "sweep_packed",
     "sweep_packed_vmap",
+    "lengths_separate",
+    "lengths_padded",
 )
 
 
@@ -525,6 +545,9 @@ def print_table(result: dict[str, Any]) -> None:
                 f"{name}: {r['jobs']} jobs, {r['models']} models x {r['steps']} steps: {r['carousel']:.1f}"
                 f" model-steps/s in {r['seconds']:.1f} s [{r['strategy']}]{same}"
             )
+    if "lengths_separate" in w and "lengths_padded" in w:
+        sep, pad = w["lengths_separate"]["seconds"], w["lengths_padded"]["seconds"]
+        print(f"lengths 50/100/200: one program per length {sep:.1f} s, all padded to 200 {pad:.1f} s")
     roof = w["roofline"]
     print(
         f"roofline: carousel LSTM {roof['carousel_lstm']:.1f} GFLOP/s, torch {roof['torch_lstm']:.1f},"
