@@ -9,6 +9,7 @@ the Makefile. Keys: every backquoted ``model.*``, ``task.*``, ``train.*``, ``opt
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from pathlib import Path
@@ -56,12 +57,11 @@ def test_the_readme_has_train_commands():
 @pytest.mark.parametrize("overrides", train_commands(), ids=lambda o: " ".join(o)[:60])
 def test_every_train_command_composes_and_builds(overrides):
     sweeps = [o for o in overrides if "," in o.partition("=")[2]]
-    for o in sweeps:  # a sweep: every value must compose
-        key, _, values = o.partition("=")
-        for v in values.split(","):
-            rest = [x for x in overrides if x != o and x not in sweeps] + [f"{key}={v}"]
-            build(compose_config(rest))
-    build(compose_config([o for o in overrides if o not in sweeps]))
+    fixed = [o for o in overrides if o not in sweeps]
+    # a sweep: every job of it (the product of the swept values, as Hydra's multirun) must build
+    choices = [[f"{o.partition('=')[0]}={v}" for v in o.partition("=")[2].split(",")] for o in sweeps]
+    for job in itertools.product(*choices):
+        build(compose_config(fixed + list(job)))
 
 
 def test_every_script_and_make_target_the_readme_runs_exists():
