@@ -9,10 +9,13 @@ from benchmarks.strategies.base import SeedStrategy, compiled
 
 
 class VmapStrategy(SeedStrategy):
-    """``jit(vmap(train_chunk))`` over the seed axis. On XLA's CPU backend the batched
-    matmuls may round differently from single-seed ones (about 1e-5 relative in the
-    parameters after a few hundred steps), so its numbers equal ``loop``'s only to that
-    precision; ``loop`` and ``processes`` are bit-identical to each other."""
+    """``jit(vmap(train_chunk))`` over the seed axis (the models of a packed sweep
+    included). On XLA's CPU backend its numbers equal ``loop``'s only to float32 rounding
+    (about 1e-5 relative in the parameters after a few hundred steps); and YNNPACK's
+    reduction fusions round a batched reduction differently with the number of models
+    batched, so a seed's numbers also depend on the models beside it unless
+    ``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=`` turns those fusions off.
+    ``loop`` and ``processes`` are bit-identical to each other."""
 
     name = "vmap"
 
