@@ -68,6 +68,7 @@ class PackLauncher(Launcher):
         from benchmarks.experiment import record_failure
 
         setup_globals()
+        logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "no TPU" notices
         assert self.hydra_context is not None and self.config is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
