@@ -35,6 +35,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from models.backward import nonzero, previous, primal_values
 from models.base import ModelSpec
 
 # Fields whose non-default values this path does not implement.
@@ -87,24 +88,26 @@ def lstm_scan(
 
 
 def _fwd(spec, w, x, probes):
+    w, x, probes = primal_values((w, x, probes))
     states = lstm_scan(spec, w, x, probes)
     return states, (w, x, states, probes)
 
 
 def _bwd(spec, residuals, cotangents):
     w, x, (h, c), probes = residuals
-    g_h, g_c = cotangents
+    g_h, g_c = (nonzero(g) for g in cotangents)
     W, R, b = w["W"], w["R"], w["b"]
-    h_prev = jnp.concatenate([jnp.zeros_like(h[:1]), h[:-1]])
-    c_prev = jnp.concatenate([jnp.zeros_like(c[:1]), c[:-1]])
 
     def body(carry, inputs):
         dh_next, dc_next, dW, dR, db = carry
-        x_t, hp, cp, c_t, gh, gc = inputs
+        t, x_t, c_t, gh, gc = inputs
+        hp, cp = previous(h, t), previous(c, t)
         z, i, f, o = _gates(spec, x_t @ W + hp @ R + b)
         tc = _out(spec, c_t)
-        dh = gh + dh_next
-        dc = gc + dh * (o * (1.0 - tc * tc) if spec.output_activation else o) + dc_next
+        dh = dh_next if gh is None else gh + dh_next
+        dc = dh * (o * (1.0 - tc * tc) if spec.output_activation else o) + dc_next
+        if gc is not None:
+            dc = dc + gc
         parts = [dc * i * (1.0 - z * z), dc * z * i * (1.0 - i)]
         if f is not None:
             parts.append(dc * cp * f * (1.0 - f))
@@ -121,10 +124,9 @@ def _bwd(spec, residuals, cotangents):
 
     zeros = jnp.zeros_like(h[0])
     init = (zeros, zeros, jnp.zeros_like(W), jnp.zeros_like(R), jnp.zeros_like(b))
-    (_, _, dW, dR, db), (dx, dh, dc) = jax.lax.scan(
-        body, init, (x, h_prev, c_prev, c, g_h, g_c), reverse=True
-    )
+    steps = jnp.arange(x.shape[0])
+    (_, _, dW, dR, db), (dx, dh, dc) = jax.lax.scan(body, init, (steps, x, c, g_h, g_c), reverse=True)
     return {"W": dW, "R": dR, "b": db}, dx, None if probes is None else (dh, dc)
 
 
-lstm_scan.defvjp(_fwd, _bwd)
+lstm_scan.defvjp(_fwd, _bwd, symbolic_zeros=True)

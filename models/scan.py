@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Float
 
-from models import lstm_fast
+from models import gru_fast, lstm_fast, rnn_fast
 from models.base import ModelSpec, initialize
 from models.gru import GRUCell
 from models.lstm import LSTMCell
@@ -37,6 +37,12 @@ States = tuple[Array, ...]  # per layer: (h,) or (h, c), each [time, batch, hidd
 
 # Cell families by name; each offers the static fuse/step/zero_carry/recurrent_names.
 CELL_CLASSES: dict[str, Any] = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
+# Layers with a hand-written backward pass, each for the specs its ``supports`` accepts.
+FAST_SCANS: dict[Any, Any] = {
+    lstm_fast: lstm_fast.lstm_scan,
+    rnn_fast: rnn_fast.rnn_scan,
+    gru_fast: gru_fast.gru_scan,
+}
 
 
 def layer_prefix(k: int) -> str:
@@ -55,8 +61,10 @@ def scan_cell(
 
     ``probes`` (time-major, shaped like the states) go to the cell's step, which adds
     them where each state is formed; ``step_options`` (e.g. the LSTM's ``through``) too."""
-    if not step_options and lstm_fast.supports(spec):  # same numbers, hand-written backward
-        return lstm_fast.lstm_scan(spec, weights, x_TBD, probes)
+    if not step_options:  # same numbers, hand-written backward passes
+        for fast, scan in FAST_SCANS.items():
+            if fast.supports(spec):
+                return scan(spec, weights, x_TBD, probes)
     carry0 = cell_class.zero_carry(spec, x_TBD.shape[1])
 
     def body(carry, inputs):

@@ -1,0 +1,32 @@
+"""What the hand-written backward passes (:mod:`models.lstm_fast`, :mod:`models.rnn_fast`,
+:mod:`models.gru_fast`) share: reading saved states in place and skipping zero cotangents.
+
+They are registered with ``symbolic_zeros=True``, so a cotangent that autodiff knows is zero
+(e.g. dL/dc_t when only h reaches the loss) arrives as a ``SymbolicZero`` and costs nothing,
+instead of a [T, B, H] array of zeros read at every step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.custom_derivatives import CustomVJPPrimal, SymbolicZero
+
+
+def previous(states: jax.Array, t: jax.Array) -> jax.Array:
+    """states[t - 1], zero at t = 0, read in place: a shifted copy of the [T, B, H] states
+    would add one more such array to the backward pass's memory."""
+    prev = jax.lax.dynamic_index_in_dim(states, jnp.maximum(t - 1, 0), keepdims=False)
+    return jnp.where(t > 0, prev, 0.0)
+
+
+def primal_values(tree: Any) -> Any:
+    """The values of a ``symbolic_zeros`` forward rule's arguments."""
+    return jax.tree.map(lambda p: p.value, tree, is_leaf=lambda p: isinstance(p, CustomVJPPrimal))
+
+
+def nonzero(g: Any) -> jax.Array | None:
+    """A cotangent, or None where autodiff knows it is zero."""
+    return None if isinstance(g, SymbolicZero) else g
