@@ -8,6 +8,7 @@ instead of a [T, B, H] array of zeros read at every step.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import jax
@@ -30,3 +31,32 @@ def primal_values(tree: Any) -> Any:
 def nonzero(g: Any) -> jax.Array | None:
     """A cotangent, or None where autodiff knows it is zero."""
     return None if isinstance(g, SymbolicZero) else g
+
+
+def is_norm_probe(probes: Any) -> bool:
+    """Norm probes are zeros shaped [T, B] per state (not [T, B, H]): they add nothing to the
+    states, and their cotangent is ||dL/dh_t|| over the hidden units, per step and sequence."""
+    return probes is not None and probes[0].ndim == 2
+
+
+def per_step_norm(g: jax.Array) -> jax.Array:
+    return jnp.sqrt(jnp.sum(g * g, axis=-1))
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(1,))
+def expand_norm_probe(q: jax.Array, hidden: int) -> jax.Array:
+    """Zeros [T, B, hidden] from a norm probe q [T, B]; the cotangent that reaches q is the
+    norm over the hidden units of the one that reaches the zeros. The generic scan adds these
+    zeros as ordinary probes, so its norm probes give what the fast paths compute in-loop."""
+    return jnp.zeros((*q.shape, hidden), q.dtype)
+
+
+def _expand_fwd(q, hidden):
+    return expand_norm_probe(q, hidden), None
+
+
+def _expand_bwd(hidden, _, g):
+    return (per_step_norm(g),)
+
+
+expand_norm_probe.defvjp(_expand_fwd, _expand_bwd)

@@ -28,7 +28,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from models.backward import nonzero, previous, primal_values
+from models.backward import is_norm_probe, nonzero, per_step_norm, previous, primal_values
 from models.base import ModelSpec
 
 
@@ -56,7 +56,8 @@ def _gates(spec: ModelSpec, w: dict[str, jax.Array], x_t: jax.Array, h: jax.Arra
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
 def gru_scan(spec: ModelSpec, w: dict[str, jax.Array], x: jax.Array, probes: Any) -> tuple[jax.Array]:
     """States (h,), [T, B, H], of one GRU layer over time-major inputs x [T, B, D];
-    ``w`` is :meth:`models.gru.GRUCell.fuse`'s dict; ``probes`` None or (p_h,)."""
+    ``w`` is :meth:`models.gru.GRUCell.fuse`'s dict; ``probes`` None, (p_h,) or norm probes
+    (see :func:`models.lstm_fast.lstm_scan`)."""
 
     def body(h, inputs):
         x_t, p_t = inputs
@@ -67,7 +68,8 @@ def gru_scan(spec: ModelSpec, w: dict[str, jax.Array], x: jax.Array, probes: Any
         return h, h
 
     zeros = jnp.zeros((x.shape[1], w["W"].shape[1] // 3), x.dtype)
-    return (jax.lax.scan(body, zeros, (x, probes))[1],)
+    added = None if is_norm_probe(probes) else probes
+    return (jax.lax.scan(body, zeros, (x, added))[1],)
 
 
 def _fwd(spec, w, x, probes):
@@ -79,6 +81,7 @@ def _fwd(spec, w, x, probes):
 def _bwd(spec, residuals, cotangents):
     w, x, h, probes = residuals
     g = nonzero(cotangents[0])
+    norms = is_norm_probe(probes)
 
     def body(carry, inputs):
         dh_next, grads = carry
@@ -103,7 +106,7 @@ def _bwd(spec, residuals, cotangents):
         new["W"] = grads["W"] + jnp.einsum("bd,bg->dg", x_t, dax)
         new["R"] = grads["R"] + jnp.einsum("bh,bg->hg", hp, dah)
         new["b"] = grads["b"] + jnp.sum(dax, axis=0)
-        return (dh_prev, new), (jnp.einsum("bg,dg->bd", dax, w["W"]), dh)
+        return (dh_prev, new), (jnp.einsum("bg,dg->bd", dax, w["W"]), per_step_norm(dh) if norms else dh)
 
     init = (jnp.zeros_like(h[0]), jax.tree.map(jnp.zeros_like, w))
     steps = jnp.arange(x.shape[0])

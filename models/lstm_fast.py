@@ -35,7 +35,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from models.backward import nonzero, previous, primal_values
+from models.backward import is_norm_probe, nonzero, per_step_norm, previous, primal_values
 from models.base import ModelSpec
 
 # Fields whose non-default values this path does not implement.
@@ -69,7 +69,9 @@ def lstm_scan(
     spec: ModelSpec, w: dict[str, jax.Array], x: jax.Array, probes: Any
 ) -> tuple[jax.Array, jax.Array]:
     """States (h, c), each [T, B, H], of one LSTM layer over time-major inputs x [T, B, D];
-    ``w`` is :meth:`models.lstm.LSTMCell.fuse`'s {W, R, b}; ``probes`` None or (p_h, p_c)."""
+    ``w`` is :meth:`models.lstm.LSTMCell.fuse`'s {W, R, b}; ``probes`` None, (p_h, p_c) or
+    norm probes (:func:`models.backward.is_norm_probe`), whose cotangents are the per-step
+    norms of dL/dh_t and dL/dc_t, computed in the backward loop."""
     zeros = jnp.zeros((x.shape[1], w["R"].shape[0]), x.dtype)
 
     def body(carry, inputs):
@@ -84,7 +86,8 @@ def lstm_scan(
             h = h + p_t[0]
         return (h, c), (h, c)
 
-    return jax.lax.scan(body, (zeros, zeros), (x, probes))[1]
+    added = None if is_norm_probe(probes) else probes
+    return jax.lax.scan(body, (zeros, zeros), (x, added))[1]
 
 
 def _fwd(spec, w, x, probes):
@@ -96,6 +99,7 @@ def _fwd(spec, w, x, probes):
 def _bwd(spec, residuals, cotangents):
     w, x, (h, c), probes = residuals
     g_h, g_c = (nonzero(g) for g in cotangents)
+    norms = is_norm_probe(probes)
     W, R, b = w["W"], w["R"], w["b"]
 
     def body(carry, inputs):
@@ -120,7 +124,8 @@ def _bwd(spec, residuals, cotangents):
             dR + jnp.einsum("bh,bg->hg", hp, da),
             db + jnp.sum(da, axis=0),
         )
-        return carry, (jnp.einsum("bg,dg->bd", da, W), dh, dc)
+        probe_out = (per_step_norm(dh), per_step_norm(dc)) if norms else (dh, dc)
+        return carry, (jnp.einsum("bg,dg->bd", da, W), *probe_out)
 
     zeros = jnp.zeros_like(h[0])
     init = (zeros, zeros, jnp.zeros_like(W), jnp.zeros_like(R), jnp.zeros_like(b))

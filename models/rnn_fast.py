@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from models.backward import nonzero, previous, primal_values
+from models.backward import is_norm_probe, nonzero, per_step_norm, previous, primal_values
 from models.base import ACTIVATIONS, ModelSpec
 
 
@@ -43,7 +43,8 @@ def _slope(activation: str, y: jax.Array) -> jax.Array | float:
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
 def rnn_scan(spec: ModelSpec, w: dict[str, jax.Array], x: jax.Array, probes: Any) -> tuple[jax.Array]:
     """States (h,), [T, B, H], of one RNN layer over time-major inputs x [T, B, D];
-    ``w`` is :meth:`models.rnn.RNNCell.fuse`'s {W, R, b}; ``probes`` None or (p_h,)."""
+    ``w`` is :meth:`models.rnn.RNNCell.fuse`'s {W, R, b}; ``probes`` None, (p_h,) or norm probes
+    (see :func:`models.lstm_fast.lstm_scan`)."""
     act = ACTIVATIONS[spec.activation]
 
     def body(h, inputs):
@@ -54,7 +55,8 @@ def rnn_scan(spec: ModelSpec, w: dict[str, jax.Array], x: jax.Array, probes: Any
         return h, h
 
     zeros = jnp.zeros((x.shape[1], w["R"].shape[0]), x.dtype)
-    return (jax.lax.scan(body, zeros, (x, probes))[1],)
+    added = None if is_norm_probe(probes) else probes
+    return (jax.lax.scan(body, zeros, (x, added))[1],)
 
 
 def _fwd(spec, w, x, probes):
@@ -66,6 +68,7 @@ def _fwd(spec, w, x, probes):
 def _bwd(spec, residuals, cotangents):
     w, x, h, probes = residuals
     g = nonzero(cotangents[0])
+    norms = is_norm_probe(probes)
     W, R = w["W"], w["R"]
 
     def body(carry, inputs):
@@ -81,11 +84,12 @@ def _bwd(spec, residuals, cotangents):
             dR + jnp.einsum("bh,bg->hg", hp, da),
             db + jnp.sum(da, axis=0),
         )
-        return carry, (jnp.einsum("bg,dg->bd", da, W), dh)
+        return carry, (jnp.einsum("bg,dg->bd", da, W), per_step_norm(dh) if norms else dh)
 
     init = (jnp.zeros_like(h[0]), jnp.zeros_like(W), jnp.zeros_like(R), jnp.zeros_like(w["b"]))
     steps = jnp.arange(x.shape[0])
-    (_, dW, dR, db), (dx, dh) = jax.lax.scan(body, init, (steps, x, h, g, probes), reverse=True)
+    added = None if norms else probes
+    (_, dW, dR, db), (dx, dh) = jax.lax.scan(body, init, (steps, x, h, g, added), reverse=True)
     return {"W": dW, "R": dR, "b": db}, dx, None if probes is None else (dh,)
 
 
