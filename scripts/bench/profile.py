@@ -76,7 +76,7 @@ def lstm_parts(B: int, T: int, H: int) -> dict[str, Callable[[], None]]:
     sample = jax.jit(lambda k: task.sample(k, B))
     forward = jax.jit(lambda p, b: task.loss(model.apply(p, b.x)[0], b))
     grads = jax.jit(lambda p, b: dg.loss_and_grads(model, task, p, b, None)[:2])
-    probed = jax.jit(lambda p, b: dg.loss_and_grads(model, task, p, b, 0))
+    probed = jax.jit(lambda p, b: dg.loss_and_grads(model, task, p, b, 0, norms=True))
 
     @jax.jit
     def adam(p, s, g):
