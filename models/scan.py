@@ -68,7 +68,7 @@ def scan_cell(
         for fast, scan in FAST_SCANS.items():
             if fast.supports(spec):
                 return scan(spec, weights, x_TBD, probes)
-    if is_norm_probe(probes):
+    if probes is not None and is_norm_probe(probes):
         probes = tuple(expand_norm_probe(q, spec.hidden) for q in probes)
     carry0 = cell_class.zero_carry(spec, x_TBD.shape[1])
 
