@@ -158,7 +158,7 @@ class Trainer:
                 )
             else:
                 loss, grads, probe_grads = dg.loss_and_grads(
-                    self.model, self.task, state.params, batch, layer
+                    self.model, self.task, state.params, batch, layer, norms=True
                 )
             grad_norm = optax.tree.norm(grads)
             finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)

@@ -91,10 +91,11 @@ class DiagnosticsSpec:
 
 
 def loss_and_grads(
-    model: RecurrentNet, task: Any, params: Params, batch: Batch, layer: int | None
+    model: RecurrentNet, task: Any, params: Params, batch: Batch, layer: int | None, norms: bool = False
 ) -> tuple[Array, Params, Any]:
     """Loss, parameter gradients and (if ``layer`` is not None) the probe gradients
-    (dL/dh_t[, dL/dc_t] of that layer, each [T, B, H]) from ONE backward pass."""
+    (dL/dh_t[, dL/dc_t] of that layer, each [T, B, H]; with ``norms`` their norms over the
+    hidden units, [T, B], computed inside the backward pass) from ONE backward pass."""
     if layer is None:
 
         def plain(p):
@@ -108,15 +109,16 @@ def loss_and_grads(
         outputs, _ = model.apply(p, batch.x, probes)
         return task.loss(outputs, batch)
 
-    probes = model.zero_probes(batch.x.shape[0], batch.x.shape[1], layers=(layer,))
+    probes = model.zero_probes(batch.x.shape[0], batch.x.shape[1], layers=(layer,), norms=norms)
     loss, (grads, probe_grads) = jax.value_and_grad(probed, argnums=(0, 1))(params, probes)
     return loss, grads, probe_grads[layer]
 
 
 def state_grad_norms(probe_grads: Any) -> dict[str, Float[Array, "time batch"]]:
-    """||dL/dh_t|| (and ||dL/dc_t||) per step and sequence from the probe gradients."""
+    """||dL/dh_t|| (and ||dL/dc_t||) per step and sequence from the probe gradients (norm
+    probes' gradients are these norms already)."""
     names = ("grad_h", "grad_c")
-    return {names[i]: jnp.linalg.norm(g, axis=-1) for i, g in enumerate(probe_grads)}
+    return {names[i]: g if g.ndim == 2 else jnp.linalg.norm(g, axis=-1) for i, g in enumerate(probe_grads)}
 
 
 def param_grad_norms(grads: Params) -> dict[str, Array]:

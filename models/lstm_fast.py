@@ -35,6 +35,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from models.backward import is_norm_probe, nonzero, per_step_norm, previous, primal_values
 from models.base import ModelSpec
 
 # Fields whose non-default values this path does not implement.
@@ -68,7 +69,9 @@ def lstm_scan(
     spec: ModelSpec, w: dict[str, jax.Array], x: jax.Array, probes: Any
 ) -> tuple[jax.Array, jax.Array]:
     """States (h, c), each [T, B, H], of one LSTM layer over time-major inputs x [T, B, D];
-    ``w`` is :meth:`models.lstm.LSTMCell.fuse`'s {W, R, b}; ``probes`` None or (p_h, p_c)."""
+    ``w`` is :meth:`models.lstm.LSTMCell.fuse`'s {W, R, b}; ``probes`` None, (p_h, p_c) or
+    norm probes (:func:`models.backward.is_norm_probe`), whose cotangents are the per-step
+    norms of dL/dh_t and dL/dc_t, computed in the backward loop."""
     zeros = jnp.zeros((x.shape[1], w["R"].shape[0]), x.dtype)
 
     def body(carry, inputs):
@@ -83,28 +86,32 @@ def lstm_scan(
             h = h + p_t[0]
         return (h, c), (h, c)
 
-    return jax.lax.scan(body, (zeros, zeros), (x, probes))[1]
+    added = None if is_norm_probe(probes) else probes
+    return jax.lax.scan(body, (zeros, zeros), (x, added))[1]
 
 
 def _fwd(spec, w, x, probes):
+    w, x, probes = primal_values((w, x, probes))
     states = lstm_scan(spec, w, x, probes)
     return states, (w, x, states, probes)
 
 
 def _bwd(spec, residuals, cotangents):
     w, x, (h, c), probes = residuals
-    g_h, g_c = cotangents
+    g_h, g_c = (nonzero(g) for g in cotangents)
+    norms = is_norm_probe(probes)
     W, R, b = w["W"], w["R"], w["b"]
-    h_prev = jnp.concatenate([jnp.zeros_like(h[:1]), h[:-1]])
-    c_prev = jnp.concatenate([jnp.zeros_like(c[:1]), c[:-1]])
 
     def body(carry, inputs):
         dh_next, dc_next, dW, dR, db = carry
-        x_t, hp, cp, c_t, gh, gc = inputs
+        t, x_t, c_t, gh, gc = inputs
+        hp, cp = previous(h, t), previous(c, t)
         z, i, f, o = _gates(spec, x_t @ W + hp @ R + b)
         tc = _out(spec, c_t)
-        dh = gh + dh_next
-        dc = gc + dh * (o * (1.0 - tc * tc) if spec.output_activation else o) + dc_next
+        dh = dh_next if gh is None else gh + dh_next
+        dc = dh * (o * (1.0 - tc * tc) if spec.output_activation else o) + dc_next
+        if gc is not None:
+            dc = dc + gc
         parts = [dc * i * (1.0 - z * z), dc * z * i * (1.0 - i)]
         if f is not None:
             parts.append(dc * cp * f * (1.0 - f))
@@ -117,14 +124,14 @@ def _bwd(spec, residuals, cotangents):
             dR + jnp.einsum("bh,bg->hg", hp, da),
             db + jnp.sum(da, axis=0),
         )
-        return carry, (jnp.einsum("bg,dg->bd", da, W), dh, dc)
+        probe_out = (per_step_norm(dh), per_step_norm(dc)) if norms else (dh, dc)
+        return carry, (jnp.einsum("bg,dg->bd", da, W), *probe_out)
 
     zeros = jnp.zeros_like(h[0])
     init = (zeros, zeros, jnp.zeros_like(W), jnp.zeros_like(R), jnp.zeros_like(b))
-    (_, _, dW, dR, db), (dx, dh, dc) = jax.lax.scan(
-        body, init, (x, h_prev, c_prev, c, g_h, g_c), reverse=True
-    )
+    steps = jnp.arange(x.shape[0])
+    (_, _, dW, dR, db), (dx, dh, dc) = jax.lax.scan(body, init, (steps, x, c, g_h, g_c), reverse=True)
     return {"W": dW, "R": dR, "b": db}, dx, None if probes is None else (dh, dc)
 
 
-lstm_scan.defvjp(_fwd, _bwd)
+lstm_scan.defvjp(_fwd, _bwd, symbolic_zeros=True)

@@ -26,7 +26,8 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Float
 
-from models import lstm_fast
+from models import gru_fast, lstm_fast, rnn_fast
+from models.backward import expand_norm_probe, is_norm_probe
 from models.base import ModelSpec, initialize
 from models.gru import GRUCell
 from models.lstm import LSTMCell
@@ -37,6 +38,12 @@ States = tuple[Array, ...]  # per layer: (h,) or (h, c), each [time, batch, hidd
 
 # Cell families by name; each offers the static fuse/step/zero_carry/recurrent_names.
 CELL_CLASSES: dict[str, Any] = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
+# Layers with a hand-written backward pass, each for the specs its ``supports`` accepts.
+FAST_SCANS: dict[Any, Any] = {
+    lstm_fast: lstm_fast.lstm_scan,
+    rnn_fast: rnn_fast.rnn_scan,
+    gru_fast: gru_fast.gru_scan,
+}
 
 
 def layer_prefix(k: int) -> str:
@@ -54,9 +61,15 @@ def scan_cell(
     """Run one layer over time (time-major), returning its states at every step.
 
     ``probes`` (time-major, shaped like the states) go to the cell's step, which adds
-    them where each state is formed; ``step_options`` (e.g. the LSTM's ``through``) too."""
-    if not step_options and lstm_fast.supports(spec):  # same numbers, hand-written backward
-        return lstm_fast.lstm_scan(spec, weights, x_TBD, probes)
+    them where each state is formed; ``step_options`` (e.g. the LSTM's ``through``) too.
+    Norm probes ([T, B] per state, :func:`models.backward.is_norm_probe`) have the per-step
+    norms of dL/dh_t (and dL/dc_t) as their gradient, without the [T, B, H] arrays."""
+    if not step_options:  # same numbers, hand-written backward passes
+        for fast, scan in FAST_SCANS.items():
+            if fast.supports(spec):
+                return scan(spec, weights, x_TBD, probes)
+    if probes is not None and is_norm_probe(probes):
+        probes = tuple(expand_norm_probe(q, spec.hidden) for q in probes)
     carry0 = cell_class.zero_carry(spec, x_TBD.shape[1])
 
     def body(carry, inputs):
@@ -118,10 +131,11 @@ class RecurrentNet:
         return {name: params[name] for name in self.recurrent_names()}
 
     def zero_probes(
-        self, batch: int, time: int, layers: tuple[int, ...] | None = None
+        self, batch: int, time: int, layers: tuple[int, ...] | None = None, norms: bool = False
     ) -> list[States | None]:
-        """Zero probes for the given layers (all by default), ``None`` for the others."""
-        shape = (time, batch, self.spec.hidden)
+        """Zero probes for the given layers (all by default), ``None`` for the others;
+        ``norms``: norm probes [T, B], whose gradient is ||dL/dh_t|| (see :func:`scan_cell`)."""
+        shape = (time, batch) if norms else (time, batch, self.spec.hidden)
         return [
             tuple(jnp.zeros(shape, jnp.float32) for _ in self.state_names)
             if layers is None or k in layers
