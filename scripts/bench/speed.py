@@ -129,29 +129,34 @@ def carousel_many(n_models: int, steps: int, strategy: str) -> tuple[float, str]
 
 # ----------------------------------------------------------------------------- sweeps
 
-SWEEP = {"lr": (3e-3, 1e-2, 3e-2), "clip_value": (0.5, 1.0, 5.0), "seeds": 4, "steps": 100}
+SWEEP_LR, SWEEP_CLIP, SWEEP_SEEDS, SWEEP_STEPS = (3e-3, 1e-2, 3e-2), (0.5, 1.0, 5.0), 4, 100
 
 
-def sweep_jobs(root: Path, quick: bool, strategy: str = "auto") -> list[Any]:
-    """The benchmark's sweep as packable jobs, each with its run directory under ``root``."""
+def sweep_jobs(
+    root: Path, quick: bool, strategy: str = "auto", lengths: tuple[int, ...] | None = None
+) -> list[Any]:
+    """The benchmark's sweep as packable jobs, each with its run directory under ``root``;
+    with ``lengths``, one job per length instead (learning rate 1e-2, threshold 1)."""
     import dataclasses
 
     from benchmarks.config import Experiment, LoggerSpec
     from benchmarks.optim import OptimSpec
     from benchmarks.pack import Job
 
-    base = carousel_trainer(
-        "lstm", PAPER["B"], PAPER["T"] // (4 if quick else 1), PAPER["H"], eval_size=PAPER["B"]
-    )
-    steps = 20 if quick else SWEEP["steps"]
-    spec = dataclasses.replace(base.spec, steps=steps, eval_every=steps // 2, strategy=strategy)
-    jobs = []
-    for lr in SWEEP["lr"]:
-        for clip in SWEEP["clip_value"]:
-            optim = OptimSpec(name="adam", lr=lr, clip="global_norm", clip_value=clip)
-            trainer = dataclasses.replace(base, optim=optim, spec=spec)
-            exp = Experiment(trainer, list(range(SWEEP["seeds"])), LoggerSpec(name="none"), "lstm", "adding")
-            jobs.append(Job(exp, root / f"lr{lr}_clip{clip}"))
+    steps = 20 if quick else SWEEP_STEPS
+    grid = [(lr, clip, PAPER["T"]) for lr in SWEEP_LR for clip in SWEEP_CLIP]
+    if lengths is not None:
+        grid = [(1e-2, 1.0, T) for T in lengths]
+    jobs: list[Any] = []
+    for lr, clip, T in grid:
+        base = carousel_trainer(
+            "lstm", PAPER["B"], T // (4 if quick else 1), PAPER["H"], eval_size=PAPER["B"]
+        )
+        spec = dataclasses.replace(base.spec, steps=steps, eval_every=steps // 2, strategy=strategy)
+        optim = OptimSpec(name="adam", lr=lr, clip="global_norm", clip_value=clip)
+        trainer = dataclasses.replace(base, optim=optim, spec=spec)
+        exp = Experiment(trainer, list(range(SWEEP_SEEDS)), LoggerSpec(name="none"), "lstm", "adding")
+        jobs.append(Job(exp, root / f"{len(jobs)}_lr{lr}_clip{clip}_T{T}"))
     return jobs
 
 
