@@ -3,8 +3,10 @@ and every gradient (parameters, inputs, probes) against ``jax.grad`` of
 :meth:`RNNCell.step`/:meth:`GRUCell.step` scanned over time, against float64 central
 differences, and on a long sequence whose early gradients are tiny.
 
-(``jax.grad`` of the generic GRU under ``jax.enable_x64()`` disagreed with float64 finite
-differences and with float32 autodiff in this JAX version, so it is not the reference.)"""
+(``jax.grad`` of the generic GRU scan under ``jax.enable_x64()`` disagreed with float64
+finite differences and with float32 autodiff when these tests were written, for a reason
+not found; float32 autodiff and float64 finite differences, which agree, are the
+references.)"""
 
 import jax
 import jax.numpy as jnp
