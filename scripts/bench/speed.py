@@ -450,12 +450,47 @@ def workload_roofline(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
     return w
 
 
+def workload_roofline_1core(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
+    """The single-LSTM step and the matmuls again on one pinned core with XLA
+    single-threaded, as each ``processes`` worker runs: small matmuls gain little from a
+    second thread, a 1024^3 matmul nearly twice, so the per-core fraction is the one a
+    worker reaches."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
+    flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()  # before JAX starts
+    w, reps, B, T, H, D = _setup(quick, torch_too=False)
+    flops = lstm_flops(B, T, H, D)
+    step_s = carousel_step_time("lstm", B, T, H, reps)
+    flax_s = median_time(flax_step_fn("lstm", B, T, H, D), reps)
+    peak = matmul_gflops(1024, 1024, 1024)
+    at_shape = matmul_gflops(B, 4 * H, H, repeats=200)
+    w["roofline_1core"] = {
+        "unit": "GFLOP/s",
+        "carousel_lstm_steps_per_s": 1 / step_s,
+        "flax_lstm_steps_per_s": 1 / flax_s,
+        "carousel_lstm": flops / step_s / 1e9,
+        "flax_lstm": flops / flax_s / 1e9,
+        "matmul_1024": peak,
+        f"matmul_{B}x{H}x{4 * H}": at_shape,
+        "carousel_fraction_of_matmul_1024": flops / step_s / 1e9 / peak,
+    }
+    print(
+        f"roofline on one core: carousel LSTM {flops / step_s / 1e9:.2f} GFLOP/s"
+        f" (Flax {flops / flax_s / 1e9:.2f}); dense matmul {peak:.1f} GFLOP/s;"
+        f" recurrent-shape matmul {at_shape:.2f} GFLOP/s",
+        flush=True,
+    )
+    return w
+
+
 WORKLOADS = (
     "single",
     "many_seeds",
     "scaling",
     "overhead",
     "roofline",
+    "roofline_1core",
     "sweep_jobs",
     "sweep_packed",
     "sweep_packed_vmap",
@@ -553,6 +588,13 @@ def print_table(result: dict[str, Any]) -> None:
     if "lengths_separate" in w and "lengths_padded" in w:
         sep, pad = w["lengths_separate"]["seconds"], w["lengths_padded"]["seconds"]
         print(f"lengths 50/100/200: one program per length {sep:.1f} s, all padded to 200 {pad:.1f} s")
+    if "roofline_1core" in w:
+        r1 = w["roofline_1core"]
+        print(
+            f"roofline on one core: carousel LSTM {r1['carousel_lstm']:.1f} GFLOP/s,"
+            f" Flax {r1['flax_lstm']:.1f}, dense matmul {r1['matmul_1024']:.1f}"
+            f" ({100 * r1['carousel_fraction_of_matmul_1024']:.1f}%)"
+        )
     roof = w["roofline"]
     print(
         f"roofline: carousel LSTM {roof['carousel_lstm']:.1f} GFLOP/s, torch {roof['torch_lstm']:.1f},"
