@@ -14,48 +14,18 @@ scripts.bench.profile cells``. Modes:
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 from scripts.bench.baselines_flax import flax_step_fn
-from scripts.bench.speed import SINGLE, carousel_trainer
+from scripts.bench.speed import SINGLE, carousel_trainer, interleaved
+from scripts.bench.speed import carousel_step as speed_step
 
 CAROUSEL_CELL = {"lstm": "lstm", "gru": "gru_reset_after", "rnn": "rnn"}
 
 
-def interleaved(fns: dict[str, Callable[[], None]], rounds: int, reps: int) -> dict[str, float]:
-    """Median seconds per call of each function, timed in alternating rounds."""
-    for fn in fns.values():
-        for _ in range(3):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            for _ in range(reps):
-                t = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t)
-    return {name: statistics.median(v) for name, v in times.items()}
-
-
 def carousel_step(cell: str, level: str = "none", B: int = 64, T: int = 200, H: int = 128):
-    """One jitted training step (data sampled inside), as ``speed.carousel_step_time``."""
-    import jax
-    import jax.numpy as jnp
-
-    trainer = carousel_trainer(cell, B, T, H, level)
-    chunk = jax.jit(trainer.train_chunk)
-    key = jax.random.key(1)
-    box = {"state": trainer.init_state(trainer.model.init(jax.random.key(0))), "i": 0}
-
-    def step():
-        steps = jnp.arange(box["i"], box["i"] + 1, dtype=jnp.int32)
-        box["state"], m = chunk(box["state"], key, steps)
-        jax.block_until_ready(m.loss)
-        box["i"] += 1
-
-    return step
+    """One jitted training step (data sampled inside), as in ``speed.carousel_step_time``."""
+    return speed_step(cell, B, T, H, level)
 
 
 def lstm_parts(B: int, T: int, H: int) -> dict[str, Callable[[], None]]:

@@ -92,8 +92,9 @@ def carousel_trainer(cell: str, B: int, T: int, H: int, level: str = "none", eva
     )
 
 
-def carousel_step_time(cell: str, B: int, T: int, H: int, repeats: int, level: str = "none") -> float:
-    """Median seconds of one training step (data sampled inside, as in real training)."""
+def carousel_step(cell: str, B: int, T: int, H: int, level: str = "none") -> Callable[[], None]:
+    """One jitted training step (data sampled inside, as in real training), each call the
+    next step of the same model."""
     import jax
     import jax.numpy as jnp
 
@@ -109,7 +110,28 @@ def carousel_step_time(cell: str, B: int, T: int, H: int, repeats: int, level: s
         jax.block_until_ready(m.loss)
         box["i"] += 1
 
-    return median_time(step, repeats)
+    return step
+
+
+def carousel_step_time(cell: str, B: int, T: int, H: int, repeats: int, level: str = "none") -> float:
+    """Median seconds of one training step."""
+    return median_time(carousel_step(cell, B, T, H, level), repeats)
+
+
+def interleaved(fns: dict[str, Callable[[], None]], rounds: int, reps: int) -> dict[str, float]:
+    """Median seconds per call of each function, timed in alternating rounds (after 3
+    warm-up calls each), so load from other processes hits all of them alike."""
+    for fn in fns.values():
+        for _ in range(3):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(reps):
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def carousel_many(n_models: int, steps: int, strategy: str) -> tuple[float, str]:
@@ -412,8 +434,9 @@ def workload_overhead(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
     import torch  # noqa: F401
 
     w, reps, B, T, H, D = _setup(quick)
-    plain = carousel_step_time("lstm", B, T, H, reps, "none")
-    basic = carousel_step_time("lstm", B, T, H, reps, "basic")
+    # interleaved rounds: a slow spell of the machine hits both alike
+    t = interleaved({k: carousel_step("lstm", B, T, H, k) for k in ("none", "basic")}, reps // 2, 4)
+    plain, basic = t["none"], t["basic"]
     w["overhead"] = {
         "unit": "% over a plain step",
         "probes_basic": 100 * (basic / plain - 1),
