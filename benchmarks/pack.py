@@ -121,14 +121,14 @@ class JobListener:
     progress bar), its lines logged to its own ``train.log``; the pack's bar advances
     with the furthest step any job has reached."""
 
-    def __init__(self, sinks: RunSinks, bar: ProgressBar, status: dict[str, int]):
-        self.sinks, self.bar, self.status = sinks, bar, status
+    def __init__(self, sinks: RunSinks, bar: ProgressBar):
+        self.sinks, self.bar = sinks, bar
 
     def on_eval(self, step: int, rows: list[dict[str, Any]]) -> None:
         with job_log(self.sinks.out):
             self.sinks.on_eval(step, rows)
         if step > self.bar.bar.n:
-            self.bar.bar.set_postfix_str(f"jobs running {self.status['running']}/{self.status['jobs']}")
+            self.bar.bar.set_postfix_str("training", refresh=False)
             self.bar.bar.update(step - self.bar.bar.n)
 
     def on_chunk(self, series: dict[str, np.ndarray]) -> None:
@@ -138,11 +138,44 @@ class JobListener:
         self.sinks.on_diagnostics(step, arrays)
 
 
+def _start(todo: list[Job], stack_: contextlib.ExitStack, resume_from: int | None) -> tuple[Any, Any]:
+    """Lock and start every job's run directory (its config and initial parameters; the
+    parts written after the pack's checkpoint dropped); returns the models' initial
+    parameters and optimizer numbers, stacked in the pack's order."""
+    params, hypers = [], []
+    for job in todo:
+        exp = job.experiment
+        job.out.mkdir(parents=True, exist_ok=True)
+        stack_.enter_context(RunLock(job.out))
+        store.drop_parts_from(job.out, resume_from or 0)
+        store.write_yaml(job.out / "config.yaml", exp.describe())
+        p = init_params(exp.trainer.model, exp.seeds)
+        store.write_npz(job.out / "params_init.npz", p)
+        params.append(p)
+        hypers.extend([hyper(exp.trainer.optim)] * len(exp.seeds))
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs), *params), stack(hypers)
+
+
+def _finish(
+    todo: list[Job], sinks: list[StoreSink], run_sinks: list[RunSinks], results: list[Any], pack: Any
+):
+    """Every job's result files, loggers' summaries and log lines; returns the summaries."""
+    summaries = {}
+    for job, sink, run_sink, result in zip(todo, sinks, run_sinks, results, strict=True):
+        sink.finish()
+        summary = write_result(job.out, job.experiment, result, pack=pack)
+        run_sink.finish(summary)
+        with job_log(job.out):
+            report(format_summary(summary, f"{job.experiment.model_name} [{job.out.name}]"))
+            report(f"results: {job.out}")
+        summaries[job.out] = summary
+    return summaries
+
+
 def run_pack(todo: list[Job], root: Path, *, progress: bool = True) -> dict[Path, dict[str, Any]]:
     """Train unfinished jobs that share a program (one group of :func:`plan`) as one run
     and write each job's run directory; returns each job's summary by directory. ``root``
     holds the pack's checkpoint (``root/.pack/<id>``), removed once every job is written."""
-    summaries: dict[Path, dict[str, Any]] = {}
     trainer = pack_trainer(todo)
     spec, diag = trainer.spec, trainer.diagnostics
     seeds = [s for job in todo for s in job.experiment.seeds]
@@ -155,26 +188,11 @@ def run_pack(todo: list[Job], root: Path, *, progress: bool = True) -> dict[Path
     label = f"pack of {len(todo)} jobs, {len(seeds)} models"
     print(f"{label}: {', '.join(str(j.out) for j in todo)}", flush=True)
     with contextlib.ExitStack() as stack_:
-        params, hypers = [], []
-        for job in todo:
-            exp = job.experiment
-            job.out.mkdir(parents=True, exist_ok=True)
-            stack_.enter_context(RunLock(job.out))
-            store.drop_parts_from(job.out, resume_from or 0)
-            store.write_yaml(job.out / "config.yaml", exp.describe())
-            p = init_params(exp.trainer.model, exp.seeds)
-            store.write_npz(job.out / "params_init.npz", p)
-            params.append(p)
-            hypers.extend([hyper(exp.trainer.optim)] * len(exp.seeds))
+        params_init, hypers = _start(todo, stack_, resume_from)
         if resume_from:
             print(f"resuming the {label} from its checkpoint at step {resume_from}", flush=True)
-        params_init = jax.tree.map(lambda *xs: jnp.concatenate(xs), *params)
         bar = ProgressBar(spec.steps, label, progress)
-        status = {"running": len(todo), "jobs": len(todo)}
-        run_sinks = [
-            RunSinks(job.experiment, job.out, job.experiment.describe(), str(job.out), progress=False)
-            for job in todo
-        ]
+        run_sinks = [RunSinks(j.experiment, j.out, j.experiment.describe(), str(j.out), False) for j in todo]
         sinks = [StoreSink(job.out, diag.exact_steps, diag.bin_steps) for job in todo]
         start = time.perf_counter()
         try:
@@ -184,29 +202,16 @@ def run_pack(todo: list[Job], root: Path, *, progress: bool = True) -> dict[Path
                     seeds,
                     groups=groups,
                     params_init=params_init,
-                    hyper=stack(hypers),
-                    listeners=[JobListener(s, bar, status) for s in run_sinks],
+                    hyper=hypers,
+                    listeners=[JobListener(s, bar) for s in run_sinks],
                     sinks=sinks,
                     checkpoint=checkpoint,
                 )
         finally:
             bar.close()
-            for s in run_sinks:
-                s.progress.close()
-        pack = {
-            "jobs": len(todo),
-            "models": len(seeds),
-            "id": pack_dir.name,
-            "wall_time_s": time.perf_counter() - start,
-        }
-        for job, sink, run_sink, result in zip(todo, sinks, run_sinks, results, strict=True):
-            sink.finish()
-            summary = write_result(job.out, job.experiment, result, pack=pack)
-            run_sink.finish(summary)
-            with job_log(job.out):
-                report(format_summary(summary, f"{job.experiment.model_name} [{job.out.name}]"))
-                report(f"results: {job.out}")
-            summaries[job.out] = summary
+        seconds = time.perf_counter() - start
+        pack = {"jobs": len(todo), "models": len(seeds), "id": pack_dir.name, "wall_time_s": seconds}
+        summaries = _finish(todo, sinks, run_sinks, results, pack)
     shutil.rmtree(pack_dir, ignore_errors=True)
     return summaries
 
