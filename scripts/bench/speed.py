@@ -535,7 +535,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run(quick: bool, timeout: float = 300.0) -> dict[str, Any]:
+def run(quick: bool, timeout: float = 900.0) -> dict[str, Any]:
     """Every workload in its own process (a clean JAX/PyTorch state each, and a stuck one
     is stopped after ``timeout`` seconds and tried once more)."""
     import subprocess
