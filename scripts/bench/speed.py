@@ -4,7 +4,8 @@ Every number is a median of timed repetitions after warm-up (``block_until_ready
 JAX; PyTorch runs synchronously on the CPU), measured side by side in one process tree, so
 ratios compare systems under the same machine load. Workloads:
 
-1. ``single_<cell>``: one training step (forward, backward, Adam update) at B=64, T=200,
+1. ``single_<cell>``: one training step (forward, backward, Adam update; the three systems
+   timed in alternating rounds of 4 steps) at B=64, T=200,
    H=128, input 2, float32 for LSTM, GRU (carousel's ``gru_reset_after``: the equations
    of nn.GRU and GRUCell) and tanh RNN: carousel's training step vs
    PyTorch ``nn.LSTM``/``nn.GRU``/``nn.RNN`` vs Flax linen ``nn.RNN`` over
@@ -327,10 +328,15 @@ def workload_single(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
 
     w, reps, B, T, H, D = _setup(quick)
     for cell in ("lstm", "gru", "rnn"):
-        # nn.GRU and linen's GRUCell apply the reset gate after the recurrent matmul
-        c = 1 / carousel_step_time("gru_reset_after" if cell == "gru" else cell, B, T, H, reps)
-        t = 1 / median_time(torch_step_fn(cell, B, T, H, D), reps)
-        f = 1 / median_time(flax_step_fn(cell, B, T, H, D), reps)
+        # nn.GRU and linen's GRUCell apply the reset gate after the recurrent matmul;
+        # the three alternate in rounds, so a slow spell of the machine hits all alike
+        steps = {
+            "carousel": carousel_step("gru_reset_after" if cell == "gru" else cell, B, T, H),
+            "torch": torch_step_fn(cell, B, T, H, D),
+            "flax": flax_step_fn(cell, B, T, H, D),
+        }
+        secs = interleaved(steps, max(reps // 4, 1), 4)
+        c, t, f = (1 / secs[k] for k in ("carousel", "torch", "flax"))
         w[f"single_{cell}"] = {
             "unit": "steps/s",
             "carousel": c,
