@@ -40,7 +40,7 @@ def lstm_parts(B: int, T: int, H: int) -> dict[str, Callable[[], None]]:
     params = model.init(jax.random.key(0))
     key = jax.random.key(1)
     batch = task.sample(key, B)
-    opt = trainer.optimizer
+    opt = trainer.optimizer()
     opt_state = opt.init(params)
 
     sample = jax.jit(lambda k: task.sample(k, B))
