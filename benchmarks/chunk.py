@@ -8,14 +8,23 @@ seeds (vmapped, looped, or in worker processes); nothing here knows about more t
 Per-seed randomness comes from one root key per seed, split into named streams with
 ``fold_in``: ``params`` (initialisation), ``data`` (training batch of step s is drawn from
 ``fold_in(data, s)``, so results do not depend on the chunk size) and ``eval`` (a fixed
-evaluation set). A seed whose loss or gradient becomes non-finite is recorded as diverged
-at that step and its parameters stop changing; the other seeds are unaffected.
+evaluation set). A seed diverges at the first step whose loss, gradient or updated
+parameters hold a non-finite number: it is recorded as diverged at that step, its parameters
+keep their last finite values, and the other seeds are unaffected. A norm is never the test:
+the global gradient norm is recorded (scaled, :func:`models.linalg.tree_norm`, so a finite
+gradient of norm 1e25 reads 1e25, not inf), but divergence means a non-finite *element*.
+
+Every matrix product of these functions runs at the matmul precision ``train.precision``
+(:data:`PRECISIONS`): true float32 by default on every backend, where JAX's own default
+is TF32 on recent NVIDIA GPUs and bfloat16 passes on TPUs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -28,11 +37,29 @@ from benchmarks.diagnostics import DiagnosticsSpec
 from benchmarks.optim import Hyper, OptimSpec, hyper, make_optimizer
 from carousel_checks import check_choice, check_positive
 from models.base import ModelSpec
+from models.linalg import tree_all_finite, tree_norm
 from models.scan import Params, RecurrentNet
 
 STRATEGIES = ("auto", "vmap", "loop", "processes")
 STREAM_PARAMS, STREAM_DATA, STREAM_EVAL, STREAM_DIAG = 0, 1, 2, 3
 EVAL_CHUNK = 1000
+
+# train.precision -> the value of JAX's ``jax_default_matmul_precision`` it sets while the
+# training chunk, the evaluation and the diagnostics are traced. The first three are
+# precision levels (what each means per chip: JAX's "Matmul precision" documentation);
+# the others are dot algorithms by name, which fix the computation exactly and are
+# refused by a backend that lacks them (the CPU has no TF32).
+PRECISIONS: dict[str, str] = {
+    "float32": "highest",  # true float32 on CPUs and GPUs; 6 bfloat16 passes on TPUs
+    "tensorfloat32": "tensorfloat32",  # Precision.HIGH: TF32 on NVIDIA tensor cores, 3 bf16 passes on TPUs
+    "default": "default",  # Precision.DEFAULT, JAX's own: TF32 on recent NVIDIA GPUs, 1 bf16 pass on TPUs
+    "F32_F32_F32": "F32_F32_F32",
+    "TF32_TF32_F32": "TF32_TF32_F32",
+    "TF32_TF32_F32_X3": "TF32_TF32_F32_X3",
+    "BF16_BF16_F32": "BF16_BF16_F32",
+    "BF16_BF16_F32_X3": "BF16_BF16_F32_X3",
+    "BF16_BF16_F32_X6": "BF16_BF16_F32_X6",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +72,8 @@ class TrainSpec:
     whole chunks; 0: only when a preemption signal asks, see :mod:`benchmarks.checkpoint`);
     stop_when_solved: a seed stops training (its parameters freeze) once solved, and the
     run ends when every seed is solved or diverged; so a seed's results never depend on
-    the other seeds or on the strategy."""
+    the other seeds or on the strategy; precision: the matmul precision of training,
+    evaluation and diagnostics (:data:`PRECISIONS`; default true float32 everywhere)."""
 
     steps: int = 2000
     batch_size: int = 20
@@ -55,6 +83,7 @@ class TrainSpec:
     stop_when_solved: bool = True
     workers: int | None = None
     checkpoint_every: int = 1000
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 0:
@@ -64,6 +93,7 @@ class TrainSpec:
         if self.eval_size is not None:
             check_positive("train.eval_size", self.eval_size)
         check_choice("seed strategy", self.strategy, STRATEGIES)
+        check_choice("train.precision", self.precision, tuple(PRECISIONS))
         if self.workers is not None:
             check_positive("train.workers", self.workers)
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
@@ -96,6 +126,18 @@ def seed_keys(seed: int) -> tuple[jax.Array, ...]:
     """The named streams of one seed: params, data, eval, diagnostics."""
     root = jax.random.key(seed)
     return tuple(jax.random.fold_in(root, s) for s in (STREAM_PARAMS, STREAM_DATA, STREAM_EVAL, STREAM_DIAG))
+
+
+def at_precision(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The method traced under the trainer's ``train.precision`` (see :data:`PRECISIONS`):
+    every dot product inside the jitted program carries that precision or algorithm."""
+
+    @functools.wraps(method)
+    def traced(self: Trainer, *args: Any) -> Any:
+        with jax.default_matmul_precision(PRECISIONS[self.spec.precision]):
+            return method(self, *args)
+
+    return traced
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +183,7 @@ class Trainer:
         opt_state = self.optimizer(h).init(params)
         return TrainState(params, opt_state, jnp.array(-1, jnp.int32), jnp.array(False), h)
 
+    @at_precision
     def train_chunk(
         self, state: TrainState, data_key: jax.Array, steps: jax.Array
     ) -> tuple[TrainState, ChunkMetrics]:
@@ -160,11 +203,11 @@ class Trainer:
                 loss, grads, probe_grads = dg.loss_and_grads(
                     self.model, self.task, state.params, batch, layer, norms=True
                 )
-            grad_norm = optax.tree.norm(grads)
-            finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-            live = finite & (state.diverged_at < 0) & ~state.stopped
+            grad_norm = tree_norm(grads)  # the true norm: finite for any finite gradient below 3.4e38
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
             params = optax.apply_updates(state.params, updates)
+            finite = jnp.isfinite(loss) & tree_all_finite(grads) & tree_all_finite(params)
+            live = finite & (state.diverged_at < 0) & ~state.stopped
             keep = lambda new, old: jnp.where(live, new, old)  # noqa: E731
             diverged_at = jnp.where((state.diverged_at < 0) & ~finite, step, state.diverged_at)
             new = TrainState(
@@ -182,6 +225,7 @@ class Trainer:
 
         return jax.lax.scan(one_step, state, steps)
 
+    @at_precision
     def evaluate(self, params: Params, eval_key: jax.Array) -> EvalMetrics:
         """Loss, fraction correct and the task's criterion on the fixed evaluation set.
 
@@ -211,6 +255,7 @@ class Trainer:
     def diagnostics_batch(self, diag_key: jax.Array):
         return self.task.sample(diag_key, self.diagnostics.batch_size)
 
+    @at_precision
     def full_diagnostics(self, params: Params, diag_key: jax.Array) -> dict[str, jax.Array]:
         return dg.full_diagnostics(
             self.model, self.task, self.diagnostics, params, self.diagnostics_batch(diag_key)

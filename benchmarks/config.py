@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import os
 import typing
 from collections.abc import Iterable, Mapping
@@ -32,7 +33,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from benchmarks.chunk import STRATEGIES, Trainer, TrainSpec
+from benchmarks.chunk import PRECISIONS, STRATEGIES, Trainer, TrainSpec
 from benchmarks.diagnostics import LEVELS, DiagnosticsSpec
 from benchmarks.memory import check_memory
 from benchmarks.optim import CLIPPING, OPTIMIZERS, OptimSpec
@@ -74,6 +75,7 @@ Initializer = choices("Initializer", INITIALIZERS, "{key} initializer")
 Optimizer = choices("Optimizer", OPTIMIZERS, "optimizer")
 Clipping = choices("Clipping", CLIPPING)
 Strategy = choices("Strategy", STRATEGIES)
+Precision = choices("Precision", PRECISIONS, "matmul precision {key}", ordered=True)
 Level = choices("Level", LEVELS)
 LoggerName = choices("LoggerName", LOGGERS)
 WandbMode = choices("WandbMode", WANDB_MODES, ordered=True)  # the default (offline) first
@@ -124,7 +126,7 @@ def _schema(
 
 OptimConfig = _schema("OptimConfig", OptimSpec, {"name": Optimizer, "clip": Clipping})
 DiagnosticsConfig = _schema("DiagnosticsConfig", DiagnosticsSpec, {"level": Level})
-TrainConfig = _schema("TrainConfig", TrainSpec, {"strategy": Strategy})
+TrainConfig = _schema("TrainConfig", TrainSpec, {"strategy": Strategy, "precision": Precision})
 LoggerConfig = _schema("LoggerConfig", LoggerSpec, {"name": LoggerName, "mode": WandbMode})
 InitConfig = _schema("InitConfig", InitSpec, dict.fromkeys(("input", "recurrent", "readout"), Initializer))
 ModelConfig = _schema(
@@ -222,9 +224,41 @@ def build(cfg: DictConfig) -> Experiment:
         )
     seeds = seed_range(cfg.seeds, cfg.seed_offset)
     logger = LoggerSpec(**_dict(cfg.logger))
+    check_precision(spec.precision)
     trainer = Trainer(model, task, optim, spec, diagnostics)
     check_memory(trainer, len(seeds))
     return Experiment(trainer, seeds, logger, cfg.model.name, cfg.task.name)
+
+
+def _compiles_at(precision: str) -> bool:
+    """Whether this process's default backend compiles a matrix product at ``precision``."""
+    import jax
+    import jax.numpy as jnp
+
+    def dot(a: Any) -> Any:
+        with jax.default_matmul_precision(PRECISIONS[precision]):
+            return a @ a
+
+    try:
+        jax.jit(dot).lower(jnp.ones((2, 2), jnp.float32)).compile()
+    except Exception:  # JAX raises ValueError for an algorithm the backend lacks, XLA its own errors
+        return False
+    return True
+
+
+@functools.cache
+def check_precision(precision: str) -> None:
+    """A one-line error when the default backend cannot compute a matrix product at
+    ``precision`` (a dot algorithm it lacks, such as TF32 on a CPU), before anything is
+    allocated or written; JAX's own refusal would come from deep inside tracing."""
+    if not _compiles_at(precision):
+        import jax
+
+        ok = [p for p in PRECISIONS if _compiles_at(p)]
+        raise ValueError(
+            f"train.precision {precision!r} is not supported on the {jax.default_backend()} backend;"
+            f" valid here: {', '.join(ok)}"
+        )
 
 
 def seed_range(n: Any, offset: Any) -> list[int]:

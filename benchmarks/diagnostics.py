@@ -33,7 +33,7 @@ from jaxtyping import Array, Float
 
 from carousel_checks import check_choice, check_finite_fields, check_positive
 from models.base import ACTIVATION_DERIVATIVE_BOUND
-from models.linalg import gram_schmidt, spectral_norm
+from models.linalg import gram_schmidt, norm, spectral_norm
 from models.lstm import lstm_gates, peephole_gates
 from models.scan import Params, RecurrentNet
 from tasks.base import Batch
@@ -118,11 +118,12 @@ def state_grad_norms(probe_grads: Any) -> dict[str, Float[Array, "time batch"]]:
     """||dL/dh_t|| (and ||dL/dc_t||) per step and sequence from the probe gradients (norm
     probes' gradients are these norms already)."""
     names = ("grad_h", "grad_c")
-    return {names[i]: g if g.ndim == 2 else jnp.linalg.norm(g, axis=-1) for i, g in enumerate(probe_grads)}
+    return {names[i]: g if g.ndim == 2 else norm(g, axis=-1) for i, g in enumerate(probe_grads)}
 
 
 def param_grad_norms(grads: Params) -> dict[str, Array]:
-    return {name: jnp.linalg.norm(g.ravel()) for name, g in grads.items()}
+    """The norm of every named parameter's gradient (scaled: exact over float32's range)."""
+    return {name: norm(g, axis=None) for name, g in grads.items()}
 
 
 def decay_rate(profile: Float[Array, " time"], mask_end: int | None = None) -> Array:
@@ -468,7 +469,7 @@ def hop_ablation(
 
 
 def _mean_norm(v: Float[Array, "time batch hidden"]) -> Float[Array, " time"]:
-    return jnp.mean(jnp.linalg.norm(v, axis=-1), axis=1)
+    return jnp.mean(norm(v, axis=-1), axis=1)
 
 
 def lstm_path_diagnostics(
@@ -536,6 +537,6 @@ def full_diagnostics(
     out["lyapunov"] = jnp.mean(lyap, 0)
     if model.spec.cell == "lstm":
         out["grad_c"] = jnp.mean(norms["grad_c"], axis=1)
-        out["cell_norm"] = jnp.mean(jnp.linalg.norm(states[layer][1], axis=-1), axis=1)
+        out["cell_norm"] = jnp.mean(norm(states[layer][1], axis=-1), axis=1)
         out.update(lstm_path_diagnostics(model, task, params, batch, probe_grads, states, layer))
     return out

@@ -16,8 +16,8 @@ a :class:`Hyper`, an input of the program carried in each model's training state
 jobs that differ only in these numbers share one compiled program, and a packed sweep
 (:mod:`benchmarks.pack`) trains them side by side in it. Clipping is one transformation
 for all three presets: a global-norm threshold and an elementwise bound, each +inf when
-its preset is off, which passes the gradient through unchanged (``optax``'s own
-``clip_by_global_norm`` and ``clip``).
+its preset is off, which passes the gradient through unchanged (:func:`clip_by_global_norm`,
+then ``optax.clip``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import optax
 
 from carousel_checks import check_choice, check_finite_fields
+from models.linalg import tree_scaled
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 CLIPPING = ("none", "global_norm", "elementwise")
@@ -78,13 +79,37 @@ def hyper(spec: OptimSpec) -> Hyper:
     )
 
 
+def clip_by_global_norm(max_norm: float | jax.Array) -> optax.GradientTransformation:
+    """Rescale the whole gradient to norm ``max_norm`` when its norm is larger.
+
+    Why not ``optax.clip_by_global_norm``: it forms sqrt(sum g^2) of the raw gradient, which
+    is inf once an entry passes ~1.8e19, and then returns g * max_norm / inf = 0, so an
+    exploding step, the one clipping exists for, is silently skipped. Here the norm is
+    m * r with m the largest magnitude and r = ||g / m|| in [1, sqrt(n)]
+    (:func:`models.linalg.tree_scaled`), and the clipped gradient is (g / m) * (max_norm / r):
+    a step of norm exactly ``max_norm`` (to float32 rounding) for every finite gradient, even
+    one whose norm exceeds float32's range. A gradient with a non-finite entry passes
+    through unchanged (its seed diverges there, :mod:`benchmarks.chunk`); ``max_norm`` =
+    +inf passes every gradient through."""
+
+    def update(updates, state, params=None):
+        del params
+        m, r = tree_scaled(updates)
+        over = m * r > max_norm  # False for NaN; m * r = inf > any finite max_norm
+        factor = max_norm / jnp.where(over, r, 1.0)
+        clipped = jax.tree.map(lambda g: jnp.where(over, (g / m) * factor, g).astype(g.dtype), updates)
+        return clipped, state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 def clipping(h: Hyper) -> optax.GradientTransformation:
     """Global-norm clipping, then elementwise clipping, each with threshold +inf (the
     gradient unchanged) unless ``h.clip_kind`` names it."""
     inf = jnp.float32(jnp.inf)
     by_norm = jnp.where(h.clip_kind == CLIPPING.index("global_norm"), h.clip_value, inf)
     by_entry = jnp.where(h.clip_kind == CLIPPING.index("elementwise"), h.clip_value, inf)
-    return optax.chain(optax.clip_by_global_norm(by_norm), optax.clip(by_entry))
+    return optax.chain(clip_by_global_norm(by_norm), optax.clip(by_entry))
 
 
 def make_optimizer(spec: OptimSpec, h: Hyper | None = None) -> optax.GradientTransformation:

@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import CustomVJPPrimal, SymbolicZero
 
+from models.linalg import norm
+
 
 def previous(states: jax.Array, t: jax.Array) -> jax.Array:
     """states[t - 1], zero at t = 0, read in place: a shifted copy of the [T, B, H] states
@@ -46,7 +48,10 @@ def is_norm_probe(probes: Any) -> bool:
 
 
 def per_step_norm(g: jax.Array) -> jax.Array:
-    return jnp.sqrt(jnp.sum(g * g, axis=-1))
+    """The norm over the hidden units, exact from float32's smallest normal number to its
+    largest (:func:`models.linalg.norm`): the long lags where these norms fall to 1e-30 or
+    rise to 1e21 are what the probes exist to measure."""
+    return norm(g, axis=-1)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(1,))

@@ -193,6 +193,8 @@ def stream_trace(net: Any, params: dict[str, Any], x_TBD: Any, y_TBD: Any) -> tu
     import jax
     import jax.numpy as jnp
 
+    from models.linalg import norm
+
     if net.spec.cell != "lstm" or net.spec.layers != 1:
         raise ValueError("the cell-state trace needs a one-layer LSTM")
     cell = net.cell_class
@@ -207,12 +209,13 @@ def stream_trace(net: Any, params: dict[str, Any], x_TBD: Any, y_TBD: Any) -> tu
             h, c = cell.step(net.spec, w, (h, c), xy[0])
             ok = jnp.all((h @ p["W_out"] + p["b_out"] > 0) == (xy[1] > 0.5), axis=-1)
             alive = alive & ok
-            return (h, c, alive, run + alive), jnp.mean(jnp.linalg.norm(c, axis=-1))
+            return (h, c, alive, run + alive), jnp.mean(norm(c, axis=-1))
 
         (_, _, _, run), cnorm = jax.lax.scan(body, carry0, (x_TBD, y_TBD), unroll=UNROLL)
         return cnorm, run
 
-    cnorm, run = jax.jit(jax.vmap(one))({k: jnp.asarray(v) for k, v in params.items()})
+    with jax.default_matmul_precision("float32"):  # the analysis in true float32 on any backend
+        cnorm, run = jax.jit(jax.vmap(one))({k: jnp.asarray(v) for k, v in params.items()})
     return np.asarray(cnorm), np.asarray(run)
 
 

@@ -207,3 +207,86 @@ def test_sweep_through_the_submitit_launcher_local_executor(tmp_path):
     for p in summaries:
         s = json.loads(p.read_text())
         assert s["steps_run"] == 20 and len(s["seeds"]) == 2
+
+
+# ---------------------------------------------------------------- float32's whole range, end to end
+
+LINEAR_RNN = (
+    "model=rnn",
+    "model.activation=identity",
+    "model.init.recurrent=orthogonal",
+    "logger=none",
+    "seeds=1",
+)
+
+
+@pytest.mark.slow
+def test_a_vanishing_gradient_is_stored_down_to_1e_30_with_its_closed_form_ratio(tmp_path):
+    """h_t = W h_{t-1} + ..., W = 0.8 Q (Q orthogonal): dL/dh_t = (W^T)^(T-1-t) dL/dh_{T-1}, so
+    ||dL/dh_t|| shrinks by exactly 0.8 per step of lag, to 0.8^299 ~ 1e-29 of the last
+    step's. sqrt(sum x^2) stored 0 at every lag beyond ~183 (the entries' squares below
+    float32's smallest normal number); the stored profile must keep the ratio at every lag."""
+    proc = run_cli(
+        *LINEAR_RNN,
+        "model.init.recurrent_scale=0.8",
+        "task=adding",
+        "task.variant=arjovsky2016",
+        "task.length=300",
+        "train.steps=0",
+        "diagnostics=full",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with np.load(tmp_path / "diagnostics.npz") as d:
+        g = d["grad_h"][0, 0].astype(np.float64)  # [T]: the measurement at step 0, seed 0
+    assert g.shape == (300,) and np.all(np.isfinite(g)) and np.all(g > 0)
+    assert g[0] < 1e-25 * g[-1]  # the profile reaches far below the old floor of ~1e-19
+    ratio = g[:-1] / g[1:]  # the loss is at the last step only: every earlier step is a pure hop
+    np.testing.assert_allclose(ratio, 0.8, rtol=1e-3)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["train"]["precision"] == "float32"
+
+
+@pytest.mark.slow
+def test_an_exploding_finite_gradient_is_stored_and_is_not_divergence(tmp_path):
+    """W = 1.2 Q on the copy task (T=300 + 20 steps): ||dL/dh_t|| grows by 1.2 per step of
+    lag to ~1e22 at the first steps, every element finite. sqrt(sum x^2) stored inf there,
+    the global norm as inf, and the seed as diverged at step 0. The copy task has a loss at
+    every step, so the ratio is 1.2 exactly only where the carried error dwarfs the step's
+    own: |ratio_t - 1.2| <= ||e_t|| / ||dL/dh_{t+1}||, e_t the direct error at t, which is
+    of the order of the last step's norm (where it is all there is)."""
+    proc = run_cli(
+        *LINEAR_RNN,
+        "model.init.recurrent_scale=1.2",
+        "task=copy",
+        "task.length=300",
+        "train.steps=1",
+        "optim=sgd",
+        "optim.lr=1e-30",
+        "optim.clip=none",
+        "diagnostics=full",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with np.load(tmp_path / "grad_time.npz") as d:
+        g = d["grad_h"][0, 0].astype(np.float64)  # the training step's own probes [T]
+    assert g.shape == (320,) and np.all(np.isfinite(g)) and np.all(g > 0)
+    assert g[0] > 1e21
+    carried = g[1:] > 1e4 * g[-1]  # the carried error over 10^4 x a step's own
+    assert carried.sum() >= 250
+    np.testing.assert_allclose((g[:-1] / g[1:])[carried], 1.2, rtol=1e-3)
+    with np.load(tmp_path / "grad_norms.npz") as d:
+        global_norm = float(d["global"][0, 0])
+    assert np.isfinite(global_norm) and global_norm > 1e22  # far above sqrt(float32 max) = 1.8e19
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["n_diverged"] == 0 and summary["seeds"][0]["diverged_at"] is None
+
+
+def test_a_precision_the_backend_lacks_is_one_line(tmp_path):
+    proc = run_cli("train.precision=TF32_TF32_F32", "logger=none", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: train.precision 'TF32_TF32_F32' is not supported on the cpu backend; valid here: float32,"
+    ), lines
+    assert not (tmp_path / "summary.json").exists()
