@@ -18,6 +18,13 @@ Expensive, every ``every`` steps (``level=full``), on a fixed diagnostics batch:
   exponents** by QR re-orthonormalisation of the Jacobian products;
 - the **LSTM path split** of dL/dc_t (see :func:`lstm_paths`) and the hop ablation;
 - **cell-state growth** ||c_t|| (LSTMs).
+
+Every norm here is :func:`models.linalg.norm`, exact from float32's smallest normal number
+(1.2e-38) to its largest (3.4e38): 0 only for a zero vector, inf only for a non-finite
+entry or a norm past 3.4e38. Values (gradient entries, path parts) below 1.2e-38 are exactly
+0 (:func:`flush_underflow`) and flagged where that loses a non-zero value (:func:`underflow`).
+Products of Jacobians are kept as logs (``jacobian_log_norm``, ``lyapunov``), which have no
+such range; ``jacobian_norm`` is exp of the first and does.
 """
 
 from __future__ import annotations

@@ -38,6 +38,9 @@ import numpy as np
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
 
 LAGS = (10, 50, 90)
+SQRT_F32_MAX = float(
+    np.sqrt(np.finfo(np.float32).max)
+)  # 1.84e19: sqrt(sum g^2) of raw float32 overflows past it
 MODELS = "lstm,lstm_nofg,rnn,gru"
 SPIKE_FACTOR, SPIKE_WINDOW, SPIKE_AFTER = 3.0, 100, 10
 UNIFORM = tuple(
@@ -206,6 +209,16 @@ def event_stats(grad_norms: dict[str, np.ndarray]) -> dict[str, Any]:
     }
 
 
+def past_sqrt_max(global_norm: np.ndarray) -> int:
+    """Seeds whose global gradient norm was finite and above sqrt(float32 max) = 1.84e19 at
+    some step: those whose norm sqrt(sum g^2) of the raw gradient read inf, and which were
+    recorded as diverged there before norms were scaled (:func:`models.linalg.tree_norm`)."""
+    g = np.asarray(global_norm, np.float64)
+    if g.ndim != 2:
+        return 0
+    return int(np.sum(np.any(np.isfinite(g) & (g > SQRT_F32_MAX), axis=0)))
+
+
 def _last_step(total: np.ndarray) -> int:
     """The last time step that reaches the loss (padding after it has zero gradient)."""
     nz = np.nonzero(total > 0)[0]
@@ -305,6 +318,7 @@ def run_row(r: RunRecord) -> dict[str, Any]:
         "ci95": s["ci95"],
         **event_stats(norms),
         "global_norm": _quantiles(norms.get("global", np.array([]))),
+        "seeds_norm_past_sqrt_max": past_sqrt_max(norms.get("global", np.zeros((0, 0)))),
         "matrix_norm": {m: _quantiles(norms[m]) for m in recurrent if m in norms},
     }
     if diag:
@@ -532,6 +546,59 @@ def paragraph(result: dict[str, Any]) -> str:
     return text
 
 
+TABLE_HEAD = (
+    "| model | H | recurrent init | clip | seeds with an event | events / 1,000 trained steps | diverged"
+    " | finite norm > 1.8e19 | rho(R) at init | max gradient norm"
+    " | CEC share of dL/dc_t at lag 10 / 50 / 90 (init) |"
+)
+
+
+def _table_row(r: dict[str, Any]) -> str:
+    model = (
+        r["model"] if r["forget_bias"] in (None, 1.0) else f"{r['model']}, forget bias {r['forget_bias']:g}"
+    )
+    init = "U[-0.08, 0.08]" if r["init"] == "uniform" else f"{r['init']} x {r['init_scale']:g}"
+    clip = r["clip"].replace("global_norm@", "norm ")
+    shares = " / ".join(_sci(_share(r, "cec", lag)) for lag in LAGS) if "shares_init" in r else "-"
+    cells = (
+        model,
+        str(r["hidden"]),
+        init,
+        clip,
+        _pct(r["seeds_with_event"]),
+        f"{r['events_per_1000']:.1f}",
+        f"{r['diverged']}/{r['seeds']}",
+        f"{r['seeds_norm_past_sqrt_max']}/{r['seeds']}",
+        f"{r.get('rho0', math.nan):.2f}",
+        f"{r['global_norm']['max']:.2g}",
+        shares,
+    )
+    return "| " + " | ".join(cells) + " |"
+
+
+def table(result: dict[str, Any]) -> str:
+    """Every run as one Markdown row: uniform initialisation first, clipped before
+    unclipped, then by model, forget bias and size. ``finite norm > 1.8e19``: seeds whose
+    finite global gradient norm passed sqrt(float32 max) (:func:`past_sqrt_max`)."""
+    rows = sorted(
+        result["runs"],
+        key=lambda r: (
+            r["init"] != "uniform",
+            r["clip"] == "none",
+            r["model"],
+            r["forget_bias"] or 1.0,
+            r["hidden"],
+            r["init_scale"],
+        ),
+    )
+    return "\n".join([TABLE_HEAD, "|" + "---|" * (TABLE_HEAD.count("|") - 1), *map(_table_row, rows)])
+
+
+def answer(result: dict[str, Any]) -> str:
+    """The paragraph, then the table of every run (``answer.md``)."""
+    return paragraph(result) + "\n\n" + table(result)
+
+
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
     from benchmarks.figures.why_lstm_explodes import draw
     from benchmarks.studies.common import save
@@ -548,5 +615,5 @@ STUDY = Study(
     analyse=analyse,
     claims=claims,
     figure=figure,
-    paragraph=paragraph,
+    paragraph=answer,
 )

@@ -18,7 +18,10 @@ ratios compare systems under the same machine load. Workloads:
    core (``torch_procs``) and a loop of a jitted Flax step (``flax``). Model-steps/s.
 3. ``scaling``: carousel's model-steps/s for 1..256 seeds per strategy (10 steps per seed,
    the whole ``train`` call after a warm-up call), and the LSTM step time against T.
-4. ``overhead``: the per-step gradient probes (``diagnostics=basic``) over a plain step.
+4. ``overhead``: the per-step gradient probes (``diagnostics=basic``) over a plain step,
+   and what the scaled norms (exact over float32's range) cost against sqrt(sum x^2) of
+   the raw values, in the plain step (the global norm, the finiteness checks) and with
+   probes (the per-step norms inside the backward loop too); all four in interleaved rounds.
    ``sweep_jobs``, ``sweep_packed``, ``sweep_packed_vmap``: a sweep of 3 learning rates x
    3 clipping thresholds x 4 seeds (36 paper-scale LSTMs, 100 Adam steps each, every
    result file written), run job by job as Hydra's launcher does (each job's default
@@ -40,12 +43,13 @@ Writes ``bench_results/speed-<time>.json`` and prints ``results: <path>`` last.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -436,21 +440,68 @@ def workload_scaling(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
     return w
 
 
-def workload_overhead(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
-    import torch  # noqa: F401
+@contextlib.contextmanager
+def raw_norms() -> Iterator[None]:
+    """Within: carousel's norms as sqrt(sum x^2) of the raw values (``jnp.linalg.norm``,
+    ``optax.tree.norm``) and no elementwise finiteness checks of the gradient and the
+    parameters, as before the scaled norm (:func:`models.linalg.norm`) and the divergence
+    rule; a step function traced inside keeps them. Only to time what those cost."""
+    import jax.numpy as jnp
+    import optax
 
-    w, reps, B, T, H, D = _setup(quick)
-    # interleaved rounds: a slow spell of the machine hits both alike
-    t = interleaved({k: carousel_step("lstm", B, T, H, k) for k in ("none", "basic")}, reps // 2, 4)
+    import benchmarks.chunk
+    import benchmarks.diagnostics
+    import models.backward
+
+    names = ((models.backward, "norm"), (benchmarks.diagnostics, "norm"), (benchmarks.chunk, "tree_norm"))
+    names += ((benchmarks.chunk, "tree_all_finite"),)
+    saved = [getattr(module, name) for module, name in names]
+
+    def raw(x, axis=-1):
+        return jnp.sqrt(jnp.sum(x * x, axis=axis))
+
+    for (module, name), fn in zip(names, (raw, raw, optax.tree.norm, lambda tree: True), strict=True):
+        setattr(module, name, fn)
+    try:
+        yield
+    finally:
+        for (module, name), fn in zip(names, saved, strict=True):
+            setattr(module, name, fn)
+
+
+def traced_step(level: str, raw: bool, B: int, T: int, H: int) -> Callable[[], None]:
+    """An LSTM training step, compiled now (with raw norms if ``raw``)."""
+    with raw_norms() if raw else contextlib.nullcontext():
+        step = carousel_step("lstm", B, T, H, level)
+        step()
+    return step
+
+
+def workload_overhead(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
+    w, reps, B, T, H, D = _setup(quick, torch_too=False)
+    # interleaved rounds: a slow spell of the machine hits all alike
+    fns = {(lvl, raw): traced_step(lvl, raw, B, T, H) for lvl in ("none", "basic") for raw in (False, True)}
+    t = interleaved({f"{lvl}{'_raw' if raw else ''}": fn for (lvl, raw), fn in fns.items()}, reps // 2, 4)
     plain, basic = t["none"], t["basic"]
     w["overhead"] = {
         "unit": "% over a plain step",
         "probes_basic": 100 * (basic / plain - 1),
         "plain_step_s": plain,
         "basic_step_s": basic,
+        # the scaled norms against sqrt(sum x^2): the global norm and finiteness checks in
+        # the plain step; with probes also the per-step norms inside the backward loop
+        "scaled_norm_plain": 100 * (plain / t["none_raw"] - 1),
+        "scaled_norm_basic": 100 * (basic / t["basic_raw"] - 1),
+        "plain_raw_step_s": t["none_raw"],
+        "basic_raw_step_s": t["basic_raw"],
     }
-    print(f"overhead of probes (basic): {w['overhead']['probes_basic']:.1f}%", flush=True)
-
+    o = w["overhead"]
+    print(f"overhead of probes (basic): {o['probes_basic']:.1f}%", flush=True)
+    print(
+        f"scaled norms over raw: plain step {o['scaled_norm_plain']:+.1f}%,"
+        f" with probes {o['scaled_norm_basic']:+.1f}%",
+        flush=True,
+    )
     return w
 
 
@@ -603,7 +654,12 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"scaling {strategy:10s} " + "  ".join(f"{n}: {v:.1f}" for n, v in by_n.items()))
     fit = w["scaling"]["linear_fit"]
     print(f"step time vs T: {fit['seconds_per_step_of_T'] * 1e3:.3f} ms per time step, r^2 = {fit['r2']:.4f}")
-    print(f"probe overhead (diagnostics=basic): {w['overhead']['probes_basic']:.1f}%")
+    o = w["overhead"]
+    print(f"probe overhead (diagnostics=basic): {o['probes_basic']:.1f}%")
+    print(
+        f"scaled norms over sqrt(sum x^2): plain step {o['scaled_norm_plain']:+.1f}%,"
+        f" with probes {o['scaled_norm_basic']:+.1f}%"
+    )
     for name in ("sweep_jobs", "sweep_packed", "sweep_packed_vmap"):
         if name in w:
             r = w[name]

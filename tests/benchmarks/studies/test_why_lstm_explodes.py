@@ -8,10 +8,13 @@ import pytest
 from benchmarks.studies import STUDIES, get_study
 from benchmarks.studies.why_lstm_explodes import (
     LAGS,
+    SQRT_F32_MAX,
     event_stats,
     growth_per_step,
     loss_spikes,
+    past_sqrt_max,
     path_shares,
+    table,
 )
 
 
@@ -63,3 +66,37 @@ def test_growth_per_step_is_the_log_ratio_of_a_geometric_profile():
     profile = [3.0 * 1.07**lag for lag in range(120)]
     assert growth_per_step(profile) == pytest.approx(math.log(1.07), rel=1e-9)
     assert math.isnan(growth_per_step([0.0] * 120))
+
+
+def test_seeds_past_sqrt_float32_max_count_finite_norms_only():
+    """A finite norm of 2e19 (its raw sqrt(sum g^2) read inf) counts; 1e19, inf and NaN do not."""
+    g = np.array([[1.0, 1.0, 1.0, 1.0], [2e19, 1e19, np.inf, np.nan], [3.0, 1.0, 1.0, 1.0]])
+    assert SQRT_F32_MAX == pytest.approx(1.8446744e19, rel=1e-6)
+    assert past_sqrt_max(g) == 1
+    assert past_sqrt_max(np.zeros((0, 0))) == 0
+
+
+def test_the_table_has_one_row_per_run_with_its_numbers():
+    run = {
+        "model": "lstm",
+        "hidden": 64,
+        "init": "orthogonal",
+        "init_scale": 1.5,
+        "forget_bias": 3.0,
+        "clip": "global_norm@5.0",
+        "seeds": 4,
+        "diverged": 1,
+        "seeds_norm_past_sqrt_max": 2,
+        "seeds_with_event": 0.75,
+        "events_per_1000": 12.34,
+        "rho0": 1.5,
+        "global_norm": {"max": 3.1e20},
+        "shares_init": {"cec": {"10": 0.5, "50": 0.25, "90": None}},
+    }
+    text = table({"runs": [run]})
+    head, rule, row = text.splitlines()
+    assert head.count("|") == rule.count("|") == row.count("|")
+    assert row == (
+        "| lstm, forget bias 3 | 64 | orthogonal x 1.5 | norm 5.0 | 75% | 12.3 | 1/4 | 2/4 | 1.50 | 3.1e+20"
+        " | 5.0e-01 / 2.5e-01 / n/a |"
+    )
