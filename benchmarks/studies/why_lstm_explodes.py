@@ -219,6 +219,21 @@ def past_sqrt_max(global_norm: np.ndarray) -> int:
     return int(np.sum(np.any(np.isfinite(g) & (g > SQRT_F32_MAX), axis=0)))
 
 
+def overflow_to_divergence(grad_norms: dict[str, np.ndarray], summary: dict[str, Any]) -> list[int]:
+    """For each diverged seed whose finite global norm passed sqrt(float32 max) before: the
+    steps from the first such norm (where raw sqrt(sum g^2) read inf, and the seed was
+    recorded as diverged before norms were scaled) to its first non-finite number."""
+    if "global" not in grad_norms or "step" not in grad_norms:
+        return []
+    g, steps = np.asarray(grad_norms["global"], np.float64), np.asarray(grad_norms["step"])
+    out = []
+    for i, seed in enumerate(summary["seeds"]):
+        past = np.nonzero(np.isfinite(g[:, i]) & (g[:, i] > SQRT_F32_MAX))[0]
+        if seed["diverged_at"] is not None and past.size:
+            out.append(int(seed["diverged_at"] - steps[past[0]]))
+    return out
+
+
 def _last_step(total: np.ndarray) -> int:
     """The last time step that reaches the loss (padding after it has zero gradient)."""
     nz = np.nonzero(total > 0)[0]
@@ -319,6 +334,7 @@ def run_row(r: RunRecord) -> dict[str, Any]:
         **event_stats(norms),
         "global_norm": _quantiles(norms.get("global", np.array([]))),
         "seeds_norm_past_sqrt_max": past_sqrt_max(norms.get("global", np.zeros((0, 0)))),
+        "steps_past_sqrt_max_to_divergence": overflow_to_divergence(norms, s),
         "matrix_norm": {m: _quantiles(norms[m]) for m in recurrent if m in norms},
     }
     if diag:
@@ -594,9 +610,30 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join([TABLE_HEAD, "|" + "---|" * (TABLE_HEAD.count("|") - 1), *map(_table_row, rows)])
 
 
+def overflow_sentence(result: dict[str, Any]) -> str:
+    """How many divergences a raw sqrt(sum g^2) would have called early, and how early."""
+    runs = result["runs"]
+    diverged = sum(r["diverged"] for r in runs)
+    gaps = [g for r in runs for g in r.get("steps_past_sqrt_max_to_divergence", [])]
+    if not diverged:
+        return "No seed diverged."
+    text = (
+        f"{diverged} of {sum(r['seeds'] for r in runs)} seeds diverged (a non-finite loss, gradient"
+        f" element or parameter); {len(gaps)} of them first had a finite gradient norm above"
+        f" sqrt(float32 max) = 1.8e19, where an unscaled norm reads inf"
+    )
+    if gaps:
+        text += (
+            f", and their first non-finite number came {min(gaps)} to {max(gaps)} steps later"
+            f" (median {float(np.median(gaps)):g})"
+        )
+    return text + "."
+
+
 def answer(result: dict[str, Any]) -> str:
-    """The paragraph, then the table of every run (``answer.md``)."""
-    return paragraph(result) + "\n\n" + table(result)
+    """The paragraph, the divergences against norm overflows, then the table of every run
+    (``answer.md``)."""
+    return paragraph(result) + " " + overflow_sentence(result) + "\n\n" + table(result)
 
 
 def figure(result: dict[str, Any], out: Path) -> list[Path]:

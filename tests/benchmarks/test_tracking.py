@@ -91,6 +91,7 @@ def test_one_run_per_seed_named_and_grouped_by_the_experiment(recorded):
         (6, "rnn-adding-T10-s6", group, "rnn"),
     ]
     assert logger.runs[1].config["optim"] == config["optim"] and logger.runs[1].config["seed"] == 6
+    assert logger.runs[0].config["train"]["precision"] == "float32"  # the matmul precision, recorded
     assert "seeds" not in logger.runs[0].config and logger.finished
     other = {**config, "optim": {**config["optim"], "lr": 0.5}}
     assert tracking.experiment_group({**config, "seeds": [7]}) == group != tracking.experiment_group(other)
