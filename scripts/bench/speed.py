@@ -453,8 +453,12 @@ def raw_norms() -> Iterator[None]:
     import benchmarks.diagnostics
     import models.backward
 
-    names = ((models.backward, "norm"), (benchmarks.diagnostics, "norm"), (benchmarks.chunk, "tree_norm"))
-    names += ((benchmarks.chunk, "tree_all_finite"),)
+    names = [
+        (models.backward, "norm"),
+        (benchmarks.diagnostics, "norm"),
+        (benchmarks.chunk, "tree_norm"),
+        (benchmarks.chunk, "tree_all_finite"),
+    ]
     saved = [getattr(module, name) for module, name in names]
 
     def raw(x, axis=-1):

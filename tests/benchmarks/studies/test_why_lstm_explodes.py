@@ -71,7 +71,7 @@ def test_growth_per_step_is_the_log_ratio_of_a_geometric_profile():
 def test_seeds_past_sqrt_float32_max_count_finite_norms_only():
     """A finite norm of 2e19 (its raw sqrt(sum g^2) read inf) counts; 1e19, inf and NaN do not."""
     g = np.array([[1.0, 1.0, 1.0, 1.0], [2e19, 1e19, np.inf, np.nan], [3.0, 1.0, 1.0, 1.0]])
-    assert SQRT_F32_MAX == pytest.approx(1.8446744e19, rel=1e-6)
+    assert pytest.approx(1.8446744e19, rel=1e-6) == SQRT_F32_MAX
     assert past_sqrt_max(g) == 1
     assert past_sqrt_max(np.zeros((0, 0))) == 0
 
