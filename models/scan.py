@@ -8,7 +8,7 @@ seeds, the ``.npz`` result store and the diagnostics all read without per-model 
 
 The input projection ``x_t @ W`` runs inside the scan together with ``h @ R``: on XLA's
 CPU backend, precomputing it for all steps before the scan was measured slower (strided
-per-step slices; see DESIGN.md), and on a GPU the difference is small at these sizes.
+per-step slices), and on a GPU the difference is small at these sizes.
 
 ``apply`` optionally takes additive *probes*, zeros shaped like the states, which each
 cell adds where the state is formed (the LSTM adds the c probe before h_t = o tanh(c_t)

