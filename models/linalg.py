@@ -36,10 +36,15 @@ def norm(x: Array, axis: int | tuple[int, ...] | None = -1) -> Array:
     precision from 1.2e-38 up to 3.4e38. It is 0 only for a zero vector, inf where an
     entry is infinite (NaN where one is NaN), and inf for finite entries only when the norm
     itself passes 3.4e38, which needs an entry above 3.4e38 / sqrt(n)."""
+    largest = jnp.max(jnp.abs(x), axis=axis)  # NaN if an entry is NaN, inf if one is inf
     m = _scale(x, axis)
     out = jnp.squeeze(m, axis) * jnp.sqrt(jnp.sum(jnp.square(x / m), axis=axis))
-    finite = jnp.all(jnp.isfinite(x), axis=axis)
-    return jnp.where(finite, out, jnp.max(jnp.abs(x), axis=axis))
+    return jnp.where(jnp.isfinite(largest), out, largest)
+
+
+def _tree_largest(leaves: list[Array]) -> Array:
+    """The largest magnitude over every entry of every leaf (NaN if one is NaN)."""
+    return jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in leaves]))
 
 
 def tree_scaled(tree: Any) -> tuple[Array, Array]:
@@ -50,7 +55,7 @@ def tree_scaled(tree: Any) -> tuple[Array, Array]:
     leaves = jax.tree.leaves(tree)
     if not leaves:
         return jnp.ones((), jnp.float32), jnp.zeros((), jnp.float32)
-    m = jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in leaves]))
+    m = _tree_largest(leaves)
     m = jax.lax.stop_gradient(jnp.where((m > 0) & jnp.isfinite(m), m, jnp.ones_like(m)))
     r = jnp.sqrt(sum(jnp.sum(jnp.square(x / m)) for x in leaves))
     return m, r
@@ -62,9 +67,9 @@ def tree_norm(tree: Any) -> Array:
     leaves = jax.tree.leaves(tree)
     if not leaves:
         return jnp.zeros((), jnp.float32)
+    largest = _tree_largest(leaves)
     m, r = tree_scaled(tree)
-    finite = tree_all_finite(tree)
-    return jnp.where(finite, m * r, jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in leaves])))
+    return jnp.where(jnp.isfinite(largest), m * r, largest)
 
 
 def tree_all_finite(tree: Any) -> Array:
