@@ -85,7 +85,9 @@ class Row:
         )
 
 
-_SIZES = "block sizes and learning rates outside this study's protocol facts are read from the paper: uncertain"
+_SIZES = (
+    "block sizes and learning rates outside this study's protocol facts are read from the paper: uncertain"
+)
 ROWS: tuple[Row, ...] = (
     Row("adding T=100", "Table 7", "adding", "hochreiter1997", 100, None, 74_000, 4, 0.5),
     Row("adding T=500", "Table 7", "adding", "hochreiter1997", 500, None, 209_000, 4, 0.5, cpu=False),

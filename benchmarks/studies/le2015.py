@@ -90,7 +90,7 @@ SCALE_NOTES = {
     "paper": (
         "T in 150, 200, 300, 400, hidden 100, SGD lr 0.01 with global-norm clipping at 1, batch 16, "
         "100,000 steps, 10 seeds, eval on 10,000 sequences: 12 jobs, 12M seed-steps (192M "
-        "training sequences); Le et al.'s protocol is uncertain (not confirmed from the text): these settings are our "
+        "training sequences); Le et al.'s protocol is uncertain: these settings are our "
         "choice, not confirmed from their text"
     ),
 }
