@@ -182,7 +182,7 @@ def _claim(result: dict[str, Any], model: str, small: bool) -> Claim:
         f"{label}: longest adding length solved",
         "Le, Jaitly & Hinton 2015, adding problem, T in 150-400 (as this study records it; protocol "
         "uncertain); here arjovsky2016, solved = eval MSE < 1/12, majority of seeds",
-        f"T={paper}" if paper else "not recorded (uncertain)",
+        f"T={paper}" if paper else "not given (uncertain)",
         f"longest T solved: {longest or 'none'} of {result['lengths']}; {_rates(result, model)}",
         verdict,
         reason,
