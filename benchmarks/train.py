@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from benchmarks import cli
-from benchmarks.config import build, register
+from benchmarks.config import build, check_additions, register
 from benchmarks.experiment import FAILED, RunDirConflict, record_failure, run_experiment
 
 register()
@@ -60,6 +61,8 @@ def main() -> None:
     # Hydra then raises its composition errors instead of printing them over several lines,
     # and cli turns them into one line each.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    with cli.one_line_errors(ValueError):  # ``+key=value`` for a key the schema lacks
+        check_additions(sys.argv[1:])
     # Hydra creates the run directory before the job: a path that is a file, lies under a
     # file or is not writable fails there, and is one line too.
     with cli.one_line_errors(FileExistsError, NotADirectoryError, PermissionError):

@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from benchmarks import cli
-from benchmarks.config import build, register
+from benchmarks.config import build, check_additions, register
 from models import MODELS, make_spec
 from tasks import TASKS
 
@@ -27,6 +27,8 @@ def check_argv(argv):
     """What ``python -m benchmarks.train`` does with a command line before training, in
     process: compose it (Hydra's and OmegaConf's errors) and build it (the range checks),
     each failure one line through the same :func:`cli.one_line_errors`."""
+    with cli.one_line_errors(ValueError):
+        check_additions(argv)
     with cli.one_line_errors():
         cfg = composed(argv)
     with cli.one_line_errors(ValueError):
@@ -105,7 +107,13 @@ BAD = [
         "unknown config key 'task.length'; valid keys here: max_length, name, variant",
     ),
     (["task=reber", "experiment=demo"], "unknown reber variant 'pascanu2013'; valid: hochreiter1997"),
-    (["+task.lenght=5"], "task 'adding' has no field 'lenght'; valid: variant, length"),
+    (["+task.lenght=5"], "unknown config key 'task.lenght'; valid keys here: distractors, length, max_extra"),
+    (["+foo=1"], "unknown config key 'foo'; valid keys here: diagnostics, logger, model, optim, seed_"),
+    (["+seed=3"], "unknown config key 'seed'; valid keys here: diagnostics,"),
+    (["++train.stepz=5"], "unknown config key 'train.stepz'; valid keys here: batch_size, checkpoint_every,"),
+    (["+model.init.gain=2"], "unknown config key 'model.init.gain'; valid keys here: input, "),
+    (["+seeds.x=1"], "unknown config key 'seeds.x': seeds is a value, not a group"),
+    (["task=copy", "+task.distractors=3"], "key 'task.distractors'; valid keys here: length, name, variant"),
     (["task.length=["], "cannot parse 'task.length=['"),
     (["optim.lr=inf"], "optim.lr must be a finite number, got inf"),
     (["optim.clip_value=nan"], "optim.clip_value must be a finite number, got nan"),

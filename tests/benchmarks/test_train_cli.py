@@ -44,6 +44,11 @@ def test_bad_model_exits_nonzero_with_one_line(tmp_path):
         ),
         (["optim.clip=foo"], "unknown optim.clip 'foo'; valid: elementwise, global_norm, none"),
         (["model=rnn,transformer"], f"unknown model 'transformer'; valid: {', '.join(sorted(MODELS))}"),
+        (
+            ["seeds=1,2", "+seed=3"],
+            "unknown config key 'seed'; valid keys here: diagnostics, logger, model, optim, seed_offset,"
+            " seeds, task, train",
+        ),
     ],
 )
 def test_a_sweep_with_a_bad_override_stops_before_any_job_with_one_line(tmp_path, overrides, message):
