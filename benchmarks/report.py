@@ -9,7 +9,12 @@ gradient-norm distributions over training, spectral radii, Jacobian norms, Lyapu
 exponents, the LSTM path split, ...), and for a study root (``reproduction.json``) the
 paper-vs-ours table, the study's own figures and its answer. Figures are PNGs embedded as
 base64 data URIs; the style sheet is inline; the page has no script and fetches nothing.
-Rendering logs one line per figure, since a large sweep takes a while.
+Rendering logs one line per figure, since a large sweep takes a while. Whatever the
+report leaves out is a note in the page and one line to ``warn`` (by default a
+``warning: ...`` line on stderr): each run not finished or unreadable; each finished run
+whose files cannot be read (a corrupt metrics.parquet part), which the sweep figures leave
+out (drawn from the other runs) and whose own figures are not drawn; and the sweep figures
+when no run can give them.
 """
 
 from __future__ import annotations
@@ -259,20 +264,43 @@ def study_section(root: Path) -> str:
     return "\n".join(parts)
 
 
-def figure_sections(root: Path, runs: list[Path], progress: Progress) -> str:
-    """The sweep figures, then one section per kind of run figure with every run's."""
+def stderr_warning(line: str) -> None:
+    """The default ``warn``: one ``warning: ...`` line on stderr."""
+    print(f"warning: {line}", file=sys.stderr)
+
+
+def figure_sections(
+    root: Path, runs: list[Path], table: pd.DataFrame, progress: Progress, warn: Callable[[str], None]
+) -> str:
+    """The sweep figures, then one section per kind of run figure with every run's; each
+    run left out (its files cannot be read) and a missing set of sweep figures is a note
+    in the page and a line to ``warn``."""
     parts = ["<h2>Across the sweep</h2>"]
+
+    def note(line: str) -> None:
+        warn(line)
+        parts.append(f'<p class="note">{esc(line)}</p>')
+
+    loaded, unread = [], []
+    for run_dir in runs:
+        try:
+            loaded.append((run_dir, load_run(run_dir)))
+        except FigureError as e:
+            unread.append(f"no figures of run {_named(run_dir, root)}: {e}")
+    progress.total -= len(unread) * len(RUN_SECTIONS)
     try:
-        points = across_runs.load_points(root)
+        points = across_runs.load_points(root, note, table)
     except FigureError as e:
         points = []
-        parts.append(f'<p class="note">{esc(e)}</p>')
+        progress.total -= len(SWEEP_FIGURES)
+        note(f"no sweep figures: {e}")
     if points:
         cells = [
             progress.figure(name, functools.partial(draw, points)) for name, draw in SWEEP_FIGURES.items()
         ]
         parts.append("<div class=grid>" + "".join(cells) + "</div>")
-    loaded = [(run_dir, load_run(run_dir)) for run_dir in runs]
+    for line in unread:
+        note(line)
     for name, title in RUN_SECTIONS.items():
         draw = FIGURES[name]
         cells = [
@@ -293,8 +321,15 @@ def _first_line(draw: Callable[..., Any]) -> str:
     return doc.split("\n\n", 1)[0].replace("\n", " ")
 
 
-def build(root: Path, *, run_figures: bool = True, echo: Callable[[str], None] | None = None) -> str:
-    """The whole report of the sweep or study under ``root`` as one HTML string."""
+def build(
+    root: Path,
+    *,
+    run_figures: bool = True,
+    echo: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] = stderr_warning,
+) -> str:
+    """The whole report of the sweep or study under ``root`` as one HTML string; ``echo``
+    gets the progress lines, ``warn`` one line per thing left out."""
     root = Path(root)
     if not root.is_dir():
         raise ReportError(f"no such directory: {root}")
@@ -307,6 +342,8 @@ def build(root: Path, *, run_figures: bool = True, echo: Callable[[str], None] |
         else []
     )
     progress = Progress(len(SWEEP_FIGURES) + len(runs) * len(RUN_SECTIONS), echo)
+    for line in table.attrs.get("warnings", []):
+        warn(line)
     warnings = "".join(f"<li>{esc(w)}</li>" for w in table.attrs.get("warnings", []))
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = [
@@ -319,7 +356,7 @@ def build(root: Path, *, run_figures: bool = True, echo: Callable[[str], None] |
         "score interval of the pooled seeds.</p>",
         rates_table(table),
         comparison(root),
-        figure_sections(root, runs, progress),
+        figure_sections(root, runs, table, progress, warn),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -334,10 +371,11 @@ def write(
     *,
     run_figures: bool = True,
     echo: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] = stderr_warning,
 ) -> Path:
     """Build the report and write it (default ROOT/report.html); the path written."""
     out = Path(out) if out is not None else Path(root) / "report.html"
-    page = build(root, run_figures=run_figures, echo=echo)
+    page = build(root, run_figures=run_figures, echo=echo, warn=warn)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(page, encoding="utf-8")

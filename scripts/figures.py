@@ -5,7 +5,10 @@ run directory (holds summary.json) or a sweep directory (run directories under i
 sweep gets its sweep-level figures (success rate, steps to solve and gradient norm at
 fixed lags, each against the length per model) in DIR/figures and each run's figures in
 DIR/figures/<run>. Every figure is written as PNG, PDF and SVG unless ``--formats`` says
-otherwise. Prints one line per figure written or skipped, then ``figures: DIR``; a
+otherwise. Prints one line per figure written or skipped, then ``figures: DIR``. In a
+sweep, what is left out is one ``warning: ...`` line each on stderr: runs not finished or
+unreadable, and a run whose files cannot be read (a corrupt metrics.parquet part), which
+the sweep figures leave out, the others drawn, and whose own figures are not drawn. A
 directory, seed, step or format the renderer cannot use is one ``error: ...`` line on
 stderr and exit status 2.
 """
@@ -17,6 +20,11 @@ import sys
 from pathlib import Path
 
 from benchmarks.figures import FORMATS, FigureError, render
+
+
+def warning(line: str) -> None:
+    """What the figures left out, as one ``warning:`` line on stderr."""
+    print(f"warning: {line}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,7 +46,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     try:
-        render(args.run_dir, args.out, args.steps, args.seed, formats=args.formats.split(","), echo=print)
+        render(
+            args.run_dir,
+            args.out,
+            args.steps,
+            args.seed,
+            formats=args.formats.split(","),
+            echo=print,
+            warn=warning,
+        )
     except FigureError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -3,8 +3,12 @@
 Also ``python -m scripts.report DIR`` or the ``carousel-report`` console script. DIR is a
 sweep directory (a Hydra multirun) or a study root (runs/studies/NAME/SCALE, which holds
 reproduction.json). One self-contained file (figures embedded, no network): default
-DIR/report.html. Prints one line per figure as it renders, then ``report: FILE``; a
-directory the report cannot use is one ``error: ...`` line on stderr and exit status 2.
+DIR/report.html. Prints one line per figure as it renders, then ``report: FILE``. What
+the report leaves out is one ``warning: ...`` line each on stderr (and a note in the
+page): runs not finished or unreadable, and a run whose files cannot be read (a corrupt
+metrics.parquet part), which the sweep figures leave out, the others drawn, and whose own
+figures are not drawn. A directory the report cannot use is one ``error: ...`` line on
+stderr and exit status 2.
 """
 
 from __future__ import annotations

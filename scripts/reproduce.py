@@ -10,7 +10,7 @@ seeds and wall time), ``answer.md`` (the study's paragraph with its numbers),
 ``readme_rows.md`` (rows for the README's table) and ``figures/``. Extra arguments are Hydra
 overrides passed to every run (e.g. ``hydra/launcher=submitit_slurm``). Runs already
 finished in the directory are not run again, so an interrupted study continues where it
-stopped.
+stopped. Without ``--scale`` a run is at :data:`DEFAULT_SCALE`, and its first line says so.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from benchmarks import store
 from benchmarks.studies import SCALES, STUDIES, get_study, reproduce
 from benchmarks.studies.base import readme_rows, scale_cost
 
+DEFAULT_SCALE = "smoke"  # the CI scale: minutes on a laptop
 TABLE_HEAD = (
     "| study | claim (source) | paper | ours (scale) | verdict | run time | command |\n"
     "|---|---|---|---|---|---|---|\n"
@@ -100,18 +101,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--costs", action="store_true", help="print each study's measured throughput and paper-scale cost"
     )
-    parser.add_argument("--scale", default="smoke", choices=SCALES, help="smoke (CI), cpu (~30 min), paper")
+    parser.add_argument(
+        "--scale",
+        default=None,
+        choices=SCALES,
+        help=f"smoke (CI), cpu (~30 min), paper (default {DEFAULT_SCALE})",
+    )
     parser.add_argument(
         "--out", type=Path, default=None, help="study directory (default runs/studies/NAME/SCALE)"
     )
     args, overrides = parser.parse_known_args(argv)
+    scale = args.scale or DEFAULT_SCALE
     if args.list:
         list_studies()
         return
     if args.table or args.costs:
         show = table if args.table else costs
         try:
-            print(show(args.out or Path("runs/studies"), args.scale), end="")
+            print(show(args.out or Path("runs/studies"), scale), end="")
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
@@ -123,8 +130,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown option {bad[0]}; Hydra overrides are key=value")
     try:
         study = get_study(args.name)
-        out = args.out or Path("runs/studies") / study.name / args.scale
-        report = reproduce(study, args.scale, out, overrides)
+        if args.scale is None:
+            others = "|".join(s for s in SCALES if s != scale)
+            print(f"scale: {scale} (the default; --scale {others} for more)", flush=True)
+        out = args.out or Path("runs/studies") / study.name / scale
+        report = reproduce(study, scale, out, overrides)
     except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

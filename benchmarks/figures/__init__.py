@@ -9,8 +9,10 @@ once (:mod:`.load`: json, NumPy and pandas only, no W&B, JAX or network) and wri
 figure into RUN_DIR/figures; given a sweep directory, the sweep figures go to
 SWEEP/figures and each run's figures to SWEEP/figures/<run>. Every figure is written in
 each of ``formats`` (PNG for screens and the HTML report, PDF for LaTeX, SVG for the web
-and editing), with a note for each figure skipped. Shared drawing helpers live in
-:mod:`.draw`.
+and editing), with a note for each figure skipped. In a sweep, a run whose files cannot be
+read is left out (of the sweep figures, and its own are not drawn) with one line to
+``warn``, the other runs drawn; without ``warn`` its FigureError stops the rendering.
+Shared drawing helpers live in :mod:`.draw`.
 """
 
 from __future__ import annotations
@@ -124,10 +126,16 @@ def render_run(
 
 
 def render_sweep(
-    root: Path, out: Path, formats: Sequence[str], say: Callable[[str], None], per_run: bool = True
+    root: Path,
+    out: Path,
+    formats: Sequence[str],
+    say: Callable[[str], None],
+    per_run: bool = True,
+    warn: Callable[[str], None] | None = None,
 ) -> list[Path]:
-    """The sweep figures into ``out``, then (``per_run``) each run's into out/<run path>."""
-    points = across_runs.load_points(root)
+    """The sweep figures into ``out``, then (``per_run``) each run's into out/<run path>;
+    what is left out for files that cannot be read goes to ``warn`` (see :func:`render`)."""
+    points = across_runs.load_points(root, warn)
     info = across_runs.describe(root, points)
     say(
         f"sweep {root}: {info['panels']} panel(s), models {', '.join(info['models'])}, lengths "
@@ -142,8 +150,14 @@ def render_sweep(
             if not (run_dir / "summary.json").is_file():
                 say(f"skipped {run_dir}: not finished (no summary.json)")
                 continue
-            sub = out / run_dir.relative_to(root)
-            written += render_run(load_run(run_dir), sub, None, formats, say)
+            try:
+                run = load_run(run_dir)
+            except FigureError as e:
+                if warn is None:
+                    raise
+                warn(f"no figures of run {run_dir.relative_to(root)}: {e}")
+                continue
+            written += render_run(run, out / run_dir.relative_to(root), None, formats, say)
     return written
 
 
@@ -155,14 +169,20 @@ def render(
     *,
     formats: Sequence[str] = FORMATS,
     echo: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Write every figure a run directory (or a sweep directory) allows into ``out``
     (default DIR/figures), each in every one of ``formats``.
 
     Returns the files written, PNG first per figure. ``echo`` receives one line per figure
-    written and per figure skipped. Raises FigureError for a directory that is neither a
-    run nor a sweep, a seed the run does not have, a step in ``steps`` that no stored file
-    measured (``steps`` and ``seed`` apply to one run only), or an unknown format."""
+    written and per figure skipped. For a sweep, ``warn`` receives one line per thing left
+    out: each of :func:`benchmarks.sweep.collect`'s warnings (runs not finished or
+    unreadable) and each finished run whose files cannot be read, which the sweep figures
+    then leave out and whose own figures are not drawn; without ``warn`` such a run raises
+    its FigureError. Raises FigureError for a directory that is neither a run nor a sweep,
+    a run whose files cannot be read, a seed the run does not have, a step in ``steps``
+    that no stored file measured (``steps`` and ``seed`` apply to one run only), or an
+    unknown format."""
     formats = check_formats(formats)
     run_dir = Path(run_dir)
     say = echo or (lambda _: None)
@@ -170,5 +190,5 @@ def render(
     if run_dir.is_dir() and across_runs.sweep_runs(run_dir):
         if steps is not None or seed is not None:
             raise FigureError("--steps and --seed apply to one run directory, not a sweep")
-        return render_sweep(run_dir, out, formats, say)
+        return render_sweep(run_dir, out, formats, say, warn=warn)
     return render_run(load_run(run_dir, seed), out, steps, formats, say)

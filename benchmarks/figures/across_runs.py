@@ -7,19 +7,26 @@ a series is a model label (``lstm``, ``lstm (hidden=100)``). Each point holds th
 success rate with its 95% Wilson interval, the steps to solve of the solved seeds, and
 ||dL/dh_t|| per seed at fixed fractions of the sequence (:data:`LAG_FRACTIONS` of T-1
 steps back from the loss), at the first and the last measured training step.
+
+A finished run whose files cannot be read (a corrupt ``metrics.parquet`` part, a damaged
+``.npz``) is left out of every point, the others pooled without it, when the caller
+gives a ``warn`` to say so; without one it is a FigureError, so nothing is left out
+unsaid.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from benchmarks import pairwise, sweep
 from benchmarks.figures.draw import per_step_source
-from benchmarks.figures.load import FigureError, load_run
+from benchmarks.figures.load import FigureError, Run, load_run
 
 LAG_FRACTIONS = (0.1, 0.5, 0.9)
 
@@ -52,38 +59,84 @@ def sweep_runs(root: Path) -> list[Path]:
     return [p for p in sweep.find_runs(root) if p != root]
 
 
-def load_points(root: Path) -> list[Point]:
-    """Every finished (panel, model, length) of the sweep; FigureError when none is."""
-    table = sweep.collect(Path(root))
-    if table.empty or not (table["status"] == "finished").any():
+def load_points(
+    root: Path, warn: Callable[[str], None] | None = None, table: pd.DataFrame | None = None
+) -> list[Point]:
+    """Every finished (panel, model, length) of the sweep, from the runs that can be read.
+
+    ``table`` is the sweep's :func:`benchmarks.sweep.collect` table where the caller has it
+    (and has said its warnings); else it is collected here and each of its warnings (runs
+    not finished, unreadable, seeds run twice) goes to ``warn``. A finished run that
+    :func:`load_run` cannot read is left out, with one line to ``warn`` naming it and why,
+    or, without ``warn``, raises its FigureError. FigureError when no finished run is left."""
+    root = Path(root)
+    if table is None:
+        table = sweep.collect(root)
+        for line in table.attrs.get("warnings", []):
+            if warn is not None:
+                warn(line)
+    finished = table["status"] == "finished"
+    if not finished.any():
         raise FigureError(f"no finished run under {root}")
+    lags: dict[str, dict[float, dict[str, list[float]]]] = {}
+    for path in (p for runs in table.loc[finished, "runs"] for p in runs):
+        try:
+            lags[path] = _lag_norms(load_run(Path(path)))
+        except FigureError as e:
+            if warn is None:
+                raise
+            warn(f"sweep figures without run {_named(Path(path), root)}: {e}")
+    readable = table.copy()
+    readable["runs"] = [
+        [p for p in runs if p in lags] if done else runs
+        for runs, done in zip(table["runs"], finished, strict=True)
+    ]
+    readable = readable[~finished | readable["runs"].map(bool)]
+    if not (readable["status"] == "finished").any():
+        raise FigureError(f"no finished run under {root} can be read")
     points = []
-    for key, models in pairwise.groups(table):
+    for key, models in pairwise.groups(readable):
         panel = pairwise.group_title({k: v for k, v in key.items() if k != "length" and v is not None})
         length = float(key.get("length") or np.nan)
         for m in models:
             point = Point(
                 panel, m["model"], length, m["rate"], tuple(m["ci95"]), m["seeds"], m["steps_to_solve"]
             )
-            point.lag_norms = _lag_norms(m["runs"])
+            point.lag_norms = _pooled(lags[p] for p in m["runs"])
             points.append(point)
     return points
 
 
-def _lag_norms(runs: list[str]) -> dict[float, dict[str, list[float]]]:
-    """Per-seed ||dL/dh|| at each lag fraction, at the first and last measured step, over
-    the runs of one pooled row (diagnostics.npz, else grad_time.npz's chunk means)."""
+def _named(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _lag_norms(run: Run) -> dict[float, dict[str, list[float]]]:
+    """One run's per-seed ||dL/dh|| at each lag fraction, at the first and last measured
+    step (diagnostics.npz, else grad_time.npz's chunk means); empty lists without either."""
     out: dict[float, dict[str, list[float]]] = {f: {"first": [], "last": []} for f in LAG_FRACTIONS}
-    for path in runs:
-        found = per_step_source(load_run(Path(path)))
-        if found is None:
-            continue
-        grad_h = np.asarray(found[0]["grad_h"], dtype=float)  # [steps, seeds, T]
-        length = grad_h.shape[-1]
-        for f in LAG_FRACTIONS:
-            t = length - 1 - int(round(f * (length - 1)))  # lag f*(T-1) -> time index
-            out[f]["first"] += grad_h[0, :, t].tolist()
-            out[f]["last"] += grad_h[-1, :, t].tolist()
+    found = per_step_source(run)
+    if found is None:
+        return out
+    grad_h = np.asarray(found[0]["grad_h"], dtype=float)  # [steps, seeds, T]
+    length = grad_h.shape[-1]
+    for f in LAG_FRACTIONS:
+        t = length - 1 - int(round(f * (length - 1)))  # lag f*(T-1) -> time index
+        out[f]["first"] = grad_h[0, :, t].tolist()
+        out[f]["last"] = grad_h[-1, :, t].tolist()
+    return out
+
+
+def _pooled(per_run: Iterable[dict[float, dict[str, list[float]]]]) -> dict[float, dict[str, list[float]]]:
+    """The lag norms of the runs of one pooled row, their seeds in run order."""
+    out: dict[float, dict[str, list[float]]] = {f: {"first": [], "last": []} for f in LAG_FRACTIONS}
+    for run in per_run:
+        for f, at in run.items():
+            for when, values in at.items():
+                out[f][when] += values
     return out
 
 

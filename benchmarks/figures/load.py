@@ -4,7 +4,7 @@ Only what the trainer stored is read (``summary.json``, ``diagnostics.npz``,
 ``grad_time.npz``, ``grad_norms.npz``, ``metrics.parquet``), with json, NumPy and pandas,
 so a run can be inspected long after training, on a machine without W&B, JAX or a
 network. A file the run did not write loads as empty; the figures that need it are
-skipped, not failed.
+skipped, not failed. A file that cannot be read is a one-line FigureError naming it.
 """
 
 from __future__ import annotations
@@ -86,6 +86,11 @@ class Run:
         return {int(s) for src in (self.diag, self.grad_time) if "step" in src for s in src["step"]}
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (pyarrow's span several sentences and lines)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def load_npz(path: Path) -> dict[str, np.ndarray]:
     """Every array of ``path`` in memory ({} if the run did not write it)."""
     if not path.is_file():
@@ -94,7 +99,7 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise FigureError(f"cannot read {path}: {e}") from e
+        raise FigureError(f"cannot read {path}: {_one_line(e)}") from e
 
 
 def load_metrics(path: Path) -> pd.DataFrame:
@@ -104,7 +109,7 @@ def load_metrics(path: Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except (OSError, ValueError) as e:
-        raise FigureError(f"cannot read {path}: {e}") from e
+        raise FigureError(f"cannot read {path}: {_one_line(e)}") from e
 
 
 def load_run(run_dir: Path, seed: int | None = None) -> Run:
@@ -120,7 +125,7 @@ def load_run(run_dir: Path, seed: int | None = None) -> Run:
     try:
         summary = json.loads(summary_path.read_text())
     except (OSError, ValueError) as e:
-        raise FigureError(f"cannot read {summary_path}: {e}") from e
+        raise FigureError(f"cannot read {summary_path}: {_one_line(e)}") from e
     diag, grad_time, grad_norms = (load_npz(run_dir / name) for name in NPZ_FILES)
     run = Run(run_dir, summary, diag, grad_time, grad_norms, load_metrics(run_dir / "metrics.parquet"), None)
     if seed is not None:

@@ -6,10 +6,12 @@ exit status 2 however it is started.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from benchmarks import figures
@@ -76,3 +78,40 @@ def test_unknown_format_is_one_error_line_and_exit_2(tmp_path, capsys):
         main([str(tmp_path), "--formats", "png,jpeg"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip() == "error: unknown format jpeg: choose from png, pdf, svg"
+
+
+@pytest.mark.slow
+def test_a_sweep_with_a_corrupt_run_draws_the_others_and_warns_on_stderr(
+    figure_runs, tmp_path, capsys, monkeypatch
+):
+    """The LSTM's last metrics.parquet part overwritten in a copy of the two figure runs:
+    exit 0, the sweep figures from the RNN alone and the RNN's own (learning curves only,
+    to be quick), and two ``warning:`` lines naming the run and the part."""
+    root = tmp_path / "sweep"
+    for name, run in figure_runs.items():
+        shutil.copytree(run, root / name, ignore=shutil.ignore_patterns("figures"))
+    metrics = root / "lstm" / "metrics.parquet"
+    part = sorted(metrics.glob("part-*.parquet"))[-1]
+    part.write_bytes(b"not parquet")
+    with pytest.raises(ValueError) as e:
+        pd.read_parquet(metrics)
+    reason = f"cannot read {metrics}: {' '.join(str(e.value).split())}"
+    assert f"'{part}'" in reason
+    monkeypatch.setattr(figures, "FIGURES", {"learning_curves.png": figures.FIGURES["learning_curves.png"]})
+
+    main([str(root), "--formats", "png"])
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [
+        f"warning: sweep figures without run lstm: {reason}",
+        f"warning: no figures of run lstm: {reason}",
+    ]
+    figs = root / "figures"
+    assert out.splitlines() == [
+        f"sweep {root}: 1 panel(s), models rnn, lengths 20",
+        str(figs / "success_rate.png"),
+        "skipped steps_to_solve.png: no seed solved its task in this sweep: no steps to solve",
+        str(figs / "grad_at_lags.png"),
+        str(figs / "rnn" / "learning_curves.png"),
+        f"figures: {figs}",
+    ]
+    assert not (figs / "lstm").exists()

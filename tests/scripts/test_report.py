@@ -10,12 +10,15 @@ the study's claim in its table; a screenshot stays in the test's tmp_path. Witho
 chromium the browser test is skipped, except in CI (CI=true), where it fails.
 """
 
+import html
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -205,3 +208,43 @@ def test_without_chromium_the_browser_test_skips_but_fails_in_ci(monkeypatch, ci
     expected = pytest.fail.Exception if ci else pytest.skip.Exception
     with pytest.raises(expected, match="chromium"):
         _browser()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run_figures", [False, True], ids=["no-run-figures", "run-figures"])
+def test_a_run_with_a_corrupt_metrics_part_is_left_out_with_a_warning_the_others_drawn(
+    figure_runs, tmp_path, capsys, monkeypatch, run_figures
+):
+    """The LSTM's last metrics.parquet part overwritten in a copy of the two figure runs:
+    the sweep figures are drawn from the RNN alone, the RNN's own figures (learning curves
+    only, to be quick) too, and each thing left out is one ``warning:`` line on stderr
+    naming the run and the part, and a note in the page."""
+    root = tmp_path / "sweep"
+    for name, run in figure_runs.items():
+        shutil.copytree(run, root / name, ignore=shutil.ignore_patterns("figures"))
+    metrics = root / "lstm" / "metrics.parquet"
+    part = sorted(metrics.glob("part-*.parquet"))[-1]
+    part.write_bytes(b"not parquet")
+    with pytest.raises(ValueError) as e:
+        pd.read_parquet(metrics)
+    reason = f"cannot read {metrics}: {' '.join(str(e.value).split())}"
+    assert f"'{part}'" in reason
+    monkeypatch.setattr(report, "RUN_SECTIONS", {"learning_curves.png": "Learning curves"})
+
+    main([str(root), *([] if run_figures else ["--no-run-figures"])])
+    out, err = capsys.readouterr()
+    left_out = [f"sweep figures without run lstm: {reason}"]
+    left_out += [f"no figures of run lstm: {reason}"] if run_figures else []
+    assert err.splitlines() == [f"warning: {line}" for line in left_out]
+    n = 4 if run_figures else 3
+    assert [line.split(" (")[0] for line in out.splitlines()] == [
+        f"[1/{n}] success_rate.png",
+        f"[2/{n}] steps_to_solve.png skipped",
+        f"[3/{n}] grad_at_lags.png",
+        *(["[4/4] rnn: learning_curves.png"] if run_figures else []),
+        f"report: {root / 'report.html'}",
+    ]
+    text = (root / "report.html").read_text()
+    drawn = ["success_rate.png", "grad_at_lags.png", *(["rnn: learning_curves.png"] if run_figures else [])]
+    assert re.findall(r'<img alt="([^"]*)"', text) == drawn
+    assert all(f'<p class="note">{html.escape(line)}</p>' in text for line in left_out)

@@ -131,3 +131,29 @@ def test_table_is_built_from_the_reports_found(tmp_path):
     assert (
         missing.stderr.strip() == f"error: no study has run at scale 'paper' under {tmp_path}; run one first"
     )
+
+
+def test_without_scale_the_first_line_names_the_default_scale(tmp_path, monkeypatch, capsys):
+    """The study is not run (``reproduce`` records its arguments): without ``--scale`` the
+    first line says the default scale and the others; with ``--scale cpu`` nothing extra."""
+    import scripts.reproduce as cli
+
+    calls = []
+
+    def fake(study, scale, out, overrides):
+        calls.append((study.name, scale, out, overrides))
+        return {"claims": [], "answer": "the answer"}
+
+    monkeypatch.setattr(cli, "reproduce", fake)
+    done = ["the answer", f"reproduction: {tmp_path / 'reproduction.json'}"]
+    cli.main(["why_lstm_explodes", "--out", str(tmp_path), "seeds=1"])
+    assert capsys.readouterr().out.splitlines() == [
+        "scale: smoke (the default; --scale cpu|paper for more)",
+        *done,
+    ]
+    cli.main(["why_lstm_explodes", "--scale", "cpu", "--out", str(tmp_path), "seeds=1"])
+    assert capsys.readouterr().out.splitlines() == done
+    assert calls == [
+        ("why_lstm_explodes", "smoke", tmp_path, ["seeds=1"]),
+        ("why_lstm_explodes", "cpu", tmp_path, ["seeds=1"]),
+    ]

@@ -9,11 +9,14 @@ library, NumPy and matplotlib. The command line is tested in tests/scripts.
 
 import ast
 import json
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 from scipy.stats import binomtest
 from scipy.stats import t as student
 
@@ -176,3 +179,59 @@ def test_sweep_figures_take_a_task_without_a_length_and_panels_wrap():
     steps = figures.SWEEP_FIGURES["steps_to_solve.png"](points)
     copy = next(ax for ax in steps.axes if ax.get_title() == "task=copy")
     assert [t.get_text() for t in copy.texts] == ["no seed solved"]
+
+
+def _as_second_job(run: Path, copy: Path) -> None:
+    """``run`` copied to ``copy`` as a second job of its config: seeds 0, 1 renamed 2, 3."""
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("figures"))
+    config = yaml.safe_load((copy / "config.yaml").read_text())
+    config["seeds"] = [s + 2 for s in config["seeds"]]
+    (copy / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    summary = json.loads((copy / "summary.json").read_text())
+    for s in summary["seeds"]:
+        s["seed"] += 2
+    (copy / "summary.json").write_text(json.dumps(summary))
+
+
+def _pyarrow_reason(metrics: Path) -> str:
+    """What pandas says reading ``metrics`` (pyarrow's words, on one line)."""
+    with pytest.raises(ValueError) as e:
+        pd.read_parquet(metrics)
+    return " ".join(str(e.value).split())
+
+
+@pytest.mark.slow
+def test_a_run_that_cannot_be_read_is_left_out_of_the_sweep_points_with_one_warning(figure_runs, tmp_path):
+    """The figure runs as a sweep, plus the LSTM again as a second job of its config (seeds
+    2, 3), whose last metrics.parquet part is then overwritten: the LSTM point pools the
+    first job alone (2 seeds, its stored ||dL/dh||), the RNN point is unchanged, and one
+    line names the run left out and the part; without ``warn`` the run's FigureError stops it."""
+    root = tmp_path / "sweep"
+    for name, run in figure_runs.items():
+        shutil.copytree(run, root / name, ignore=shutil.ignore_patterns("figures"))
+    _as_second_job(root / "lstm", root / "lstm_2")
+    whole = {p.model: p for p in across_runs.load_points(root)}
+    assert (whole["lstm"].seeds, len(whole["lstm"].lag_norms[0.5]["first"])) == (4, 4)
+    metrics = root / "lstm_2" / "metrics.parquet"
+    part = sorted(metrics.glob("part-*.parquet"))[-1]
+    part.write_bytes(b"not parquet")
+    reason = _pyarrow_reason(metrics)
+    assert f"'{part}'" in reason
+
+    warnings: list[str] = []
+    points = {p.model: p for p in across_runs.load_points(root, warnings.append)}
+    assert warnings == [f"sweep figures without run lstm_2: cannot read {metrics}: {reason}"]
+    assert set(points) == {"lstm", "rnn"}
+    summary = json.loads((figure_runs["lstm"] / "summary.json").read_text())
+    assert (points["lstm"].seeds, points["lstm"].rate) == (2, summary["n_solved"] / 2)
+    with np.load(figure_runs["lstm"] / "diagnostics.npz") as z:
+        grad_h = z["grad_h"]
+    lag = round(0.5 * (grad_h.shape[-1] - 1))
+    np.testing.assert_allclose(points["lstm"].lag_norms[0.5]["first"], grad_h[0, :, -1 - lag])
+    assert (points["rnn"].seeds, points["rnn"].rate, points["rnn"].ci95) == (
+        whole["rnn"].seeds,
+        whole["rnn"].rate,
+        whole["rnn"].ci95,
+    )
+    with pytest.raises(figures.FigureError, match=f"^{re.escape(f'cannot read {metrics}: ')}"):
+        across_runs.load_points(root)
