@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -76,6 +76,35 @@ def explain(exc: BaseException) -> str:
         return f"{cause.full_key} must be {EXPECTED[type(cause.child_node)]}, got {cause.value!r}"
     first = str(cause.msg or type(cause).__name__).splitlines()[0]
     return f"{cause.full_key}: {first}" if cause.full_key else first
+
+
+def check_additions(overrides: Iterable[str]) -> None:
+    """A one-line ValueError for a ``+key=value`` (or ``++``) whose key the schema lacks, from
+    the command line alone: before any job of a sweep runs, as for a typo. Group choices
+    (``+hydra/launcher=pack``) and Hydra's own keys are Hydra's to check; a task key is
+    checked against every task's here, against the chosen task's in ``config.check_schema``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from benchmarks.config import schema_keys, unknown_key
+
+    try:
+        given = [o for o in overrides if "=" in o and not o.startswith("-")]
+        parsed = OverridesParser.create().parse_overrides(given)
+    except HydraException:  # Hydra says what cannot be parsed
+        return
+    schema = schema_keys()
+    groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir()}
+    for o in parsed:
+        key = o.key_or_group
+        if not (o.is_add() or o.is_force_add()) or "/" in key or key in groups or key.startswith("hydra."):
+            continue
+        node, path = schema, key.split(".")
+        for i, part in enumerate(path):
+            if not isinstance(node, dict):
+                raise ValueError(f"unknown config key {key!r}: {'.'.join(path[:i])} is a value, not a group")
+            if part not in node:
+                raise unknown_key(path[: i + 1], node)
+            node = node[part]
 
 
 def _options(options: Any) -> list[str]:

@@ -34,7 +34,6 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from benchmarks.chunk import PRECISIONS, STRATEGIES, Trainer, TrainSpec
-from benchmarks.cli import CONF_DIR
 from benchmarks.diagnostics import LEVELS, DiagnosticsSpec
 from benchmarks.memory import check_memory
 from benchmarks.optim import CLIPPING, OPTIMIZERS, OptimSpec
@@ -212,7 +211,7 @@ def _fields(node: Any) -> dict[str, Any]:
     return {k: v for k, v in _dict(node).items() if k != "name"}
 
 
-def _unknown_key(path: list[str], valid: Iterable[str]) -> ValueError:
+def unknown_key(path: list[str], valid: Iterable[str]) -> ValueError:
     """The one-line error of an unknown key, in the words of :func:`benchmarks.cli.explain`."""
     return ValueError(f"unknown config key {'.'.join(path)!r}; valid keys here: {', '.join(sorted(valid))}")
 
@@ -227,12 +226,12 @@ def check_schema(node: Any, path: tuple[str, ...] = ()) -> None:
     fields = {f.name for f in dataclasses.fields(schema)}
     for key in node:
         if key not in fields:
-            raise _unknown_key([*path, str(key)], fields)
+            raise unknown_key([*path, str(key)], fields)
         if isinstance(child := node._get_node(key), DictConfig):
             check_schema(child, (*path, str(key)))
 
 
-def _schema_keys() -> dict[str, Any]:
+def schema_keys() -> dict[str, Any]:
     """The schema's keys as a nested dict (leaves None), ``task`` holding every task's."""
     tree = OmegaConf.to_container(OmegaConf.structured(Config), throw_on_missing=False)
     assert isinstance(tree, dict)
@@ -242,34 +241,6 @@ def _schema_keys() -> dict[str, Any]:
 
     tasks = [OmegaConf.to_container(OmegaConf.structured(s)) for s in TASK_SCHEMAS.values()]
     return {**keys(tree), "task": {str(k): None for t in tasks for k in t}}  # type: ignore[union-attr]
-
-
-def check_additions(overrides: Iterable[str]) -> None:
-    """A one-line ValueError for a ``+key=value`` (or ``++``) whose key the schema lacks, from
-    the command line alone: before any job of a sweep runs, as for a typo. Group choices
-    (``+hydra/launcher=pack``) and Hydra's own keys are Hydra's to check; a task key is
-    checked against every task's here and against the chosen task's in :func:`check_schema`."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
-    try:
-        given = [o for o in overrides if "=" in o and not o.startswith("-")]
-        parsed = OverridesParser.create().parse_overrides(given)
-    except HydraException:  # Hydra says what cannot be parsed
-        return
-    schema = _schema_keys()
-    groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir()}
-    for o in parsed:
-        key = o.key_or_group
-        if not (o.is_add() or o.is_force_add()) or "/" in key or key in groups or key.startswith("hydra."):
-            continue
-        node, path = schema, key.split(".")
-        for i, part in enumerate(path):
-            if not isinstance(node, dict):
-                raise ValueError(f"unknown config key {key!r}: {'.'.join(path[:i])} is a value, not a group")
-            if part not in node:
-                raise _unknown_key(path[: i + 1], node)
-            node = node[part]
 
 
 def build(cfg: DictConfig) -> Experiment:

@@ -195,19 +195,34 @@ def write_result(
 
 
 class RunDirConflict(ValueError):
-    """The run directory holds a different run; nothing is written to it."""
+    """The run directory holds a different run, or another run is writing it (``path``, set
+    by :class:`RunLock`); nothing is written to it, no error.json either. ``reason`` says
+    which in a few words."""
+
+    reason = "holds a different run"
+    path: Path | None = None
 
 
 FAILED: list[Path] = []  # run directories of this process's sweep jobs that failed
+HELD: dict[Path, str] = {}  # those of FAILED without an error.json, and why
 
 
 def record_failure(out: Path, e: BaseException) -> None:
     """A sweep job that failed: one line and the exception's type in ``out/error.json``
-    (not when the directory belongs to another run), the line printed, and the job named
-    at the end."""
+    (with the last lines of its stderr when its process died), the line printed, and the
+    job named at the end. No error.json where the directory belongs to another run, or
+    where it cannot be written (a read-only or full disk): :data:`HELD` says why."""
     message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    if not isinstance(e, RunDirConflict):  # that directory belongs to another run
-        store.write_json(out / "error.json", {"error": message, "type": type(e).__name__})
+    record = {"error": message, "type": type(e).__name__}
+    if isinstance(e, RunDirConflict):  # that directory belongs to another run
+        HELD[out] = e.reason
+    else:
+        try:
+            store.write_json(
+                out / "error.json", {**record, **({"stderr_tail": e.tail} if hasattr(e, "tail") else {})}
+            )
+        except OSError as write_error:
+            HELD[out] = f"error.json not written ({write_error.strerror or write_error})"
     print(f"error: job failed ({type(e).__name__}): {message} [{out}]", file=sys.stderr, flush=True)
     FAILED.append(out)
 
@@ -246,9 +261,9 @@ class RunLock:
             self.file.seek(0)
             holder = self.file.read().strip() or "?"
             self.file.close()
-            raise RunDirConflict(
-                f"{self.path.parent} is being written by another run (pid {holder})"
-            ) from None
+            conflict = RunDirConflict(f"{self.path.parent} is being written by another run (pid {holder})")
+            conflict.reason, conflict.path = f"held by another run (pid {holder})", self.path.parent
+            raise conflict from None
         self.file.seek(0)
         self.file.truncate()
         self.file.write(str(os.getpid()))
@@ -289,6 +304,15 @@ def run_experiment(
         summary = _train_into(exp, out, config, params_init, checkpoint, progress)
         checkpoint.path.unlink(missing_ok=True)
     return summary
+
+
+def run_job(cfg: Any, out: Path) -> dict[str, Any]:
+    """One job of a sweep from its composed config (what :mod:`benchmarks.isolation` runs
+    in a child process): built, then run into ``out``."""
+    from benchmarks.config import build
+
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "no TPU" notices
+    return run_experiment(build(cfg), out)
 
 
 def _train_into(

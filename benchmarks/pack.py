@@ -53,6 +53,7 @@ from benchmarks.experiment import (
     write_result,
 )
 from benchmarks.history import StoreSink
+from benchmarks.isolation import run_in_child
 from benchmarks.optim import hyper
 from benchmarks.strategies.base import stack
 from benchmarks.training_loop import init_params, train_groups
@@ -139,14 +140,16 @@ class JobListener:
 
 
 def _start(todo: list[Job], stack_: contextlib.ExitStack, resume_from: int | None) -> tuple[Any, Any]:
-    """Lock and start every job's run directory (its config and initial parameters; the
-    parts written after the pack's checkpoint dropped); returns the models' initial
-    parameters and optimizer numbers, stacked in the pack's order."""
+    """Lock every job's run directory, then start each (its config and initial parameters;
+    the parts written after the pack's checkpoint dropped); returns the models' initial
+    parameters and optimizer numbers, stacked in the pack's order. A directory another run
+    holds stops the pack before anything is written (its RunDirConflict)."""
+    for job in todo:
+        job.out.mkdir(parents=True, exist_ok=True)
+        stack_.enter_context(RunLock(job.out))
     params, hypers = [], []
     for job in todo:
         exp = job.experiment
-        job.out.mkdir(parents=True, exist_ok=True)
-        stack_.enter_context(RunLock(job.out))
         store.drop_parts_from(job.out, resume_from or 0)
         store.write_yaml(job.out / "config.yaml", exp.describe())
         p = init_params(exp.trainer.model, exp.seeds)
@@ -172,7 +175,7 @@ def _finish(
     return summaries
 
 
-def run_pack(todo: list[Job], root: Path, *, progress: bool = True) -> dict[Path, dict[str, Any]]:
+def run_pack(todo: list[Job], root: Path, progress: bool = True) -> dict[Path, dict[str, Any]]:
     """Train unfinished jobs that share a program (one group of :func:`plan`) as one run
     and write each job's run directory; returns each job's summary by directory. ``root``
     holds the pack's checkpoint (``root/.pack/<id>``), removed once every job is written."""
@@ -219,10 +222,14 @@ def run_pack(todo: list[Job], root: Path, *, progress: bool = True) -> dict[Path
 Outcome = dict[str, Any] | Exception  # a job's summary, or what stopped it
 
 
-def run_sweep(jobs: list[Job], root: Path, *, progress: bool = True) -> dict[Path, Outcome]:
+def run_sweep(
+    jobs: list[Job], root: Path, *, progress: bool = True, isolate: bool = True
+) -> dict[Path, Outcome]:
     """Every job not already finished in its directory, packed by program (:func:`plan`);
     returns each job's summary, or the exception that stopped it: a directory holding
-    another run, or a failed pack (recorded for each of its jobs; the other packs go on)."""
+    another run, or a failed pack (recorded for each of its jobs; the other packs go on).
+    With ``isolate`` each pack trains in a child process (:mod:`benchmarks.isolation`), so
+    a pack whose process dies (an XLA abort, the out-of-memory killer) fails alone."""
     out: dict[Path, Outcome] = {}
     todo = []
     for job in jobs:
@@ -240,7 +247,27 @@ def run_sweep(jobs: list[Job], root: Path, *, progress: bool = True) -> dict[Pat
     print(f"{len(todo)} jobs to train in {len(packs)} compiled program(s)", flush=True)
     for pack in packs:
         try:
-            out.update(run_pack(pack, root, progress=progress))
+            if isolate:
+                out.update(run_in_child(run_pack, pack, root, progress))
+            else:
+                out.update(run_pack(pack, root, progress=progress))
+        except RunDirConflict as e:  # a directory of the pack is another run's: the pack did not start
+            out.update(_blocked(pack, e))
         except Exception as e:  # noqa: BLE001 - recorded for its jobs; the next pack runs
             out.update({job.out: e for job in pack})
+    return out
+
+
+def _blocked(pack: list[Job], held: RunDirConflict) -> dict[Path, Outcome]:
+    """Each job's outcome when its pack did not start for a directory another run holds
+    (``held``, naming it): that job's own conflict; for each other job a conflict saying so,
+    a conflict too (so no error.json), as its directory may well be the other run's."""
+    out: dict[Path, Outcome] = {}
+    for job in pack:
+        if held.path in (None, job.out):
+            out[job.out] = held
+            continue
+        blocked = RunDirConflict(f"{job.out} was not started: {held}")
+        blocked.reason = f"not started as its pack's {held.path} is {held.reason}"
+        out[job.out] = blocked
     return out

@@ -50,11 +50,21 @@ def file_mode() -> int:
     return 0o666 & ~mask
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes | memoryview) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it into place. The
     temporary file (``mkstemp``: mode 0600) gets the umask's mode first, so results on a
-    shared file system are readable by the group or others as the user's umask says."""
+    shared file system are readable by the group or others as the user's umask says. An
+    OSError (a full disk, a read-only one) names ``path``, and the file there is as it was."""
     path = Path(path)
+    try:
+        _write_then_rename(path, data)
+    except OSError as e:
+        if e.filename != str(path):  # a full disk's write names no file, mkstemp its own
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
+
+
+def _write_then_rename(path: Path, data: bytes | memoryview) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = file_mode()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -95,7 +105,7 @@ def write_yaml(path: Path, obj: Any) -> None:
 def write_npz(path: Path, arrays: dict[str, Any]) -> None:
     buf = io.BytesIO()
     np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
-    atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getbuffer())  # the buffer itself: no copy of a large checkpoint
 
 
 def write_table(path: Path, table: pd.DataFrame | list[dict[str, Any]]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,12 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path.home() / ".cache" / 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from benchmarks import cli
-from benchmarks.config import build, check_additions, register
-from benchmarks.experiment import FAILED, RunDirConflict, record_failure, run_experiment
+from benchmarks.config import build, register
+from benchmarks.experiment import FAILED, HELD, RunDirConflict, record_failure, run_experiment, run_job
+from benchmarks.isolation import run_in_child
 
 register()
 
@@ -47,11 +49,15 @@ def hydra_main(cfg: DictConfig) -> dict[str, Any] | None:
 
 
 def _sweep_job(cfg: DictConfig, out: Path) -> dict[str, Any] | None:
-    """One job of a sweep: a failure is recorded (:func:`record_failure`) and the sweep
-    goes on with its other jobs; the process then exits with status 2 naming the failed
-    jobs."""
+    """One job of a sweep, in a child process (:mod:`benchmarks.isolation`): a failure,
+    whether it raised or killed the child, is recorded (:func:`record_failure`) and the
+    sweep goes on with its other jobs; the process then exits with status 2 naming the
+    failed jobs."""
+    logging_config = typing.cast(
+        dict[str, Any], OmegaConf.to_container(HydraConfig.get().job_logging, resolve=True)
+    )
     try:
-        return run_experiment(build(cfg), out)
+        return run_in_child(run_job, cfg, out, log_config=logging_config)
     except Exception as e:  # noqa: BLE001 - recorded, then the next job runs
         record_failure(out, e)
         return None
@@ -62,13 +68,26 @@ def main() -> None:
     # and cli turns them into one line each.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     with cli.one_line_errors(ValueError):  # ``+key=value`` for a key the schema lacks
-        check_additions(sys.argv[1:])
+        cli.check_additions(sys.argv[1:])
     # Hydra creates the run directory before the job: a path that is a file, lies under a
     # file or is not writable fails there, and is one line too.
     with cli.one_line_errors(FileExistsError, NotADirectoryError, PermissionError):
         hydra_main()
     if FAILED:
-        cli.fail(f"{len(FAILED)} sweep job(s) failed; see error.json in: {', '.join(map(str, FAILED))}")
+        cli.fail(failed_line())
+
+
+def failed_line() -> str:
+    """How many sweep jobs failed and where each says why: its error.json, or, for a
+    directory that belongs to another run (where none is written), the reason."""
+    recorded = [str(p) for p in FAILED if p not in HELD]
+    held: dict[str, list[str]] = {}
+    for p in FAILED:
+        if p in HELD:
+            held.setdefault(HELD[p], []).append(str(p))
+    parts = [f"see error.json in: {', '.join(recorded)}"] if recorded else []
+    parts += [f"no error.json, {reason}: {', '.join(paths)}" for reason, paths in held.items()]
+    return f"{len(FAILED)} sweep job(s) failed; {'; '.join(parts)}"
 
 
 if __name__ == "__main__":

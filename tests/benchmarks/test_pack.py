@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 
 from benchmarks import cli, pack
 from benchmarks.config import build, register
-from benchmarks.experiment import run_experiment
+from benchmarks.experiment import RunLock, run_experiment
 
 REPO = Path(__file__).resolve().parents[2]
 # an easy adding task: at these learning rates the jobs end (every seed solved) at
@@ -263,3 +263,26 @@ def test_a_preempted_pack_resumes_to_the_same_numbers(tmp_path):
     assert "resuming the pack of 2 jobs, 4 models from its checkpoint at step" in again.stdout
     assert_same_runs(tmp_path / "whole", cut)
     assert not list(cut.glob(f"{pack.PACK_DIR}/*"))  # the pack's checkpoint is gone
+
+
+def test_a_pack_blocked_by_a_held_directory_names_it_and_points_to_no_missing_error_json(tmp_path):
+    """Another run holds the second job's directory (its lock, taken here) when a packed
+    sweep starts: the pack writes nothing; the held job's error names its own directory and
+    the holder's pid, the other job's names the held one, no error.json is written and the
+    last line points to none."""
+    env = {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    args = ["hydra/launcher=pack", "hydra.launcher.progress=false", *BASE, "train.steps=40"]
+    free, held = tmp_path / "0_lstm_adding", tmp_path / "1_lstm_adding"
+    held.mkdir()
+    with RunLock(held):
+        res = _sweep([*args, "optim.lr=0.01,0.03"], tmp_path, env)
+    assert res.returncode == 2, res.stderr[-2000:]
+    by = f"is being written by another run (pid {os.getpid()})"
+    assert [line for line in res.stderr.splitlines() if line.startswith("error: ")] == [
+        f"error: job failed (RunDirConflict): {free} was not started: {held} {by} [{free}]",
+        f"error: job failed (RunDirConflict): {held} {by} [{held}]",
+        f"error: 2 sweep job(s) failed; no error.json, not started as its pack's {held} is held by another "
+        f"run (pid {os.getpid()}): {free}; no error.json, held by another run (pid {os.getpid()}): {held}",
+    ]
+    assert not list(tmp_path.glob("*/error.json"))
+    assert sorted(p.name for p in free.iterdir()) == [".hydra", ".lock", "train.log"]

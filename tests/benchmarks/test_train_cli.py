@@ -70,7 +70,7 @@ def test_a_size_that_cannot_fit_stops_before_any_work_with_one_line(tmp_path):
     elapsed = time.monotonic() - start
     assert proc.returncode == 2, proc.stderr[-2000:]
     [line] = proc.stderr.strip().splitlines()
-    assert line.startswith("error: this run needs at least ") and "GiB of memory" in line
+    assert line.startswith("error: this run needs about ") and "GiB of memory" in line
     assert re.search(r"\]\) but [a-z ]+ is [\d,.]+ GiB; lower task.length", line)
     assert elapsed < 20 and "Traceback" not in proc.stdout
     assert {p.name for p in tmp_path.iterdir()} <= {".hydra", "train.log"}
@@ -295,3 +295,27 @@ def test_a_precision_the_backend_lacks_is_one_line(tmp_path):
         "error: train.precision 'TF32_TF32_F32' is not supported on the cpu backend; valid here: float32,"
     ), lines
     assert not (tmp_path / "summary.json").exists()
+
+
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=pack", "hydra.launcher.progress=false"]])
+def test_a_job_too_large_fails_alone_and_the_sweep_goes_on(tmp_path, launcher):
+    """``model.hidden=8,100000,16``: H=100000 passed the old memory check (which counted no
+    parameters) and XLA then aborted the whole sweep; now the middle job fails with its
+    error.json, the other two finish, and ``collect`` says so."""
+    from benchmarks.sweep import collect
+
+    proc = run_cli(
+        "-m", *launcher, "model.hidden=8,100000,16", "task.length=10", "train.steps=4", "train.eval_every=2",
+        "seeds=1", "diagnostics=none", "logger=none", f"hydra.sweep.dir={tmp_path}",
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: 1 sweep job(s) failed; see error.json in: {tmp_path / '1_lstm_adding'}"
+    )
+    error = json.loads((tmp_path / "1_lstm_adding" / "error.json").read_text())
+    assert error["type"] == "ValueError" and error["error"].startswith("this run needs about ")
+    assert "GiB of parameters and optimizer state for 1 seed(s)" in error["error"]
+    table = collect(tmp_path)
+    assert table["status"].tolist() == ["finished", "finished", "failed"]
+    assert table["model.hidden"][:2].tolist() == [8, 16]
+    assert table["runs"][2] == [str(tmp_path / "1_lstm_adding")]
