@@ -12,12 +12,14 @@ warnings only, so the bar stays tidy).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import logging
 import math
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +277,22 @@ class RunLock:
         self.file.close()
 
 
+@contextlib.contextmanager
+def stopped_by_ctrl_c(where: str, checkpoint: Checkpointer) -> Iterator[None]:
+    """While it lasts, a Ctrl-C (KeyboardInterrupt) comes out saying where it stopped and
+    whether the same command resumes it from a checkpoint (at which step) or starts again."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        step = checkpoint.last_saved
+        resume = (
+            f"resumes it from its checkpoint at step {step}"
+            if step
+            else "starts it again (no checkpoint yet)"
+        )
+        raise KeyboardInterrupt(f"interrupted: {where} stopped; the same command {resume}") from None
+
+
 def run_experiment(
     exp: Experiment, out: Path, *, params_init: Any = None, progress: bool = True
 ) -> dict[str, Any]:
@@ -291,8 +309,10 @@ def run_experiment(
         report(f"already finished: {out}")
         return done
     out.mkdir(parents=True, exist_ok=True)
-    with RunLock(out):
-        checkpoint = Checkpointer(out, exp.trainer.spec.checkpoint_every)
+    with (
+        RunLock(out),
+        stopped_by_ctrl_c(str(out), checkpoint := Checkpointer(out, exp.trainer.spec.checkpoint_every)),
+    ):
         resume_from = checkpoint.saved_step()
         store.drop_parts_from(out, resume_from or 0)
         if resume_from:

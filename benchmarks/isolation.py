@@ -77,8 +77,8 @@ def _child(
         logging.config.dictConfig(log_config)
     try:
         value = fn(*args)
-    except KeyboardInterrupt:
-        result.send(("interrupted", None))
+    except KeyboardInterrupt as e:
+        result.send(("interrupted", str(e)))
         sys.exit(130)
     except SystemExit as e:  # a checkpoint saved at a signal: its status is the news
         result.send(("exit", e.code))
@@ -189,7 +189,9 @@ def run_in_child(fn: Callable[..., Any], *args: Any, log_config: dict[str, Any] 
                 proc.join()
         tail.join()
         message = message or _receive(receive)
-    if interrupted or (message and message[0] == "interrupted"):
+    if message and message[0] == "interrupted":
+        raise KeyboardInterrupt(message[1])
+    if interrupted:
         raise KeyboardInterrupt
     if message is None or message[0] == "exit":
         lines = tail.lines()

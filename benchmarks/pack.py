@@ -50,6 +50,7 @@ from benchmarks.experiment import (
     format_summary,
     log,
     report,
+    stopped_by_ctrl_c,
     write_result,
 )
 from benchmarks.history import StoreSink
@@ -191,6 +192,7 @@ def run_pack(todo: list[Job], root: Path, progress: bool = True) -> dict[Path, d
     label = f"pack of {len(todo)} jobs, {len(seeds)} models"
     print(f"{label}: {', '.join(str(j.out) for j in todo)}", flush=True)
     with contextlib.ExitStack() as stack_:
+        stack_.enter_context(stopped_by_ctrl_c(f"the {label}", checkpoint))
         params_init, hypers = _start(todo, stack_, resume_from)
         if resume_from:
             print(f"resuming the {label} from its checkpoint at step {resume_from}", flush=True)

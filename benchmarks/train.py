@@ -32,6 +32,7 @@ from benchmarks import cli
 from benchmarks.config import build, register
 from benchmarks.experiment import FAILED, HELD, RunDirConflict, record_failure, run_experiment, run_job
 from benchmarks.isolation import run_in_child
+from benchmarks.strategies.processes import WorkerFailed
 
 register()
 
@@ -44,7 +45,8 @@ def hydra_main(cfg: DictConfig) -> dict[str, Any] | None:
         return _sweep_job(cfg, out)
     with cli.one_line_errors(ValueError):  # build's range checks
         experiment = build(cfg)
-    with cli.one_line_errors(RunDirConflict):  # the directory holds another run
+    # the directory holds another run; a worker died; a disk is full, read-only or not ours
+    with cli.one_line_errors(RunDirConflict, WorkerFailed, OSError):
         return run_experiment(experiment, out)
 
 
@@ -70,9 +72,14 @@ def main() -> None:
     with cli.one_line_errors(ValueError):  # ``+key=value`` for a key the schema lacks
         cli.check_additions(sys.argv[1:])
     # Hydra creates the run directory before the job: a path that is a file, lies under a
-    # file or is not writable fails there, and is one line too.
-    with cli.one_line_errors(FileExistsError, NotADirectoryError, PermissionError):
-        hydra_main()
+    # file, is read-only or not writable fails there, and is one line too. Ctrl-C is one
+    # line saying where it stopped and how it resumes, exit status 130.
+    try:
+        with cli.one_line_errors(OSError):
+            hydra_main()
+    except KeyboardInterrupt as e:
+        print(f"error: {e or 'interrupted'}", file=sys.stderr, flush=True)
+        sys.exit(130)
     if FAILED:
         cli.fail(failed_line())
 

@@ -22,6 +22,7 @@ import contextlib
 import multiprocessing as mp
 import multiprocessing.connection as mp_connection
 import os
+import signal
 import traceback
 from typing import Any
 
@@ -48,7 +49,9 @@ def usable_cores() -> list[int]:
 
 def _serve(conn: Any, trainer: Trainer, seeds: list[int], core: int | None) -> None:
     """A worker's life: pin, go single-threaded, then answer (method, args) requests with
-    the loop strategy until told to close or the parent goes away."""
+    the loop strategy until told to close or the parent goes away. Ctrl-C is the parent's
+    to handle (the terminal sends it to every process of the group): the worker ignores it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if core is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {core})
     # XLA reads its flags when the backend starts, at the first JAX operation (not import).

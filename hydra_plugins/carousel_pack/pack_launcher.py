@@ -7,8 +7,11 @@ Every job is composed and given its run directory as with Hydra's own launcher (
 ``.hydra/`` files, its ``train.log``); then the jobs that share a compiled program are
 trained side by side in it (:mod:`benchmarks.pack`), and each job's run directory gets its
 usual files. Jobs that cannot share (another model size, task length, optimizer, ...) make
-further packs, trained one after another. A job that fails to build, or a pack that fails,
-is recorded in each job's ``error.json`` and named at the end, as for any sweep.
+further packs, trained one after another, each in a child process of its own
+(:mod:`benchmarks.isolation`), so a pack whose process dies fails alone. A job that fails
+to build, or a pack that fails, is recorded in each job's ``error.json`` and named at the
+end, as for any sweep; a directory another run holds gets none (it is not ours), and the
+final line says so.
 """
 
 import logging

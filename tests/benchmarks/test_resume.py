@@ -3,6 +3,7 @@ directory, sweeps that skip what is done and go on after a failure."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -197,3 +198,34 @@ def test_a_run_directory_that_cannot_be_one_is_a_one_line_error(tmp_path, where)
     [line] = proc.stderr.strip().splitlines()
     assert line.startswith(f"error: cannot write {blocker}")
     assert blocker.read_text() == "not a directory"
+
+
+@pytest.mark.slow
+def test_ctrl_c_is_one_line_exit_130_and_the_run_resumes_to_the_same_numbers(uninterrupted, tmp_path):
+    proc = start(tmp_path)
+    wait_for(tmp_path / "checkpoint.npz", proc)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    code, _, err = finish(proc)
+    assert code == 130 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(
+        rf"error: interrupted: {re.escape(str(tmp_path))} stopped; the same command resumes it from its "
+        r"checkpoint at step \d+",
+        last,
+    ), last
+    code, out, err = finish(start(tmp_path))
+    assert code == 0, err[-2000:]
+    same_results(uninterrupted, tmp_path)
+
+
+def test_a_dead_worker_is_one_line(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    proc = start(tmp_path, "train.strategy=processes", "train.workers=2")
+    wait_for(tmp_path / "checkpoint.npz", proc)
+    workers = [p for p in psutil.Process(proc.pid).children() if "carousel" in p.name() or p.cmdline()]
+    workers[-1].kill()
+    code, _, err = finish(proc)
+    lines = [line for line in err.strip().splitlines() if "step/s" not in line]
+    assert code == 2 and "Traceback" not in err, err[-3000:]
+    assert re.fullmatch(r"error: worker process [01] \(seeds [01]\) died with exit code -9", lines[-1]), lines

@@ -1,5 +1,6 @@
 """The result store: atomic files, JSON without NaN, strict reading of files it did not write."""
 
+import errno
 import json
 import os
 
@@ -85,3 +86,20 @@ def test_the_strict_yaml_loader_refuses_anchors_and_aliases(tmp_path):
     for name, line in (("a.yaml", 1), ("b.yaml", 2)):
         with pytest.raises(store.UnreadableFile, match=f"anchors and aliases are not allowed at line {line}"):
             store.read_yaml_strict(tmp_path / name)
+
+
+def test_a_full_disk_names_the_file_and_leaves_the_old_one_intact(tmp_path, monkeypatch):
+    """ENOSPC as a write raises it (no file name of its own): the error names the file being
+    written, the file there keeps its earlier content and no temporary file is left."""
+    path = tmp_path / "summary.json"
+    store.write_json(path, {"n": 1})
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as info:
+        store.write_json(path, {"n": 2})
+    assert (info.value.errno, info.value.filename) == (errno.ENOSPC, str(path))
+    assert json.loads(path.read_text()) == {"n": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
