@@ -322,7 +322,7 @@ def run_experiment(
             params_init = init_params(exp.trainer.model, exp.seeds)
         store.write_npz(out / "params_init.npz", params_init)
         summary = _train_into(exp, out, config, params_init, checkpoint, progress)
-        checkpoint.path.unlink(missing_ok=True)
+        checkpoint.remove()
     return summary
 
 

@@ -229,3 +229,22 @@ def test_a_dead_worker_is_one_line(tmp_path):
     lines = [line for line in err.strip().splitlines() if "step/s" not in line]
     assert code == 2 and "Traceback" not in err, err[-3000:]
     assert re.fullmatch(r"error: worker process [01] \(seeds [01]\) died with exit code -9", lines[-1]), lines
+
+
+@pytest.mark.slow
+def test_a_truncated_checkpoint_resumes_from_the_previous_one_to_the_same_numbers(uninterrupted, tmp_path):
+    """Killed after two checkpoints, the newest cut in half: the same command sets it aside
+    with a warning, resumes from the one before and ends with the uninterrupted numbers."""
+    proc = start(tmp_path)
+    wait_for(tmp_path / "checkpoint.prev.npz", proc)
+    proc.send_signal(signal.SIGKILL)
+    finish(proc)
+    newest = tmp_path / "checkpoint.npz"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    code, out, err = finish(start(tmp_path))
+    assert code == 0, err[-2000:]
+    assert f"warning: checkpoint {newest} cannot be read (" in err
+    assert "set aside as checkpoint.npz.corrupt-1" in err
+    assert re.search(r"resuming from the checkpoint at step \d+", out)
+    assert (tmp_path / "checkpoint.npz.corrupt-1").exists() and not newest.exists()
+    same_results(uninterrupted, tmp_path)
