@@ -1,13 +1,14 @@
 """Reproduce a study: ``python scripts/reproduce.py NAME --scale smoke|cpu|paper [overrides]``.
 
 ``--list`` names the studies with their source and scales; ``--table [--scale S]`` prints
-the README's Reproductions table from every ``runs/studies/*/S/reproduction.json`` found
+the Reproductions tables (the summary in README.md, every claim in
+benchmarks/studies/README.md) from every ``runs/studies/*/S/reproduction.json`` found
 (registry order), so the table's numbers come from the runs' own reports; ``--costs
 [--scale S]`` prints each study's measured throughput at S and its paper scale's cost. A run writes
 ``runs/studies/NAME/SCALE/`` (or ``--out``): one Hydra multirun per sweep, then
 ``reproduction.json`` (every claim with the paper's value, ours and a verdict, the scale,
 seeds and wall time), ``answer.md`` (the study's paragraph with its numbers),
-``readme_rows.md`` (rows for the README's table) and ``figures/``. Extra arguments are Hydra
+``readme_rows.md`` (rows for the per-claim table) and ``figures/``. Extra arguments are Hydra
 overrides passed to every run (e.g. ``hydra/launcher=submitit_slurm``). Runs already
 finished in the directory are not run again, so an interrupted study continues where it
 stopped. Without ``--scale`` a run is at :data:`DEFAULT_SCALE`, and its first line says so.
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="reproduce", description="Run, collect, compare and draw a study.")
     parser.add_argument("name", nargs="?", help="the study (see --list)")
     parser.add_argument("--list", action="store_true", help="list the studies and their scales")
-    parser.add_argument("--table", action="store_true", help="print the README table of the runs at --scale")
+    parser.add_argument("--table", action="store_true", help="print the Reproductions tables at --scale")
     parser.add_argument(
         "--costs", action="store_true", help="print each study's measured throughput and paper-scale cost"
     )

@@ -15,7 +15,8 @@ from benchmarks.studies import (
 )
 from benchmarks.studies.base import SCALES, Claim, RunRecord, Study, Sweep, load_runs, reproduce
 
-# the order of the README's Reproductions table: the papers by year, then the suite's question
+# the order of the Reproductions tables (README.md, benchmarks/studies/README.md): the papers
+# by year, then the suite's question
 STUDIES: dict[str, Study] = {
     s.name: s
     for s in (

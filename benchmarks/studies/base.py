@@ -217,8 +217,8 @@ def reproduce(
 
 
 def readme_rows(report: dict[str, Any]) -> str:
-    """Markdown rows for the README's Reproductions table: one per claim; the time is the
-    runs' own wall times summed."""
+    """Markdown rows for the per-claim Reproductions table (benchmarks/studies/README.md): one
+    per claim; the time is the runs' own wall times summed."""
     minutes = report["run_time_s"] / 60
     lines = []
     for c in report["claims"]:

@@ -124,7 +124,8 @@ def test_table_is_built_from_the_reports_found(tmp_path):
     )
     cost = _run("--costs", "--scale", "cpu", "--out", str(tmp_path)).stdout.splitlines()
     assert cost[0].startswith("| study | cpu: model-steps | run time | model-steps/s | paper: jobs |")
-    # the paper scale: 54 jobs, 2.7M model-steps (README); at 45 model-steps/s: 16.7 hours
+    # the paper scale: 54 jobs, 2.7M model-steps (benchmarks/studies/README.md); at 45 model-steps/s:
+    # 16.7 hours
     assert cost[2:] == ["| why_lstm_explodes | 50,400 | 19.0 min | 45 | 54 | 2,700,000 | 16.7 h |"]
     missing = _run("--table", "--scale", "paper", "--out", str(tmp_path))
     assert missing.returncode == 2
