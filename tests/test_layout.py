@@ -1,4 +1,5 @@
-"""The shape of the code base: imports run one way, no cycles, short functions.
+"""The shape of the code base: imports run one way, no cycles, short functions, and nothing
+points outside the repository.
 
 Imports run ``scripts -> benchmarks -> models, tasks``; ``models`` and ``tasks`` import
 nothing from each other or from ``benchmarks``/``scripts``; ``carousel_checks`` (the shared
@@ -9,6 +10,8 @@ inside functions, because a lazy import is still a dependency.
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -149,3 +152,55 @@ def test_functions_are_short_except_the_listed_ones():
 @pytest.mark.parametrize("folder", ["benchmarks", "models", "tasks", "conf", "scripts", "tests"])
 def test_the_top_level_folders_exist(folder):
     assert (ROOT / folder).is_dir()
+
+
+# Notes kept outside this repository: no tracked file may name them or point at the folder
+# that holds them, so the repository reads on its own. Built from parts so that this file
+# does not name them either.
+OUTSIDE_NAMES = tuple(f"{name}.md" for name in ("TASKS", "DESIGN", "STYLE"))
+OUTSIDE_DIR = "shared" + "/"
+
+
+def tracked_files(root: Path = ROOT) -> list[str]:
+    """The repository's tracked files (``git ls-files``), relative to its root."""
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    return [p for p in out.stdout.decode().split("\0") if p]
+
+
+def outside_references(text: str, tracked: list[str]) -> list[str]:
+    """The names of outside notes in ``text``, and every path into a folder named like the
+    outside one that is not a folder of the repository (absolute, home, ``..`` or absent)."""
+    hits = [name for name in OUTSIDE_NAMES if name.lower() in text.lower()]
+    for m in re.finditer(r"[\w./~-]*" + re.escape(OUTSIDE_DIR), text):
+        ref = m.group()
+        outside = ref.startswith(("/", "~")) or ".." in ref.split("/")
+        inside = ref.removeprefix("./")
+        if outside or not any(t.startswith(inside) for t in tracked):
+            hits.append(ref)
+    return hits
+
+
+def test_no_tracked_file_points_outside_the_repository():
+    tracked = tracked_files()
+    found = {}
+    for name in tracked:
+        try:
+            text = (ROOT / name).read_text()
+        except (UnicodeDecodeError, FileNotFoundError, IsADirectoryError):
+            continue  # binary, or deleted in the work tree
+        if hits := outside_references(text, tracked):
+            found[name] = hits
+    assert found == {}
+
+
+def test_the_outside_check_would_fail():
+    tracked = ["benchmarks/figures/draw.py", "data/" + OUTSIDE_DIR + "x.csv"]
+    names = "see " + OUTSIDE_NAMES[0] + " and " + OUTSIDE_NAMES[2].lower()
+    assert outside_references(names, tracked) == [OUTSIDE_NAMES[0], OUTSIDE_NAMES[2]]
+    assert outside_references("/work/" + OUTSIDE_DIR + "notes", tracked) == ["/work/" + OUTSIDE_DIR]
+    assert outside_references("../" + OUTSIDE_DIR, tracked) == ["../" + OUTSIDE_DIR]
+    assert outside_references("in " + OUTSIDE_DIR + "hooks", tracked) == [OUTSIDE_DIR]
+    assert outside_references("data/" + OUTSIDE_DIR + "x.csv; shared drawing", tracked) == []
