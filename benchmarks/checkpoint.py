@@ -121,10 +121,9 @@ class Checkpointer:
         leaves = jax.tree.leaves(jax.device_get(states))
         arrays = {f"leaf{i:04d}": np.asarray(x) for i, x in enumerate(leaves)}
         meta = json.dumps({"done": done, "next_full": next_full, "recorder": recorder, "leaves": len(leaves)})
+        checksum = _digest(list(arrays.values()), meta.encode())
         arrays["meta"] = np.frombuffer(meta.encode(), np.uint8)  # NaN round-trips
-        arrays["checksum"] = np.frombuffer(
-            _digest(list(arrays.values())[:-1], meta.encode()).encode(), np.uint8
-        )
+        arrays["checksum"] = np.frombuffer(checksum.encode(), np.uint8)
         if self.path.exists():
             os.replace(self.path, self.previous_path)
         store.write_npz(self.path, arrays)
