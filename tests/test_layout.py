@@ -166,11 +166,13 @@ def tracked_files(root: Path = ROOT) -> list[str]:
     try:
         out = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True)
     except (OSError, subprocess.CalledProcessError):  # no .git (an export): every file but the ignored
-        ignored = {".git", ".venv", "runs", "outputs", "multirun"}
+        ignored = {".git", ".venv", ".pytest_cache", ".ruff_cache", ".mypy_cache", "runs", "outputs"}
+        ignored |= {"multirun", "__pycache__"}
         return [
             str(p.relative_to(root))
             for p in sorted(root.rglob("*"))
-            if p.is_file() and not ignored & set(p.relative_to(root).parts) and "__pycache__" not in p.parts
+            if p.is_file()
+            and not any(d in ignored or d.endswith(".egg-info") for d in p.relative_to(root).parts[:-1])
         ]
     return [p for p in out.stdout.decode().split("\0") if p]
 
