@@ -1,7 +1,7 @@
 """Checkpoints: the complete training state of every seed, saved atomically, and resumed.
 
 A checkpoint is taken at a chunk boundary, before the evaluation at step ``done``: the
-stacked :class:`~benchmarks.chunk.TrainState` (parameters, optimiser state, divergence
+stacked :class:`~benchmarks.trainer.TrainState` (parameters, optimiser state, divergence
 step, stopped flag of every seed), ``done``, the step of the next full diagnostics and
 the recorder's state (per-seed results, the last chunk's statistics, the exploding-event
 detector's window). Training batches come from ``fold_in(data_key, step)``, so a run

@@ -39,7 +39,6 @@ import numpy as np
 
 from benchmarks import store
 from benchmarks.checkpoint import Checkpointer
-from benchmarks.chunk import Trainer
 from benchmarks.config import Experiment
 from benchmarks.experiment import (
     ProgressBar,
@@ -57,6 +56,7 @@ from benchmarks.history import StoreSink
 from benchmarks.isolation import run_in_child
 from benchmarks.optim import hyper
 from benchmarks.strategies.base import stack
+from benchmarks.trainer import Trainer
 from benchmarks.training_loop import init_params, train_groups
 
 PACK_DIR = ".pack"
@@ -224,7 +224,7 @@ def run_pack(todo: list[Job], root: Path, progress: bool = True) -> dict[Path, d
 Outcome = dict[str, Any] | Exception  # a job's summary, or what stopped it
 
 
-def run_sweep(
+def run_jobs(
     jobs: list[Job], root: Path, *, progress: bool = True, isolate: bool = True
 ) -> dict[Path, Outcome]:
     """Every job not already finished in its directory, packed by program (:func:`plan`);

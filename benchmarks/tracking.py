@@ -133,7 +133,7 @@ def diagnostic_metrics(arrays: dict[str, np.ndarray], i: int) -> dict[str, float
 
 def chunk_norms(series: dict[str, np.ndarray], i: int) -> dict[str, np.ndarray]:
     """Seed ``i``'s per-step gradient norms over one chunk, per parameter matrix
-    (``series``: :meth:`Recorder.chunk`'s, [steps, seeds] each), as log10; a matrix whose
+    (``series``: :meth:`Recorder.record_chunk`'s, [steps, seeds] each), as log10; a matrix whose
     seed did not train in the chunk (solved or diverged: NaN) is left out."""
     out = {}
     for key, value in series.items():

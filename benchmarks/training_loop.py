@@ -20,12 +20,12 @@ import numpy as np
 
 from benchmarks import diagnostics as dg
 from benchmarks.checkpoint import Checkpointer
-from benchmarks.chunk import STREAM_PARAMS, ChunkMetrics, EvalMetrics, Trainer, TrainState, seed_keys
 from benchmarks.history import MemorySink, StoreSink
 from benchmarks.optim import Hyper
 from benchmarks.optim import hyper as optim_hyper
 from benchmarks.stats import wilson_interval
 from benchmarks.strategies import make_strategy, resolve_strategy
+from benchmarks.trainer import STREAM_PARAMS, ChunkMetrics, EvalMetrics, Trainer, TrainState, seed_keys
 from models.scan import Params, RecurrentNet
 
 
@@ -173,7 +173,7 @@ class Recorder:
         self._fan(step, self.open_groups(step), lambda sink, m: sink.add_rows(step, rows[m.start : m.stop]))
         return rows, newly_solved
 
-    def chunk(
+    def record_chunk(
         self, steps: np.ndarray, metrics: ChunkMetrics, diverged_at: np.ndarray, active: np.ndarray
     ) -> dict[str, np.ndarray]:
         """The per-step values of one chunk; a frozen (solved or diverged) seed is not
@@ -356,7 +356,7 @@ def train(
     evaluation with one metrics row per seed (for progress bars, loggers, the store);
     ``on_diagnostics(step, arrays)`` after every full diagnostics measurement;
     ``on_chunk(series)`` after every trained chunk with its per-step series
-    (:meth:`Recorder.chunk`). ``sink``
+    (:meth:`Recorder.record_chunk`). ``sink``
     receives the history (default: kept in memory and returned); with ``checkpoint`` the
     run resumes from its last checkpoint, if any, and saves new ones as it goes.
     """
@@ -439,9 +439,9 @@ def train_groups(
                 states = states._replace(stopped=states.stopped.at[np.asarray(newly_solved)].set(True))
             active = record.active()
             steps = np.arange(done, done + min(spec.eval_every, spec.steps - done), dtype=np.int32)
-            states, metrics = runner.chunk(states, jnp.asarray(steps))
+            states, metrics = runner.train_chunk(states, jnp.asarray(steps))
             diverged_at = np.asarray(jax.device_get(states.diverged_at))
-            series = record.chunk(steps, jax.device_get(metrics), diverged_at, active)
+            series = record.record_chunk(steps, jax.device_get(metrics), diverged_at, active)
             for g in record.running():
                 listeners[g].on_chunk(series_part(series, record.groups[g]))
             done += len(steps)

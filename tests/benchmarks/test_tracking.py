@@ -13,11 +13,11 @@ import pytest
 import yaml
 
 from benchmarks import tracking
-from benchmarks.chunk import Trainer, TrainSpec
 from benchmarks.config import Experiment, LoggerSpec
 from benchmarks.diagnostics import DiagnosticsSpec
 from benchmarks.experiment import run_experiment
 from benchmarks.optim import OptimSpec
+from benchmarks.trainer import Trainer, TrainSpec
 from models import make_model
 from tasks.adding import AddingTask
 

@@ -13,10 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks.chunk import Trainer, TrainSpec
 from benchmarks.diagnostics import DiagnosticsSpec
 from benchmarks.optim import OptimSpec
 from benchmarks.strategies import ProcessStrategy, WorkerFailed
+from benchmarks.trainer import Trainer, TrainSpec
 from benchmarks.training_loop import init_params, train
 from models import make_model
 from tasks.adding import AddingTask
@@ -77,7 +77,7 @@ def test_a_killed_worker_ends_the_run_with_its_seeds_named_not_a_hang():
     os.kill(strategy.procs[1].pid, signal.SIGKILL)  # what the out-of-memory killer does
     start = time.monotonic()
     with pytest.raises(WorkerFailed, match=r"worker process 1 \(seeds 1\) died with exit code -9"):
-        strategy.chunk(states, jnp.arange(5))
+        strategy.train_chunk(states, jnp.arange(5))
     assert time.monotonic() - start < 10
     assert not multiprocessing.active_children()  # the surviving worker was stopped too
 
