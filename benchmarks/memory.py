@@ -143,7 +143,7 @@ def phase_bytes(trainer: Trainer) -> dict[str, tuple[int, str]]:
     io = task.input_size + targets + 1  # x, y and mask at one step
     width = model.layers * model.hidden  # one state of every layer at one step
     params, state, arrays = state_bytes(trainer)
-    n_eval = task.eval_size if hasattr(task, "eval_batch") else trainer.eval_size
+    n_eval = task.eval_size if task.held_out else trainer.eval_size
     eval_batch = min(n_eval, EVAL_BATCH)
     n_eval = math.ceil(n_eval / eval_batch) * eval_batch
     probes = states * t_len if diag.probes else 0

@@ -42,6 +42,7 @@ from carousel_checks import check_choice, check_positive
 from models.base import ModelSpec
 from models.linalg import tree_all_finite, tree_norm
 from models.scan import Params, RecurrentNet
+from tasks.base import Batch, Task
 
 STRATEGIES = ("auto", "vmap", "loop", "processes")
 STREAM_PARAMS, STREAM_DATA, STREAM_EVAL, STREAM_DIAG = 0, 1, 2, 3
@@ -148,7 +149,7 @@ class Trainer:
     """Pure training functions for one (model, task, optimizer, schedule)."""
 
     model: RecurrentNet
-    task: Any
+    task: Task
     optim: OptimSpec
     spec: TrainSpec
     diagnostics: DiagnosticsSpec = DiagnosticsSpec()
@@ -232,12 +233,12 @@ class Trainer:
     def evaluate(self, params: Params, eval_key: jax.Array) -> EvalMetrics:
         """Loss, fraction correct and the task's criterion on the fixed evaluation set.
 
-        Tasks with a held-out split (``task.eval_batch()``) are evaluated on it; the others
-        on ``eval_size`` fresh sequences from the seed's eval stream (rounded up to whole
-        batches of at most :data:`EVAL_BATCH` sequences). Evaluation runs batch by batch to
-        bound memory.
+        A task with a held-out split (``task.held_out``) is evaluated on it
+        (``task.eval_batch()``); the others on ``eval_size`` fresh sequences from the seed's
+        eval stream (rounded up to whole batches of at most :data:`EVAL_BATCH` sequences).
+        Evaluation runs batch by batch to bound memory.
         """
-        if hasattr(self.task, "eval_batch"):
+        if self.task.held_out:
             batches, valid = _in_batches(self.task.eval_batch(), EVAL_BATCH)
         else:
             size = min(self.eval_size, EVAL_BATCH)
@@ -256,7 +257,7 @@ class Trainer:
         loss, frac = jnp.sum(losses) / jnp.sum(weights), jnp.sum(correct) / jnp.sum(weights)
         return EvalMetrics(loss, frac, self.task.solved(loss, frac))
 
-    def diagnostics_batch(self, diag_key: jax.Array):
+    def diagnostics_batch(self, diag_key: jax.Array) -> Batch:
         return self.task.sample(diag_key, self.diagnostics.batch_size)
 
     @at_precision
