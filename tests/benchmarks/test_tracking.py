@@ -23,7 +23,7 @@ from tasks.adding import AddingTask
 
 
 class RecordingLogger:
-    """Records what :class:`benchmarks.experiment.RunSinks` sends, per seed run."""
+    """Records what :class:`benchmarks.experiment.Tracker` sends, per seed run."""
 
     live = True
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from benchmarks.diagnostics import DiagnosticsSpec
+from benchmarks.history import Listener
 from benchmarks.optim import OptimSpec
 from benchmarks.strategies import ProcessStrategy, WorkerFailed
 from benchmarks.trainer import Trainer, TrainSpec
@@ -35,14 +36,16 @@ def test_worker_processes_give_the_loop_results_bit_for_bit_and_report_live():
     in-process loop, and their evaluations and full diagnostics arrive while training."""
     trainer = lstm_trainer(level="full")
     seen, measured = [], []
+
+    class Live(Listener):
+        def on_eval(self, step, rows):
+            seen.append((step, [r["seed"] for r in rows]))
+
+        def on_diagnostics(self, step, arrays):
+            measured.append(step)
+
     loop = train(trainer, [0, 1, 2], strategy="loop")
-    procs = train(
-        trainer,
-        [0, 1, 2],
-        strategy="processes",
-        on_eval=lambda step, rows: seen.append((step, [r["seed"] for r in rows])),
-        on_diagnostics=lambda step, arrays: measured.append(step),
-    )
+    procs = train(trainer, [0, 1, 2], strategy="processes", listener=Live())
     assert procs.strategy == "processes"
     assert [s for s, _ in seen] == sorted({s for s, _ in seen}) and seen[0] == (0, [0, 1, 2])
     assert measured == list(loop.diagnostics["step"])
