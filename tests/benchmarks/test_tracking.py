@@ -182,8 +182,8 @@ def wandb_records(path):
             pos += block - pos % block
             continue
         _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
-        pending = chunk if kind in (1, 2) else pending + chunk
+        fragment, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        pending = fragment if kind in (1, 2) else pending + fragment
         if kind in (1, 4):
             record = wandb_internal_pb2.Record()
             record.ParseFromString(pending)
