@@ -1,10 +1,11 @@
 """Checkpoints: the complete training state of every seed, saved atomically, and resumed.
 
 A checkpoint is taken at a chunk boundary, before the evaluation at step ``done``: the
-stacked :class:`~benchmarks.chunk.TrainState` (parameters, optimiser state, divergence
-step, stopped flag of every seed), ``done``, the step of the next full diagnostics and
-the recorder's state (per-seed results, the last chunk's statistics, the exploding-event
-detector's window). Training batches come from ``fold_in(data_key, step)``, so a run
+stacked :class:`~benchmarks.trainer.TrainState` (parameters, optimiser state, divergence
+step, stopped flag of every seed), ``done``, the step of the next full diagnostics, the
+recorder's state (per-seed results, the last chunk's statistics, the exploding-event
+detector's window) and the listener's (:meth:`benchmarks.history.Listener.on_checkpoint`:
+a pack's, which of its jobs have ended). Training batches come from ``fold_in(data_key, step)``, so a run
 resumed from it computes exactly what the uninterrupted run computes after ``done``.
 
 Format: ``checkpoint.npz`` in the run directory, written to a temporary file and renamed
@@ -116,11 +117,22 @@ class Checkpointer:
     def due(self, done: int) -> bool:
         return self.signalled is not None or (self.every > 0 and done - self.last_saved >= self.every)
 
-    def save(self, states: Any, done: int, next_full: int, recorder: dict[str, Any]) -> None:
+    def save(
+        self, states: Any, done: int, next_full: int, recorder: dict[str, Any], listener: Any = None
+    ) -> None:
+        """``recorder``: the recorder's state; ``listener``: the listener's (JSON-able)."""
         start = time.perf_counter()
         leaves = jax.tree.leaves(jax.device_get(states))
         arrays = {f"leaf{i:04d}": np.asarray(x) for i, x in enumerate(leaves)}
-        meta = json.dumps({"done": done, "next_full": next_full, "recorder": recorder, "leaves": len(leaves)})
+        meta = json.dumps(
+            {
+                "done": done,
+                "next_full": next_full,
+                "recorder": recorder,
+                "listener": listener,
+                "leaves": len(leaves),
+            }
+        )
         checksum = _digest(list(arrays.values()), meta.encode())
         arrays["meta"] = np.frombuffer(meta.encode(), np.uint8)  # NaN round-trips
         arrays["checksum"] = np.frombuffer(checksum.encode(), np.uint8)

@@ -3,7 +3,7 @@
 One source of defaults, and ``--cfg job`` shows them: every schema here is built from a
 frozen spec with that spec's real defaults (:class:`~models.base.ModelSpec` and its
 :class:`~models.base.InitSpec`, :class:`~benchmarks.optim.OptimSpec`,
-:class:`~benchmarks.chunk.TrainSpec`, :class:`~benchmarks.diagnostics.DiagnosticsSpec`,
+:class:`~benchmarks.trainer.TrainSpec`, :class:`~benchmarks.diagnostics.DiagnosticsSpec`,
 :class:`LoggerSpec`, and each task's own dataclass). A model preset
 (``conf/model/<name>.yaml``, written from :data:`models.MODELS` by ``scripts/presets.py``)
 lists only where it differs from ModelSpec's defaults; each task's YAML extends its own
@@ -33,10 +33,10 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from benchmarks.chunk import PRECISIONS, STRATEGIES, Trainer, TrainSpec
 from benchmarks.diagnostics import LEVELS, DiagnosticsSpec
 from benchmarks.memory import check_memory
 from benchmarks.optim import CLIPPING, OPTIMIZERS, OptimSpec
+from benchmarks.trainer import PRECISIONS, STRATEGIES, Trainer, TrainSpec
 from carousel_checks import check_choice
 from models import make_model
 from models.base import ACTIVATIONS, CELLS, INITIALIZERS, InitSpec, ModelSpec

@@ -2,7 +2,10 @@
 
 The entry point (:mod:`benchmarks.train`) builds an :class:`~benchmarks.config.Experiment`
 from the config and calls :func:`run_experiment`, which hands it to the training loop
-(:func:`benchmarks.training_loop.train`) and writes what comes back to the store.
+(:func:`benchmarks.training_loop.train`) with three listeners
+(:class:`~benchmarks.history.Listener`): the store
+(:class:`~benchmarks.history.StoreSink`), the tracker (:class:`Tracker`) and the progress
+bar (:class:`ProgressBar`); then it writes the result files.
 
 Progress goes two ways: a tqdm bar for the terminal, and one line per evaluation plus the
 summary and the run directory on the ``carousel`` logger, which Hydra's job logging writes
@@ -30,7 +33,7 @@ from tqdm.auto import tqdm
 from benchmarks import store, tracking
 from benchmarks.checkpoint import Checkpointer
 from benchmarks.config import Experiment
-from benchmarks.history import StoreSink
+from benchmarks.history import Arrays, Listener, Listeners, Rows, StoreSink, TrainedChunk
 from benchmarks.logger import make_logger
 from benchmarks.sweep import flatten
 from benchmarks.training_loop import RunResult, init_params, train
@@ -74,7 +77,14 @@ def diagnostics_summary(diag: dict[str, np.ndarray], seeds: list[int]) -> dict[s
     return out
 
 
-class ProgressBar:
+def mean_loss_and_solved(rows: Rows) -> tuple[float, int]:
+    """An evaluation's mean training loss over the seeds that have one (NaN: none yet, or
+    none training) and how many seeds are solved."""
+    losses = [r["train_loss"] for r in rows if np.isfinite(r["train_loss"])]
+    return (float(np.mean(losses)) if losses else float("nan")), sum(r["solved"] for r in rows)
+
+
+class ProgressBar(Listener):
     """The run's tqdm bar for the terminal. Before any step is counted the evaluation and
     the first training chunk compile (seconds to minutes, silent otherwise), so the bar
     says ``compiling...`` until the second evaluation, the first after a trained chunk;
@@ -94,6 +104,10 @@ class ProgressBar:
         )
         self.evaluations = 0
 
+    def on_eval(self, step: int, rows: Rows) -> None:
+        loss, solved = mean_loss_and_solved(rows)
+        self.evaluated(step, loss, solved, len(rows))
+
     def evaluated(self, step: int, loss: float, solved: int, seeds: int) -> None:
         """Show an evaluation at ``step``: mean training loss over seeds (NaN: none yet)."""
         self.evaluations += 1
@@ -111,43 +125,39 @@ class ProgressBar:
         self.bar.close()
 
 
-class RunSinks:
-    """Where one run's evaluations and measurements go while it trains besides the store
-    (:class:`~benchmarks.history.StoreSink`): the logger, one W&B run per seed
-    (:mod:`benchmarks.tracking` says what each holds), and the progress bar
-    (:class:`ProgressBar`)."""
+class Tracker(Listener):
+    """The run's evaluations and measurements on their way out besides the store: to the
+    experiment tracker, one W&B run per seed (:class:`~benchmarks.logger.Logger`, the W&B
+    or the null backend; :mod:`benchmarks.tracking` says what each run holds), and one
+    line per evaluation on the ``carousel`` logger (``train.log``)."""
 
-    def __init__(self, exp: Experiment, out: Path, config: dict[str, Any], label: str, progress: bool):
+    def __init__(self, exp: Experiment, out: Path, config: dict[str, Any]):
         self.out, self.seeds = out, exp.seeds
         self.logger = make_logger(exp.logger, out, tracking.seed_runs(config, out, exp.logger.group))
-        self.progress = ProgressBar(exp.trainer.spec.steps, label, progress)
 
-    def on_eval(self, step: int, chunk_rows: list[dict[str, Any]]) -> None:
-        solved = sum(r["solved"] for r in chunk_rows)
-        losses = [r["train_loss"] for r in chunk_rows if np.isfinite(r["train_loss"])]
-        loss = float(np.mean(losses)) if losses else float("nan")  # no seed trained: nothing to show
-        for i, row in enumerate(chunk_rows):
+    def on_eval(self, step: int, rows: Rows) -> None:
+        loss, solved = mean_loss_and_solved(rows)
+        for i, row in enumerate(rows):
             self.logger.log(i, tracking.eval_metrics(row), step)
-        train_loss = f"{loss:.4g}" if losses else "-"
-        eval_loss = float(np.mean([r["eval_loss"] for r in chunk_rows]))
+        train_loss = "-" if math.isnan(loss) else f"{loss:.4g}"  # NaN: no seed has trained
+        eval_loss = float(np.mean([r["eval_loss"] for r in rows]))
         log.info(
             f"step {step}: train loss {train_loss} (mean over seeds), "
-            f"eval loss {eval_loss:.4g}, solved {solved}/{len(chunk_rows)} seeds"
+            f"eval loss {eval_loss:.4g}, solved {solved}/{len(rows)} seeds"
         )
-        self.progress.evaluated(step, loss, solved, len(chunk_rows))
 
-    def on_chunk(self, series: dict[str, np.ndarray]) -> None:
+    def on_chunk(self, chunk: TrainedChunk) -> None:
         """Per seed and parameter matrix, a histogram of the chunk's per-step gradient norms,
         at the chunk's last step."""
         if not self.logger.live:
             return
-        step = int(series["step"][-1])
+        step = int(chunk.series["step"][-1])
         for i in range(len(self.seeds)):
-            norms = tracking.chunk_norms(series, i)
+            norms = tracking.chunk_norms(chunk.series, i)
             if norms:
                 self.logger.log(i, {k: self.logger.histogram(v) for k, v in norms.items()}, step)
 
-    def on_diagnostics(self, step: int, arrays: dict[str, np.ndarray]) -> None:
+    def on_diagnostics(self, step: int, arrays: Arrays) -> None:
         for i in range(len(self.seeds)):
             self.logger.log(i, tracking.diagnostic_metrics(arrays, i), step)
 
@@ -343,28 +353,26 @@ def _train_into(
     checkpoint: Checkpointer,
     progress: bool,
 ) -> dict[str, Any]:
-    task = exp.trainer.task
+    task, spec, diag = exp.trainer.task, exp.trainer.spec, exp.trainer.diagnostics
     label = f"{exp.model_name} on {exp.task_name}/{task.variant} T={task.length}"
-    sinks = RunSinks(exp, out, config, label, progress)
-    diag = exp.trainer.diagnostics
-    sink = StoreSink(out, diag.exact_steps, diag.bin_steps)
+    tracker = Tracker(exp, out, config)
+    bar = ProgressBar(spec.steps, label, progress)
+    history = StoreSink(out, diag.exact_steps, diag.bin_steps)
     try:
         with checkpoint:
             result = train(
                 exp.trainer,
                 exp.seeds,
                 params_init=params_init,
-                on_eval=sinks.on_eval,
-                on_diagnostics=sinks.on_diagnostics,
-                on_chunk=sinks.on_chunk,
-                sink=sink,
+                listener=Listeners([history, tracker, bar]),
+                keep_history=False,
                 checkpoint=checkpoint,
             )
     finally:
-        sinks.progress.close()
-    sink.finish()
+        bar.close()
+    history.finish()
     summary = write_result(out, exp, result)
-    sinks.finish(summary)
+    tracker.finish(summary)
     report(format_summary(summary, label))
     report(f"results: {out}")
     return summary

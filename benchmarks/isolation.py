@@ -101,9 +101,9 @@ class _Tail(threading.Thread):
         self.conn = conn
 
     def run(self) -> None:
-        while chunk := os.read(self.fd, 65536):
-            os.write(2, chunk)
-            self.kept = (self.kept + chunk)[-TAIL_BYTES:]
+        while block := os.read(self.fd, 65536):
+            os.write(2, block)
+            self.kept = (self.kept + block)[-TAIL_BYTES:]
         self.conn.close()
 
     def lines(self, n: int = 20) -> list[str]:

@@ -42,7 +42,10 @@ LIGHT = {"console": "off", "x_disable_stats": True, "x_disable_machine_info": Tr
 
 
 class Logger(Protocol):
-    """One experiment's tracker: one run per seed, addressed by the seed's position."""
+    """One experiment's tracker backend (W&B, or none): one run per seed, addressed by the
+    seed's position. Not itself a listener of the run: the listener
+    :class:`benchmarks.experiment.Tracker` (a :class:`~benchmarks.history.Listener`) turns
+    the run's evaluations, chunks and measurements into calls on it."""
 
     @property
     def live(self) -> bool:

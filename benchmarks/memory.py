@@ -19,7 +19,7 @@ The estimate counts everything a run holds at its peak, from shapes alone
     reads (h; h and c for an LSTM), ``batch x T x (inputs + layers x hidden x states)``,
     and the chunk's per-step gradient-norm series;
   - evaluation: ``EVALUATION_FACTOR`` times the whole evaluation set, sampled at once,
-    and the hidden states of one chunk of at most ``EVAL_CHUNK`` sequences;
+    and the hidden states of one batch of at most ``EVAL_BATCH`` sequences;
   - full diagnostics: ``JACOBIAN_FACTOR`` times the one-step state Jacobians of
     ``jacobian_sequences`` sequences, ``sequences x T x (states x hidden)^2``, and the
     diagnostics batch like a training batch;
@@ -51,8 +51,8 @@ from typing import Any
 
 import jax
 
-from benchmarks.chunk import EVAL_CHUNK, Trainer
 from benchmarks.strategies import resolve_strategy, usable_cores
+from benchmarks.trainer import EVAL_BATCH, Trainer
 
 BYTES = 4  # float32
 TRAINING_FACTOR = 2.5
@@ -143,9 +143,9 @@ def phase_bytes(trainer: Trainer) -> dict[str, tuple[int, str]]:
     io = task.input_size + targets + 1  # x, y and mask at one step
     width = model.layers * model.hidden  # one state of every layer at one step
     params, state, arrays = state_bytes(trainer)
-    n_eval = task.eval_size if hasattr(task, "eval_batch") else trainer.eval_size
-    chunk = min(n_eval, EVAL_CHUNK)
-    n_eval = math.ceil(n_eval / chunk) * chunk
+    n_eval = task.eval_size if task.held_out else trainer.eval_size
+    eval_batch = min(n_eval, EVAL_BATCH)
+    n_eval = math.ceil(n_eval / eval_batch) * eval_batch
     probes = states * t_len if diag.probes else 0
     series = spec.eval_every * (2 + probes + arrays)
     activations = spec.batch_size * t_len * (io + width * states)
@@ -155,7 +155,7 @@ def phase_bytes(trainer: Trainer) -> dict[str, tuple[int, str]]:
             f"training batch {spec.batch_size} x {t_len} steps x {width * states} state values",
         ),
         "evaluation": (
-            BYTES * EVALUATION_FACTOR * t_len * (n_eval * io + chunk * width),
+            BYTES * EVALUATION_FACTOR * t_len * (n_eval * io + eval_batch * width),
             f"evaluation set {n_eval} x {t_len} steps",
         ),
     }

@@ -89,7 +89,7 @@ def clip_by_global_norm(max_norm: float | jax.Array) -> optax.GradientTransforma
     (:func:`models.linalg.tree_scaled`), and the clipped gradient is (g / m) * (max_norm / r):
     a step of norm exactly ``max_norm`` (to float32 rounding) for every finite gradient, even
     one whose norm exceeds float32's range. A gradient with a non-finite entry passes
-    through unchanged (its seed diverges there, :mod:`benchmarks.chunk`); ``max_norm`` =
+    through unchanged (its seed diverges there, :mod:`benchmarks.trainer`); ``max_norm`` =
     +inf passes every gradient through."""
 
     def update(updates, state, params=None):

@@ -9,10 +9,13 @@ the initial parameters are an input). :func:`plan` groups jobs by that program
 model with its own seed, initial parameters and numbers, through the seed strategies
 (``vmap`` puts every model of every job in one program on an accelerator; ``processes``
 and ``loop`` run the same single-model program for each on the CPU), and writes each
-job's usual run directory as it goes. Each job's history ends where its run would have
-ended alone (:func:`benchmarks.training_loop.train_groups`), so its files hold the same
-numbers as the job run by itself with the same strategy (a test checks it). Jobs with
-and without the regulariser share a program: a weight of 0 leaves the gradient as it is.
+job's usual run directory as it goes. Packing is a layer over the plain training loop
+(:func:`benchmarks.training_loop.train`), which trains the pack's models as one run: its
+listener (:class:`Jobs`) hands each job its share of every evaluation, chunk and
+measurement, and ends each job's history where its run would have ended alone, so its
+files hold the same numbers as the job run by itself with the same strategy (a test
+checks it). Jobs with and without the regulariser share a program: a weight of 0 leaves
+the gradient as it is.
 
 A pack checkpoints into ``<sweep dir>/.pack/<hash of its jobs>/`` and resumes from there
 when the same sweep is launched again; jobs already finished are not trained again.
@@ -27,6 +30,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import shutil
 import time
 from collections.abc import Iterator
@@ -39,13 +43,12 @@ import numpy as np
 
 from benchmarks import store
 from benchmarks.checkpoint import Checkpointer
-from benchmarks.chunk import Trainer
 from benchmarks.config import Experiment
 from benchmarks.experiment import (
     ProgressBar,
     RunDirConflict,
     RunLock,
-    RunSinks,
+    Tracker,
     finished_summary,
     format_summary,
     log,
@@ -53,11 +56,12 @@ from benchmarks.experiment import (
     stopped_by_ctrl_c,
     write_result,
 )
-from benchmarks.history import StoreSink
+from benchmarks.history import Arrays, Listener, Listeners, Rows, StoreSink, TrainedChunk
 from benchmarks.isolation import run_in_child
 from benchmarks.optim import hyper
 from benchmarks.strategies.base import stack
-from benchmarks.training_loop import init_params, train_groups
+from benchmarks.trainer import Trainer
+from benchmarks.training_loop import RunResult, init_params, run_ends, train
 
 PACK_DIR = ".pack"
 
@@ -118,26 +122,96 @@ def job_log(out: Path) -> Iterator[None]:
         handler.close()
 
 
-class JobListener:
-    """One job's loggers (:class:`~benchmarks.experiment.RunSinks`, without their own
-    progress bar), its lines logged to its own ``train.log``; the pack's bar advances
-    with the furthest step any job has reached."""
+class Jobs(Listener):
+    """The pack's listener: hands each job its share of what the pack's run is told (its
+    own models' rows, chunks and measurements, renumbered from 0) through the job's own
+    listeners, its store and its tracker (with its log lines in its own ``train.log``), as
+    the job's run alone would have been told: from the first evaluation to the one at which
+    that run ends (:func:`~benchmarks.training_loop.run_ends` on its own seeds), and the
+    full diagnostics that run measures (every ``diagnostics.every`` steps while it runs,
+    and at its end; :meth:`ends_at` asks the loop to measure there). Which jobs have ended
+    goes into the pack's checkpoint (:meth:`on_checkpoint`)."""
 
-    def __init__(self, sinks: RunSinks, bar: ProgressBar):
-        self.sinks, self.bar = sinks, bar
+    def __init__(self, todo: list[Job], trainer: Trainer):
+        self.spec, diag = trainer.spec, trainer.diagnostics
+        self.every, self.next_full = diag.every, 0  # the jobs' own measurement schedule
+        bounds = np.cumsum([0] + [len(job.experiment.seeds) for job in todo])
+        self.models = [range(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        self.outs = [job.out for job in todo]
+        self.trackers = [Tracker(j.experiment, j.out, j.experiment.describe()) for j in todo]
+        self.stores = [StoreSink(job.out, diag.exact_steps, diag.bin_steps) for job in todo]
+        self.listeners = [Listeners([s, t]) for s, t in zip(self.stores, self.trackers, strict=True)]
+        self.ended: list[int | None] = [None] * len(todo)  # the step each job's run ended
+        self.ended_s = [math.nan] * len(todo)  # and the seconds it had taken
+        self.start = time.perf_counter()
 
-    def on_eval(self, step: int, rows: list[dict[str, Any]]) -> None:
-        with job_log(self.sinks.out):
-            self.sinks.on_eval(step, rows)
+    def ends_at(self, step: int) -> bool:
+        """Whether a job's run ends at this evaluation (it is measured there)."""
+        return step in self.ended
+
+    def on_eval(self, step: int, rows: Rows) -> None:
+        for j, m in enumerate(self.models):
+            if self.ended[j] is not None:
+                continue
+            mine = rows[m.start : m.stop]
+            with job_log(self.outs[j]):
+                self.listeners[j].on_eval(step, mine)
+            if run_ends(self.spec, step, mine):
+                self.ended[j], self.ended_s[j] = step, time.perf_counter() - self.start
+
+    def on_chunk(self, chunk: TrainedChunk) -> None:
+        for j, m in enumerate(self.models):
+            if self.ended[j] is None:
+                self.listeners[j].on_chunk(chunk.models(m))
+
+    def on_diagnostics(self, step: int, arrays: Arrays) -> None:
+        scheduled = step >= self.next_full
+        if scheduled:
+            self.next_full = step + self.every
+        for j, m in enumerate(self.models):
+            if (self.ended[j] is None and scheduled) or self.ended[j] == step:
+                self.listeners[j].on_diagnostics(step, {k: v[m.start : m.stop] for k, v in arrays.items()})
+
+    def on_checkpoint(self, step: int) -> Any:
+        own = [listener.on_checkpoint(step) for listener in self.listeners]
+        return {"ended": self.ended, "ended_s": self.ended_s, "next_full": self.next_full, "jobs": own}
+
+    def on_resume(self, state: Any) -> None:
+        if state is None:
+            return
+        self.ended, self.ended_s, self.next_full = state["ended"], state["ended_s"], state["next_full"]
+        for listener, own in zip(self.listeners, state["jobs"], strict=True):
+            listener.on_resume(own)
+
+    def results(self, result: RunResult) -> list[RunResult]:
+        """The pack's result split by job: its seeds and parameters, steps and seconds to
+        its own end."""
+        out = []
+        for m, ended, seconds in zip(self.models, self.ended, self.ended_s, strict=True):
+            part = lambda tree, m=m: jax.tree.map(lambda x: x[m.start : m.stop], tree)  # noqa: E731
+            out.append(
+                dataclasses.replace(
+                    result,
+                    seeds=result.seeds[m.start : m.stop],
+                    steps_run=int(ended or 0),
+                    wall_time_s=seconds,
+                    params_init=part(result.params_init),
+                    params_final=part(result.params_final),
+                )
+            )
+        return out
+
+
+class PackBar(Listener):
+    """The pack's progress bar: at the furthest step any job has reached."""
+
+    def __init__(self, bar: ProgressBar):
+        self.bar = bar
+
+    def on_eval(self, step: int, rows: Rows) -> None:
         if step > self.bar.bar.n:
             self.bar.bar.set_postfix_str("training", refresh=False)
             self.bar.bar.update(step - self.bar.bar.n)
-
-    def on_chunk(self, series: dict[str, np.ndarray]) -> None:
-        self.sinks.on_chunk(series)
-
-    def on_diagnostics(self, step: int, arrays: dict[str, np.ndarray]) -> None:
-        self.sinks.on_diagnostics(step, arrays)
 
 
 def _start(todo: list[Job], stack_: contextlib.ExitStack, resume_from: int | None) -> tuple[Any, Any]:
@@ -160,15 +234,13 @@ def _start(todo: list[Job], stack_: contextlib.ExitStack, resume_from: int | Non
     return jax.tree.map(lambda *xs: jnp.concatenate(xs), *params), stack(hypers)
 
 
-def _finish(
-    todo: list[Job], sinks: list[StoreSink], run_sinks: list[RunSinks], results: list[Any], pack: Any
-):
-    """Every job's result files, loggers' summaries and log lines; returns the summaries."""
+def _finish(todo: list[Job], jobs: Jobs, result: RunResult, pack: Any) -> dict[Path, dict[str, Any]]:
+    """Every job's result files, trackers' summaries and log lines; returns the summaries."""
     summaries = {}
-    for job, sink, run_sink, result in zip(todo, sinks, run_sinks, results, strict=True):
-        sink.finish()
-        summary = write_result(job.out, job.experiment, result, pack=pack)
-        run_sink.finish(summary)
+    for job, store_, tracker, own in zip(todo, jobs.stores, jobs.trackers, jobs.results(result), strict=True):
+        store_.finish()
+        summary = write_result(job.out, job.experiment, own, pack=pack)
+        tracker.finish(summary)
         with job_log(job.out):
             report(format_summary(summary, f"{job.experiment.model_name} [{job.out.name}]"))
             report(f"results: {job.out}")
@@ -181,13 +253,10 @@ def run_pack(todo: list[Job], root: Path, progress: bool = True) -> dict[Path, d
     and write each job's run directory; returns each job's summary by directory. ``root``
     holds the pack's checkpoint (``root/.pack/<id>``), removed once every job is written."""
     trainer = pack_trainer(todo)
-    spec, diag = trainer.spec, trainer.diagnostics
     seeds = [s for job in todo for s in job.experiment.seeds]
-    bounds = np.cumsum([0] + [len(job.experiment.seeds) for job in todo])
-    groups = [range(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     pack_dir = Path(root) / PACK_DIR / pack_id(todo)
     pack_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = Checkpointer(pack_dir, spec.checkpoint_every)
+    checkpoint = Checkpointer(pack_dir, trainer.spec.checkpoint_every)
     resume_from = checkpoint.saved_step()
     label = f"pack of {len(todo)} jobs, {len(seeds)} models"
     print(f"{label}: {', '.join(str(j.out) for j in todo)}", flush=True)
@@ -196,27 +265,25 @@ def run_pack(todo: list[Job], root: Path, progress: bool = True) -> dict[Path, d
         params_init, hypers = _start(todo, stack_, resume_from)
         if resume_from:
             print(f"resuming the {label} from its checkpoint at step {resume_from}", flush=True)
-        bar = ProgressBar(spec.steps, label, progress)
-        run_sinks = [RunSinks(j.experiment, j.out, j.experiment.describe(), str(j.out), False) for j in todo]
-        sinks = [StoreSink(job.out, diag.exact_steps, diag.bin_steps) for job in todo]
-        start = time.perf_counter()
+        bar = ProgressBar(trainer.spec.steps, label, progress)
+        jobs = Jobs(todo, trainer)
         try:
             with checkpoint:
-                results = train_groups(
+                result = train(
                     trainer,
                     seeds,
-                    groups=groups,
                     params_init=params_init,
                     hyper=hypers,
-                    listeners=[JobListener(s, bar) for s in run_sinks],
-                    sinks=sinks,
+                    listener=Listeners([jobs, PackBar(bar)]),
+                    keep_history=False,
                     checkpoint=checkpoint,
+                    measure_also=jobs.ends_at,
                 )
         finally:
             bar.close()
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - jobs.start
         pack = {"jobs": len(todo), "models": len(seeds), "id": pack_dir.name, "wall_time_s": seconds}
-        summaries = _finish(todo, sinks, run_sinks, results, pack)
+        summaries = _finish(todo, jobs, result, pack)
     shutil.rmtree(pack_dir, ignore_errors=True)
     return summaries
 
@@ -224,7 +291,7 @@ def run_pack(todo: list[Job], root: Path, progress: bool = True) -> dict[Path, d
 Outcome = dict[str, Any] | Exception  # a job's summary, or what stopped it
 
 
-def run_sweep(
+def run_jobs(
     jobs: list[Job], root: Path, *, progress: bool = True, isolate: bool = True
 ) -> dict[Path, Outcome]:
     """Every job not already finished in its directory, packed by program (:func:`plan`);

@@ -36,7 +36,7 @@ from jaxtyping import Array, Float
 from models import MODELS
 from models.linalg import norm as norm_of
 from models.scan import Params, RecurrentNet
-from tasks.base import Batch
+from tasks.base import Batch, Task
 
 BOUND = 1e-20
 CELLS = ("rnn",)  # cell families with a vanilla recurrent matrix W_hh
@@ -99,7 +99,7 @@ def total_omega(model: RecurrentNet, params: Params, probe_grads: list[Any], sta
 
 
 def loss_and_grads(
-    model: RecurrentNet, task: Any, params: Params, batch: Batch, alpha: float | Array, layer: int | None
+    model: RecurrentNet, task: Task, params: Params, batch: Batch, alpha: float | Array, layer: int | None
 ) -> tuple[Array, Params, Any, Array]:
     """As :func:`benchmarks.diagnostics.loss_and_grads`, with alpha * dOmega/dW_hh added to
     each W_hh's gradient; also returns Omega. Probes on every layer give the dE/dh_k that

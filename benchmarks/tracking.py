@@ -101,7 +101,7 @@ def seed_runs(config: dict[str, Any], out: Path, group: str | None = None) -> li
 
 
 def eval_metrics(row: dict[str, Any]) -> dict[str, Any]:
-    """One seed's evaluation row (:meth:`Recorder.evaluation`) under plain keys. A training
+    """One seed's evaluation row (:meth:`Recorder.record_eval`) under plain keys. A training
     value is NaN where the seed did not train (before the first chunk, once solved and
     stopped, after diverging): it is left out rather than drawn as a gap."""
     out = {new: float(row[old]) for old, new in EVAL_KEYS.items() if old in row}
@@ -133,8 +133,9 @@ def diagnostic_metrics(arrays: dict[str, np.ndarray], i: int) -> dict[str, float
 
 def chunk_norms(series: dict[str, np.ndarray], i: int) -> dict[str, np.ndarray]:
     """Seed ``i``'s per-step gradient norms over one chunk, per parameter matrix
-    (``series``: :meth:`Recorder.chunk`'s, [steps, seeds] each), as log10; a matrix whose
-    seed did not train in the chunk (solved or diverged: NaN) is left out."""
+    (``series``: a :class:`~benchmarks.history.TrainedChunk`'s, [steps, seeds] each), as
+    log10; a matrix whose seed did not train in the chunk (solved or diverged: NaN) is
+    left out."""
     out = {}
     for key, value in series.items():
         if key in ("step", "loss", "global", "explode"):

@@ -26,7 +26,16 @@ GATES = ("r", "u", "n")
 
 
 class GRUCell(nnx.Module):
-    """One GRU layer; see the module docstring for the equations."""
+    """One GRU layer; see the module docstring for the equations.
+
+    What trains: not the Flax ``__call__`` (one step, for interactive use) but
+    :func:`models.scan.scan_cell`, which for both reset placements runs
+    :func:`models.gru_fast.gru_scan` on the weights :meth:`fuse` joins (:meth:`step`'s
+    numbers, a hand-written backward pass); :meth:`step` itself runs only where the
+    diagnostics call it (the step Jacobians). Tests keep them equal:
+    ``tests/models/test_scan.py::test_each_cells_flax_call_gives_what_training_computes``
+    (``__call__`` against the training path) and ``tests/models/test_fast_backward.py``
+    (the fast scan's states and gradients against autodiff of :meth:`step`)."""
 
     def __init__(self, spec: ModelSpec, in_features: int, *, rngs: nnx.Rngs):
         self.spec = spec

@@ -37,7 +37,8 @@ through :meth:`LSTMCell.step`: :func:`models.scan.scan_cell` routes them to
 (1.45x autodiff on the CPU). Editing the equations here changes those models only in the
 diagnostics that call ``step``/``gate_values`` directly (Jacobians, path split, hop
 ablation). ``tests/models/test_lstm_fast.py`` keeps the two paths equal: states and every
-gradient (parameters, inputs, probes) against autodiff of ``LSTMCell.step``.
+gradient (parameters, inputs, probes) against autodiff of ``LSTMCell.step``. Neither path
+calls the cell's Flax ``__call__``; ``tests/models/test_scan.py`` holds it to them.
 """
 
 from __future__ import annotations
@@ -79,7 +80,16 @@ def gate_recurrence_names(spec: ModelSpec) -> tuple[str, ...]:
 
 
 class LSTMCell(nnx.Module):
-    """One LSTM layer; see the module docstring for the equations."""
+    """One LSTM layer; see the module docstring for the equations.
+
+    What trains: not the Flax ``__call__`` (one step, for interactive use) but
+    :func:`models.scan.scan_cell`: :meth:`fuse` once per sequence, then
+    :func:`models.lstm_fast.lstm_scan` for the specs it supports (the default ``lstm`` and
+    ``lstm_nofg``: :meth:`step`'s numbers, a hand-written backward pass), ``lax.scan``
+    over :meth:`step` for the others. Tests keep them equal:
+    ``tests/models/test_scan.py::test_each_cells_flax_call_gives_what_training_computes``
+    (``__call__`` against the training path) and ``tests/models/test_lstm_fast.py`` (the
+    fast scan's states and gradients against autodiff of :meth:`step`)."""
 
     def __init__(self, spec: ModelSpec, in_features: int, *, rngs: nnx.Rngs):
         self.spec = spec

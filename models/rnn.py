@@ -21,7 +21,16 @@ Carry = tuple[Float[Array, "batch hidden"]]
 
 
 class RNNCell(nnx.Module):
-    """One vanilla RNN layer; see the module docstring for the equation."""
+    """One vanilla RNN layer; see the module docstring for the equation.
+
+    What trains: not the Flax ``__call__`` (one step, for interactive use) but
+    :func:`models.scan.scan_cell`, which for every activation runs
+    :func:`models.rnn_fast.rnn_scan` on the weights :meth:`fuse` joins (:meth:`step`'s
+    numbers, a hand-written backward pass); :meth:`step` itself runs only where the
+    diagnostics call it (the step Jacobians). Tests keep them equal:
+    ``tests/models/test_scan.py::test_each_cells_flax_call_gives_what_training_computes``
+    (``__call__`` against the training path) and ``tests/models/test_fast_backward.py``
+    (the fast scan's states and gradients against autodiff of :meth:`step`)."""
 
     def __init__(self, spec: ModelSpec, in_features: int, *, rngs: nnx.Rngs):
         self.spec = spec

@@ -10,6 +10,19 @@ The input projection ``x_t @ W`` runs inside the scan together with ``h @ R``: o
 CPU backend, precomputing it for all steps before the scan was measured slower (strided
 per-step slices), and on a GPU the difference is small at these sizes.
 
+What trains is :meth:`RecurrentNet.apply` -> :meth:`RecurrentNet.run_layer` ->
+:func:`scan_cell`, never a cell's Flax ``__call__``: each layer's weights are fused once
+(the cell's static ``fuse``), then :func:`scan_cell` runs a hand-written scan
+(:data:`FAST_SCANS`: :func:`models.rnn_fast.rnn_scan` for every RNN,
+:func:`models.gru_fast.gru_scan` for every GRU, :func:`models.lstm_fast.lstm_scan` for
+the LSTMs its ``supports`` accepts, the default ``lstm`` and ``lstm_nofg`` among them)
+or, for every other spec and whenever step options are given (the diagnostics' path
+ablation), ``lax.scan`` over the cell's static ``step`` with autodiff.
+``tests/models/test_scan.py`` keeps ``apply`` equal to a Python loop over ``step`` and to
+each cell's ``__call__`` (``test_each_cells_flax_call_gives_what_training_computes``);
+``tests/models/test_lstm_fast.py`` and ``tests/models/test_fast_backward.py`` keep the
+hand-written scans' states and gradients equal to autodiff of ``step``.
+
 ``apply`` optionally takes additive *probes*, zeros shaped like the states, which each
 cell adds where the state is formed (the LSTM adds the c probe before h_t = o tanh(c_t)
 reads it); the gradient of the loss with respect to the probes is then the total dL/dh_t
@@ -58,7 +71,10 @@ def scan_cell(
     probes: States | None = None,
     **step_options: Any,
 ) -> States:
-    """Run one layer over time (time-major), returning its states at every step.
+    """Run one layer over time (time-major), returning its states at every step: through
+    the first of :data:`FAST_SCANS` whose ``supports(spec)`` accepts the spec (the same
+    numbers, a hand-written backward pass) unless ``step_options`` are given, else
+    ``lax.scan`` over ``cell_class.step``.
 
     ``probes`` (time-major, shaped like the states) go to the cell's step, which adds
     them where each state is formed; ``step_options`` (e.g. the LSTM's ``through``) too.

@@ -7,7 +7,7 @@ from typing import Any
 
 from carousel_checks import check_choice
 from tasks.adding import AddingTask, MultiplicationTask
-from tasks.base import Batch
+from tasks.base import Batch, Task
 from tasks.copy import CopyTask
 from tasks.digits import SequentialDigitsTask
 from tasks.latching import LatchingTask
@@ -16,7 +16,7 @@ from tasks.memorization import MemorizationTask, PermutationTask
 from tasks.reber import ContinualReberTask, EmbeddedReberTask
 from tasks.temporal_order import TemporalOrderTask
 
-TASKS: dict[str, type] = {
+TASKS: dict[str, type[Task]] = {
     cls.name: cls
     for cls in (
         AddingTask,
@@ -39,7 +39,7 @@ def task_fields(name: str) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(TASKS[name]))
 
 
-def make_task(name: str, **fields: Any):
+def make_task(name: str, **fields: Any) -> Task:
     """Build a task by name; ``None``-valued fields fall back to the task's defaults.
 
     Raises a one-line ValueError naming the valid choices for an unknown name, variant
@@ -54,4 +54,4 @@ def make_task(name: str, **fields: Any):
     return TASKS[name](**given)
 
 
-__all__ = ["TASKS", "Batch", "make_task", "task_fields"]
+__all__ = ["TASKS", "Batch", "Task", "make_task", "task_fields"]

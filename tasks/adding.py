@@ -73,7 +73,7 @@ import jax
 import jax.numpy as jnp
 
 from carousel_checks import check_choice, check_positive
-from tasks.base import Batch, masked_mse
+from tasks.base import Batch, Task, masked_mse
 
 HOCHREITER_ABS_ERROR = 0.04
 SQUARED_ERROR_THRESHOLD = 0.04
@@ -149,7 +149,7 @@ def _sample_marked_pairs(variant: str, length: int, multiply: bool, key: jax.Arr
     return Batch(x=x, y=y, mask=mask)
 
 
-class _MarkedPairTask:
+class _MarkedPairTask(Task):
     """Methods shared by the adding and multiplication tasks (fields live in subclasses)."""
 
     variant: str

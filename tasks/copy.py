@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from carousel_checks import check_choice, check_positive
-from tasks.base import Batch, masked_cross_entropy
+from tasks.base import Batch, Task, masked_cross_entropy
 
 N_SYMBOLS = 10
 N_RECALL = 10
@@ -45,7 +45,7 @@ SOLVED_CORRECT_FRACTION = 0.99
 
 
 @dataclasses.dataclass(frozen=True)
-class CopyTask:
+class CopyTask(Task):
     """Copy memory (Arjovsky et al. 2016): recall 10 symbols after ``length`` blank steps."""
 
     variant: str = "arjovsky2016"

@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from carousel_checks import check_choice, check_finite_fields, check_positive
-from tasks.base import Batch, masked_cross_entropy, per_sequence_all_argmax_correct
+from tasks.base import Batch, Task, masked_cross_entropy, per_sequence_all_argmax_correct
 
 N_CLASSES = 10
 _SEQ_LEN = {"sklearn8x8": 64, "mnist": 784}
@@ -166,7 +166,7 @@ def _to_batch(images: jax.Array, labels: jax.Array, max_value: float) -> Batch:
 
 
 @dataclasses.dataclass(frozen=True)
-class SequentialDigitsTask:
+class SequentialDigitsTask(Task):
     """Pixel-by-pixel digit classification (sklearn 8x8 digits or a local MNIST file)."""
 
     variant: str = "sklearn8x8"
@@ -184,6 +184,7 @@ class SequentialDigitsTask:
         "mnist_permuted",
     )
     target: ClassVar[str] = "classification"
+    held_out: ClassVar[bool] = True  # evaluated on the test split, eval_batch()
 
     def __post_init__(self) -> None:
         check_choice("digits variant", self.variant, self.VARIANTS)

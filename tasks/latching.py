@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 
 from carousel_checks import check_choice, check_positive
-from tasks.base import Batch, masked_mse
+from tasks.base import Batch, Task, masked_mse
 
 NOISE_VARIANCE = 0.2
 CORRECT_ABS_ERROR = 0.2
@@ -47,7 +47,7 @@ SOLVED_MEAN_LOSS = 0.01
 
 
 @dataclasses.dataclass(frozen=True)
-class LatchingTask:
+class LatchingTask(Task):
     """Bengio et al.'s two-sequence problem as H&S 1997 Experiment 3a.
 
     ``length`` is T (actual lengths T .. T + T//10, right-padded to ``max_length``);

@@ -59,13 +59,13 @@ import jax
 import jax.numpy as jnp
 
 from carousel_checks import check_choice, check_positive
-from tasks.base import Batch, masked_cross_entropy, per_sequence_all_argmax_correct
+from tasks.base import Batch, Task, masked_cross_entropy, per_sequence_all_argmax_correct
 
 CONTINUE_PROB = 0.9  # 2c: probability of one more distractor before the trigger e
 
 
 @dataclasses.dataclass(frozen=True)
-class LongLagTask:
+class LongLagTask(Task):
     """H&S 1997 Experiment 2: variants 2a (two fixed sequences) and 2c (distractors).
 
     ``length`` is p for 2a and q for 2c; ``distractors`` (2c only) is p, ``None`` meaning

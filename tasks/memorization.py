@@ -45,7 +45,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
 from carousel_checks import check_choice, check_positive
-from tasks.base import Batch, masked_cross_entropy, per_sequence_all_argmax_correct
+from tasks.base import Batch, Task, masked_cross_entropy, per_sequence_all_argmax_correct
 
 EVAL_SIZE = 10_000
 MAX_WRONG = 0.01
@@ -64,7 +64,7 @@ def _masked_ce(outputs: Float[Array, "b t c"], batch: Batch) -> Float[Array, ""]
 
 
 @dataclasses.dataclass(frozen=True)
-class MemorizationTask:
+class MemorizationTask(Task):
     """Pascanu 2013's noiseless memorization: recall 10 values from 5 after T blanks.
 
     ``length`` is T; every sequence has length ``T + 20``.
@@ -137,7 +137,7 @@ class MemorizationTask:
 
 
 @dataclasses.dataclass(frozen=True)
-class PermutationTask:
+class PermutationTask(Task):
     """Pascanu 2013's random permutation: recall the first of T symbols at the end.
 
     ``length`` is T; every sequence has length T.

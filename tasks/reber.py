@@ -48,7 +48,7 @@ import numpy as np
 from jax import Array
 
 from carousel_checks import check_choice, check_positive
-from tasks.base import Batch
+from tasks.base import Batch, Task
 
 SYMBOLS = "BTPSXVE"
 N_SYMBOLS = len(SYMBOLS)
@@ -177,7 +177,7 @@ def _masked_sigmoid_bce(logits: Array, batch: Batch) -> Array:
 
 
 @dataclasses.dataclass(frozen=True)
-class EmbeddedReberTask:
+class EmbeddedReberTask(Task):
     """Embedded Reber grammar, H&S 1997 Experiment 1 (variant ``"hochreiter1997"``).
 
     One embedded Reber string per sequence, right-padded with zeros to ``max_length``
@@ -274,7 +274,7 @@ class EmbeddedReberTask:
 
 
 @dataclasses.dataclass(frozen=True)
-class ContinualReberTask:
+class ContinualReberTask(Task):
     """Continual embedded Reber grammar, Gers, Schmidhuber & Cummins 2000 (``"gers2000"``).
 
     Embedded Reber strings are concatenated into one stream (the next string's ``B``

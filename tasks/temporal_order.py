@@ -71,6 +71,7 @@ from jaxtyping import Array, Bool, Float
 from carousel_checks import check_choice, check_positive
 from tasks.base import (
     Batch,
+    Task,
     masked_cross_entropy,
     masked_mse,
     per_sequence_all_argmax_correct,
@@ -95,7 +96,7 @@ H_E, H_B, H_FIRST_DISTRACTOR, H_X = 0, 1, 2, 6
 
 
 @dataclasses.dataclass(frozen=True)
-class TemporalOrderTask:
+class TemporalOrderTask(Task):
     """Temporal order: classify by the order of 2 or 3 widely separated symbols.
 
     ``length`` is T for the Pascanu variants (every sequence has length T, T >= 10); the

@@ -1,5 +1,5 @@
-"""The shape of the code base: imports run one way, no cycles, short functions, and nothing
-points outside the repository.
+"""The shape of the code base: imports run one way, no cycles, short functions, a short
+run path, and nothing points outside the repository.
 
 Imports run ``scripts -> benchmarks -> models, tasks``; ``models`` and ``tasks`` import
 nothing from each other or from ``benchmarks``/``scripts``; ``carousel_checks`` (the shared
@@ -10,8 +10,11 @@ inside functions, because a lazy import is still a dependency.
 from __future__ import annotations
 
 import ast
+import json
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -211,3 +214,44 @@ def test_the_outside_check_would_fail():
     assert outside_references("../" + OUTSIDE_DIR, tracked) == ["../" + OUTSIDE_DIR]
     assert outside_references("in " + OUTSIDE_DIR + "hooks", tracked) == [OUTSIDE_DIR]
     assert outside_references("data/" + OUTSIDE_DIR + "x.csv; shared drawing", tracked) == []
+
+
+# A plain run with a spy in the training step: the project modules on the call stack when
+# the step is traced, outermost first.
+RUN_PATH_SPY = """
+import inspect, json, sys
+from benchmarks import train, trainer
+norm, stacks = trainer.tree_norm, []
+def spy(tree):
+    stacks.append([f.frame.f_globals.get("__name__", "") for f in reversed(inspect.stack(0))])
+    return norm(tree)
+trainer.tree_norm = spy
+sys.argv[0] = "carousel-train"
+train.main()
+print("STACK", json.dumps(stacks[0]))
+"""
+
+
+@pytest.mark.parametrize("strategy", ["loop", "vmap"])
+def test_a_plain_run_reaches_its_training_step_through_five_modules(tmp_path, strategy):
+    """``python -m benchmarks.train`` to the compiled training step of a plain run, as the
+    call stack has it: the entry point, the experiment, the training loop, the strategy,
+    the trainer. A reader also opens ``benchmarks/strategies/__init__.py`` (``make_strategy``):
+    six modules in all. (The ``processes`` strategy traces the same step in its workers.)"""
+    args = ["model=rnn", "model.hidden=4", "task.length=10", "seeds=1", "train.steps=2"]
+    args += ["train.eval_every=2", "train.eval_size=8", "train.batch_size=4", "diagnostics=none"]
+    args += ["logger=none", f"train.strategy={strategy}", f"hydra.run.dir={tmp_path}"]
+    env = {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_PATH_SPY, *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stack = json.loads(proc.stdout.split("STACK ", 1)[1])
+    path = list(dict.fromkeys(m for m in stack if m.split(".")[0] in PACKAGES))
+    assert path == [
+        "benchmarks.train",
+        "benchmarks.experiment",
+        "benchmarks.training_loop",
+        f"benchmarks.strategies.{strategy}",
+        "benchmarks.trainer",
+    ]

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import jax
 
-from benchmarks.chunk import STRATEGIES, Trainer
 from benchmarks.strategies.base import SeedStrategy
 from benchmarks.strategies.loop import LoopStrategy
 from benchmarks.strategies.processes import ProcessStrategy, WorkerFailed, usable_cores
 from benchmarks.strategies.vmap import VmapStrategy
+from benchmarks.trainer import STRATEGIES, Trainer
 
 # Below this many model-steps (seeds x steps) the worker processes' start-up (about 8 s of
 # process start and compilation on 2 cores) costs more than their speed-up saves.

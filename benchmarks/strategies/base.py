@@ -1,22 +1,22 @@
-"""The interface every seed strategy offers, and the compiled per-seed functions it runs.
+"""The interface every seed strategy offers.
 
-A strategy runs the pure per-seed functions of :mod:`benchmarks.chunk` for all seeds of one
-run. Every method takes and returns *stacked* states (a leading seed axis on every array),
+A strategy runs the pure per-seed functions of :mod:`benchmarks.trainer` (compiled there,
+:func:`benchmarks.trainer.compiled`) for all seeds of one run. Every method takes and
+returns *stacked* states (a leading seed axis on every array),
 whatever the strategy does inside, so the training loop never asks which one it holds.
-Each seed's keys come from its own root key (:func:`benchmarks.chunk.seed_keys`), so a
+Each seed's keys come from its own root key (:func:`benchmarks.trainer.seed_keys`), so a
 seed's numbers do not depend on the strategy or on the seeds beside it.
 """
 
 from __future__ import annotations
 
 import abc
-import functools
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from benchmarks.chunk import (
+from benchmarks.trainer import (
     STREAM_DATA,
     STREAM_DIAG,
     STREAM_EVAL,
@@ -26,33 +26,6 @@ from benchmarks.chunk import (
     TrainState,
     seed_keys,
 )
-
-
-class Compiled(NamedTuple):
-    """The jitted chunk, evaluation and full diagnostics of one trainer."""
-
-    chunk: Any
-    evaluate: Any
-    full_diagnostics: Any
-
-
-def compiled(trainer: Trainer, batched: bool) -> Compiled:
-    """One set of compiled functions per (program, vmapped or not), reused by every run in
-    this process whose trainer differs from this one only in numbers the programs take as
-    inputs (:meth:`~benchmarks.chunk.Trainer.program`)."""
-    return _compiled(trainer.program(), batched)
-
-
-@functools.lru_cache(maxsize=32)
-def _compiled(trainer: Trainer, batched: bool) -> Compiled:
-    fns = (trainer.train_chunk, trainer.evaluate, trainer.full_diagnostics)
-    if batched:
-        return Compiled(
-            jax.jit(jax.vmap(fns[0], in_axes=(0, 0, None))),
-            jax.jit(jax.vmap(fns[1])),
-            jax.jit(jax.vmap(fns[2])),
-        )
-    return Compiled(*(jax.jit(f) for f in fns))
 
 
 def stack(trees: list[Any]) -> Any:
@@ -76,8 +49,8 @@ class SeedStrategy(abc.ABC):
         )
 
     @abc.abstractmethod
-    def chunk(self, states: TrainState, steps: jax.Array) -> tuple[TrainState, ChunkMetrics]:
-        """Train every seed for the given steps; metrics are [seeds, steps, ...]."""
+    def train_chunk(self, states: TrainState, steps: jax.Array) -> tuple[TrainState, ChunkMetrics]:
+        """Train every seed for the given steps (one chunk); metrics are [seeds, steps, ...]."""
 
     @abc.abstractmethod
     def evaluate(self, states: TrainState) -> EvalMetrics:

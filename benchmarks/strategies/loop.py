@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import jax
 
-from benchmarks.chunk import ChunkMetrics, EvalMetrics, Trainer, TrainState
-from benchmarks.strategies.base import SeedStrategy, compiled, stack, unstack
+from benchmarks.strategies.base import SeedStrategy, stack, unstack
+from benchmarks.trainer import ChunkMetrics, EvalMetrics, Trainer, TrainState, compiled
 
 
 class LoopStrategy(SeedStrategy):
@@ -23,10 +23,9 @@ class LoopStrategy(SeedStrategy):
     def _per_seed(self, states: TrainState) -> list[TrainState]:
         return unstack(states, len(self.seeds))
 
-    def chunk(self, states: TrainState, steps: jax.Array) -> tuple[TrainState, ChunkMetrics]:
-        out = [
-            self.fns.chunk(s, k, steps) for s, k in zip(self._per_seed(states), self.data_keys, strict=True)
-        ]
+    def train_chunk(self, states: TrainState, steps: jax.Array) -> tuple[TrainState, ChunkMetrics]:
+        seeds = zip(self._per_seed(states), self.data_keys, strict=True)
+        out = [self.fns.train_chunk(s, k, steps) for s, k in seeds]
         return stack([o[0] for o in out]), stack([o[1] for o in out])
 
     def evaluate(self, states: TrainState) -> EvalMetrics:

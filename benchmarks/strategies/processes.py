@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.chunk import ChunkMetrics, EvalMetrics, Trainer, TrainState
 from benchmarks.strategies.base import SeedStrategy
+from benchmarks.trainer import ChunkMetrics, EvalMetrics, Trainer, TrainState
 
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 JOIN_TIMEOUT_S = 5.0
@@ -141,9 +141,9 @@ class ProcessStrategy(SeedStrategy):
         host = jax.device_get(tree)
         return [jax.tree.map(lambda x, g=g: np.asarray(x)[g], host) for g in self.groups]
 
-    def chunk(self, states: TrainState, steps: jax.Array) -> tuple[TrainState, ChunkMetrics]:
+    def train_chunk(self, states: TrainState, steps: jax.Array) -> tuple[TrainState, ChunkMetrics]:
         host_steps = np.asarray(steps)
-        return self._call("chunk", [(s, host_steps) for s in self._split(states)])
+        return self._call("train_chunk", [(s, host_steps) for s in self._split(states)])
 
     def evaluate(self, states: TrainState) -> EvalMetrics:
         return self._call("evaluate", [(s,) for s in self._split(states)])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import jax
 
-from benchmarks.chunk import ChunkMetrics, EvalMetrics, Trainer, TrainState
-from benchmarks.strategies.base import SeedStrategy, compiled
+from benchmarks.strategies.base import SeedStrategy
+from benchmarks.trainer import ChunkMetrics, EvalMetrics, Trainer, TrainState, compiled
 
 
 class VmapStrategy(SeedStrategy):
@@ -23,8 +23,8 @@ class VmapStrategy(SeedStrategy):
         super().__init__(trainer, seeds)
         self.fns = compiled(trainer, batched=True)
 
-    def chunk(self, states: TrainState, steps: jax.Array) -> tuple[TrainState, ChunkMetrics]:
-        return self.fns.chunk(states, self.data_keys, steps)
+    def train_chunk(self, states: TrainState, steps: jax.Array) -> tuple[TrainState, ChunkMetrics]:
+        return self.fns.train_chunk(states, self.data_keys, steps)
 
     def evaluate(self, states: TrainState) -> EvalMetrics:
         return self.fns.evaluate(states.params, self.eval_keys)

@@ -94,7 +94,7 @@ class PackLauncher(Launcher):
             )
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         jobs = [r.return_value for r in runs if r.return_value is not None]
-        outcomes = pack.run_sweep(jobs, sweep_dir, progress=self.progress)
+        outcomes = pack.run_jobs(jobs, sweep_dir, progress=self.progress)
         for r in runs:
             job = r.return_value
             if job is None:

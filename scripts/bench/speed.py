@@ -77,9 +77,9 @@ def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
 
 
 def carousel_trainer(cell: str, B: int, T: int, H: int, level: str = "none", eval_size: int = 64):
-    from benchmarks.chunk import Trainer, TrainSpec
     from benchmarks.diagnostics import DiagnosticsSpec
     from benchmarks.optim import OptimSpec
+    from benchmarks.trainer import Trainer, TrainSpec
     from models import make_model
     from tasks.adding import AddingTask
 
@@ -246,13 +246,13 @@ def _packed(
 ) -> dict[str, Any]:
     import tempfile
 
-    from benchmarks.pack import run_sweep
+    from benchmarks.pack import run_jobs
 
     _setup(quick, torch_too=False)
     root = Path(tempfile.mkdtemp(prefix=f"carousel-bench-{name}-"))
     jobs = sweep_jobs(root, quick, strategy, lengths)
     t = time.perf_counter()
-    outcomes = run_sweep(jobs, root, progress=False)
+    outcomes = run_jobs(jobs, root, progress=False)
     seconds = time.perf_counter() - t
     failed = [str(o) for o in outcomes.values() if isinstance(o, Exception)]
     if failed:
@@ -449,15 +449,15 @@ def raw_norms() -> Iterator[None]:
     import jax.numpy as jnp
     import optax
 
-    import benchmarks.chunk
     import benchmarks.diagnostics
+    import benchmarks.trainer
     import models.backward
 
     names = [
         (models.backward, "norm"),
         (benchmarks.diagnostics, "norm"),
-        (benchmarks.chunk, "tree_norm"),
-        (benchmarks.chunk, "tree_all_finite"),
+        (benchmarks.trainer, "tree_norm"),
+        (benchmarks.trainer, "tree_all_finite"),
     ]
     saved = [getattr(module, name) for module, name in names]
 

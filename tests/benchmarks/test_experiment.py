@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from benchmarks.chunk import Trainer, TrainSpec
 from benchmarks.config import Experiment, LoggerConfig
 from benchmarks.diagnostics import DiagnosticsSpec
 from benchmarks.experiment import ProgressBar, RunDirConflict, format_summary, run_experiment
 from benchmarks.optim import OptimSpec
+from benchmarks.trainer import Trainer, TrainSpec
 from models import make_model
 from tasks.adding import AddingTask
 

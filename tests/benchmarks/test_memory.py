@@ -3,8 +3,8 @@
 import pytest
 
 from benchmarks import memory
-from benchmarks.chunk import Trainer
 from benchmarks.diagnostics import DiagnosticsSpec
+from benchmarks.trainer import Trainer
 
 # LSTM H=8 on the adding problem (2 inputs, 1 output): four gates of W 2x8, R 8x8 and b 8,
 # and the output layer 8x1 + 1; Adam keeps two moments of every parameter and a count.

@@ -113,7 +113,7 @@ def test_packed_sweep_equals_jobs_run_alone(tmp_path):
         [*BASE, *FULL, "optim.lr=0.01", "model.init.recurrent=normal", "model.init.recurrent_scale=0.5"],
     ]
     packed, alone = jobs(tmp_path / "packed", sweep), jobs(tmp_path / "alone", sweep)
-    outcomes = pack.run_sweep(packed, tmp_path / "packed", progress=False)
+    outcomes = pack.run_jobs(packed, tmp_path / "packed", progress=False)
     run_alone(alone)
     steps = [outcomes[j.out]["steps_run"] for j in packed]
     assert len(set(steps)) > 1 and min(steps) < 320, steps  # the jobs did end apart
@@ -123,7 +123,7 @@ def test_packed_sweep_equals_jobs_run_alone(tmp_path):
     )
     assert_same_runs(tmp_path / "packed", tmp_path / "alone")
     # a finished pack is not trained again
-    again = pack.run_sweep(jobs(tmp_path / "packed", sweep), tmp_path / "packed", progress=False)
+    again = pack.run_jobs(jobs(tmp_path / "packed", sweep), tmp_path / "packed", progress=False)
     assert [again[j.out]["steps_run"] for j in packed] == steps
 
 
@@ -146,7 +146,7 @@ def test_regulariser_on_and_off_share_a_program(tmp_path):
     sweep = [[*rnn, "optim=pascanu2013_msgd"], [*rnn, "optim=pascanu2013"], [*rnn, "optim=pascanu2013_cr"]]
     packed, alone = jobs(tmp_path / "packed", sweep), jobs(tmp_path / "alone", sweep)
     assert len(pack.plan(packed)) == 1
-    pack.run_sweep(packed, tmp_path / "packed", progress=False)
+    pack.run_jobs(packed, tmp_path / "packed", progress=False)
     run_alone(alone)
     assert_same_runs(tmp_path / "packed", tmp_path / "alone")
     with (
@@ -162,7 +162,7 @@ def test_packed_sweep_in_worker_processes(tmp_path):
     short = [*BASE, "train.steps=80", "seeds=2"]
     sweep = [[*short, "optim.lr=0.03"], [*short, "optim.lr=0.003"]]
     packed = jobs(tmp_path / "packed", [[*o, "train.strategy=processes", "train.workers=2"] for o in sweep])
-    out = pack.run_sweep(packed, tmp_path / "packed", progress=False)
+    out = pack.run_jobs(packed, tmp_path / "packed", progress=False)
     assert {o["strategy"] for o in out.values()} == {"processes"}
     loop = jobs(tmp_path / "alone", [[*o, "train.strategy=loop"] for o in sweep])
     run_alone(loop)

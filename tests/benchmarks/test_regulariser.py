@@ -11,8 +11,8 @@ import pytest
 
 from benchmarks import diagnostics as dg
 from benchmarks import regulariser as reg
-from benchmarks.chunk import Trainer, TrainSpec, seed_keys
 from benchmarks.optim import OptimSpec
+from benchmarks.trainer import Trainer, TrainSpec, seed_keys
 from models import make_model
 from tasks.temporal_order import TemporalOrderTask
 

@@ -13,17 +13,17 @@ import pytest
 import yaml
 
 from benchmarks import tracking
-from benchmarks.chunk import Trainer, TrainSpec
 from benchmarks.config import Experiment, LoggerSpec
 from benchmarks.diagnostics import DiagnosticsSpec
 from benchmarks.experiment import run_experiment
 from benchmarks.optim import OptimSpec
+from benchmarks.trainer import Trainer, TrainSpec
 from models import make_model
 from tasks.adding import AddingTask
 
 
 class RecordingLogger:
-    """Records what :class:`benchmarks.experiment.RunSinks` sends, per seed run."""
+    """Records what :class:`benchmarks.experiment.Tracker` sends, per seed run."""
 
     live = True
 
@@ -182,8 +182,8 @@ def wandb_records(path):
             pos += block - pos % block
             continue
         _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
-        pending = chunk if kind in (1, 2) else pending + chunk
+        fragment, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        pending = fragment if kind in (1, 2) else pending + fragment
         if kind in (1, 4):
             record = wandb_internal_pb2.Record()
             record.ParseFromString(pending)

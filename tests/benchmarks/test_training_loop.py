@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks.chunk import Trainer, TrainSpec
+from benchmarks.trainer import Trainer, TrainSpec
 from benchmarks.training_loop import init_params, train
 from tasks.adding import AddingTask
 

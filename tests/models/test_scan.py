@@ -1,9 +1,11 @@
-"""The scanned network equals a Python loop over the cell; probes give dL/dh_t."""
+"""The scanned network equals a Python loop over the cell and the cells' Flax ``__call__``;
+probes give dL/dh_t."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from models import MODELS, make_model
 
@@ -27,6 +29,32 @@ def test_scan_equals_python_loop(name):
             np.testing.assert_allclose(part, jnp.stack(loop), rtol=1e-5, atol=1e-6)
         inputs = jnp.stack([c[0] for c in carries], axis=1)
     np.testing.assert_allclose(outputs, inputs @ params["W_out"] + params["b_out"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_each_cells_flax_call_gives_what_training_computes(name):
+    """Training never calls a cell's Flax ``__call__``: :meth:`RecurrentNet.apply` runs
+    ``fuse`` once and ``step`` per time step (:func:`models.scan.scan_cell`), or a
+    hand-written scan of ``models/*_fast.py``. This ties the public entry to that path: the
+    cell built from the key ``init`` gets holds the same parameters, and ``__call__``
+    stepped over a sequence gives the states ``apply`` gives."""
+    model = make_model(name, 3, 2, hidden=5)
+    key = jax.random.key(0)
+    params = model.init(key)
+    cell = model.cell_class(model.spec, 3, rngs=nnx.Rngs(params=key))
+    own = nnx.to_pure_dict(nnx.state(cell, nnx.Param))
+    assert set(own) == set(model.layer_params(params, 0))
+    for k, v in own.items():
+        np.testing.assert_array_equal(v, params[k], err_msg=k)
+    x = jax.random.normal(jax.random.key(1), (4, 9, 3))
+    _, states = model.apply(params, x)
+    carry, hs = cell.initialize_carry(4), []
+    for t in range(9):
+        carry, h = cell(carry, x[:, t])
+        hs.append(h)
+    np.testing.assert_allclose(jnp.stack(hs), states[0][0], rtol=1e-5, atol=1e-6)
+    for part, called in zip(states[0], carry, strict=True):  # h, c, FGR's gates: the last step
+        np.testing.assert_allclose(called, part[-1], rtol=1e-5, atol=1e-6)
 
 
 def test_init_is_deterministic_per_key():

@@ -13,10 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks.chunk import Trainer, TrainSpec
 from benchmarks.diagnostics import DiagnosticsSpec
+from benchmarks.history import Listener
 from benchmarks.optim import OptimSpec
 from benchmarks.strategies import ProcessStrategy, WorkerFailed
+from benchmarks.trainer import Trainer, TrainSpec
 from benchmarks.training_loop import init_params, train
 from models import make_model
 from tasks.adding import AddingTask
@@ -35,14 +36,16 @@ def test_worker_processes_give_the_loop_results_bit_for_bit_and_report_live():
     in-process loop, and their evaluations and full diagnostics arrive while training."""
     trainer = lstm_trainer(level="full")
     seen, measured = [], []
+
+    class Live(Listener):
+        def on_eval(self, step, rows):
+            seen.append((step, [r["seed"] for r in rows]))
+
+        def on_diagnostics(self, step, arrays):
+            measured.append(step)
+
     loop = train(trainer, [0, 1, 2], strategy="loop")
-    procs = train(
-        trainer,
-        [0, 1, 2],
-        strategy="processes",
-        on_eval=lambda step, rows: seen.append((step, [r["seed"] for r in rows])),
-        on_diagnostics=lambda step, arrays: measured.append(step),
-    )
+    procs = train(trainer, [0, 1, 2], strategy="processes", listener=Live())
     assert procs.strategy == "processes"
     assert [s for s, _ in seen] == sorted({s for s, _ in seen}) and seen[0] == (0, [0, 1, 2])
     assert measured == list(loop.diagnostics["step"])
@@ -77,7 +80,7 @@ def test_a_killed_worker_ends_the_run_with_its_seeds_named_not_a_hang():
     os.kill(strategy.procs[1].pid, signal.SIGKILL)  # what the out-of-memory killer does
     start = time.monotonic()
     with pytest.raises(WorkerFailed, match=r"worker process 1 \(seeds 1\) died with exit code -9"):
-        strategy.chunk(states, jnp.arange(5))
+        strategy.train_chunk(states, jnp.arange(5))
     assert time.monotonic() - start < 10
     assert not multiprocessing.active_children()  # the surviving worker was stopped too
 

@@ -14,9 +14,9 @@ def test_load_runs_reads_the_finished_runs_only(tmp_path, fake_runs):
 
 
 def test_sweep_cost_counts_jobs_and_model_steps():
-    from benchmarks.chunk import TrainSpec
     from benchmarks.config import Config
     from benchmarks.studies.base import DEFAULT_SEEDS, DEFAULT_STEPS, Sweep, scale_cost, sweep_cost
+    from benchmarks.trainer import TrainSpec
 
     grid = Sweep("grid", ("model=rnn,lstm", "task.length=10,20,30", "seeds=5", "train.steps=100"))
     assert sweep_cost(grid) == (6, 6 * 5 * 100)

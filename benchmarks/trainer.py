@@ -1,9 +1,12 @@
-"""The pure per-seed training chunk: what every seed strategy runs.
+"""The trainer: the pure per-seed program every seed strategy runs, and its compiled form.
 
-``Trainer.train_chunk(state, data_key, steps)`` runs ``len(steps)`` optimizer steps for ONE
-seed inside one ``lax.scan``; ``Trainer.evaluate`` and ``Trainer.full_diagnostics`` measure
-one seed. The strategies in :mod:`benchmarks.strategies` run these same functions for all
-seeds (vmapped, looped, or in worker processes); nothing here knows about more than one seed.
+A *chunk* is a span of training steps run as one compiled call: ``Trainer.train_chunk(state,
+data_key, steps)`` runs ``len(steps)`` optimizer steps for ONE seed inside one ``lax.scan``
+(the chunk ends at the next evaluation, every ``train.eval_every`` steps);
+``Trainer.evaluate`` and ``Trainer.full_diagnostics`` measure one seed. :func:`compiled`
+jits them (vmapped over seeds or not), once per program in this process. The strategies in
+:mod:`benchmarks.strategies` run these same functions for all seeds (vmapped, looped, or in
+worker processes); nothing here knows about more than one seed.
 
 Per-seed randomness comes from one root key per seed, split into named streams with
 ``fold_in``: ``params`` (initialisation), ``data`` (training batch of step s is drawn from
@@ -39,10 +42,11 @@ from carousel_checks import check_choice, check_positive
 from models.base import ModelSpec
 from models.linalg import tree_all_finite, tree_norm
 from models.scan import Params, RecurrentNet
+from tasks.base import Batch, Task
 
 STRATEGIES = ("auto", "vmap", "loop", "processes")
 STREAM_PARAMS, STREAM_DATA, STREAM_EVAL, STREAM_DIAG = 0, 1, 2, 3
-EVAL_CHUNK = 1000
+EVAL_BATCH = 1000  # evaluation runs in batches of at most this many sequences (bounded memory)
 
 # train.precision -> the value of JAX's ``jax_default_matmul_precision`` it sets while the
 # training chunk, the evaluation and the diagnostics are traced. The first three are
@@ -145,7 +149,7 @@ class Trainer:
     """Pure training functions for one (model, task, optimizer, schedule)."""
 
     model: RecurrentNet
-    task: Any
+    task: Task
     optim: OptimSpec
     spec: TrainSpec
     diagnostics: DiagnosticsSpec = DiagnosticsSpec()
@@ -229,16 +233,17 @@ class Trainer:
     def evaluate(self, params: Params, eval_key: jax.Array) -> EvalMetrics:
         """Loss, fraction correct and the task's criterion on the fixed evaluation set.
 
-        Tasks with a held-out split (``task.eval_batch()``) are evaluated on it; the others
-        on ``eval_size`` fresh sequences from the seed's eval stream (rounded up to whole
-        chunks of at most 1,000 sequences). Evaluation runs in chunks to bound memory.
+        A task with a held-out split (``task.held_out``) is evaluated on it
+        (``task.eval_batch()``); the others on ``eval_size`` fresh sequences from the seed's
+        eval stream (rounded up to whole batches of at most :data:`EVAL_BATCH` sequences).
+        Evaluation runs batch by batch to bound memory.
         """
-        if hasattr(self.task, "eval_batch"):
-            batches, valid = _chunked(self.task.eval_batch(), EVAL_CHUNK)
+        if self.task.held_out:
+            batches, valid = _in_batches(self.task.eval_batch(), EVAL_BATCH)
         else:
-            chunk = min(self.eval_size, EVAL_CHUNK)
-            keys = jax.random.split(eval_key, math.ceil(self.eval_size / chunk))
-            batches = jax.vmap(lambda k: self.task.sample(k, chunk))(keys)
+            size = min(self.eval_size, EVAL_BATCH)
+            keys = jax.random.split(eval_key, math.ceil(self.eval_size / size))
+            batches = jax.vmap(lambda k: self.task.sample(k, size))(keys)
             valid = jnp.ones(batches.mask.shape[:2], jnp.float32)
 
         def one(inputs):
@@ -252,7 +257,7 @@ class Trainer:
         loss, frac = jnp.sum(losses) / jnp.sum(weights), jnp.sum(correct) / jnp.sum(weights)
         return EvalMetrics(loss, frac, self.task.solved(loss, frac))
 
-    def diagnostics_batch(self, diag_key: jax.Array):
+    def diagnostics_batch(self, diag_key: jax.Array) -> Batch:
         return self.task.sample(diag_key, self.diagnostics.batch_size)
 
     @at_precision
@@ -262,17 +267,44 @@ class Trainer:
         )
 
 
-def _chunked(batch, size: int):
-    """Split a batch into equal chunks of at most ``size`` sequences; padding sequences
+def _in_batches(batch, size: int):
+    """Split a batch into equal batches of at most ``size`` sequences; padding sequences
     have a zero mask and a zero ``valid`` flag, so they count in no metric."""
     n = batch.x.shape[0]
     size = min(size, n)
-    n_chunks = math.ceil(n / size)
-    pad = n_chunks * size - n
+    n_batches = math.ceil(n / size)
+    pad = n_batches * size - n
 
     def split(a):
         a = jnp.concatenate([a, jnp.zeros((pad, *a.shape[1:]), a.dtype)]) if pad else a
-        return a.reshape(n_chunks, size, *a.shape[1:])
+        return a.reshape(n_batches, size, *a.shape[1:])
 
     valid = split(jnp.ones((n,), jnp.float32))
     return jax.tree.map(split, batch), valid
+
+
+class Compiled(NamedTuple):
+    """The jitted training chunk, evaluation and full diagnostics of one trainer."""
+
+    train_chunk: Any
+    evaluate: Any
+    full_diagnostics: Any
+
+
+def compiled(trainer: Trainer, batched: bool) -> Compiled:
+    """One set of compiled functions per (program, vmapped over seeds or not), reused by
+    every run in this process whose trainer differs from this one only in numbers the
+    programs take as inputs (:meth:`Trainer.program`)."""
+    return _compiled(trainer.program(), batched)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(trainer: Trainer, batched: bool) -> Compiled:
+    fns = (trainer.train_chunk, trainer.evaluate, trainer.full_diagnostics)
+    if batched:
+        return Compiled(
+            jax.jit(jax.vmap(fns[0], in_axes=(0, 0, None))),
+            jax.jit(jax.vmap(fns[1])),
+            jax.jit(jax.vmap(fns[2])),
+        )
+    return Compiled(*(jax.jit(f) for f in fns))

@@ -1,4 +1,4 @@
-"""The pure per-seed training chunk: one update, its spec."""
+"""The trainer's pure per-seed program: one update, its spec, its precision."""
 
 import dataclasses
 
@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks.chunk import TrainSpec
 from benchmarks.diagnostics import DiagnosticsSpec
+from benchmarks.trainer import TrainSpec
 
 
 @pytest.mark.parametrize("name", ["rnn", "lstm", "lstm_nofg", "gru"])
