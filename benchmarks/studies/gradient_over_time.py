@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import store
-from benchmarks.stats import mean_interval
+from benchmarks.stats import decay_rate, mean_interval
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
 
@@ -103,20 +103,10 @@ def against_lag(profile: np.ndarray) -> np.ndarray:
 
 
 def window(n: int) -> tuple[int, int]:
-    """The lag window [round(0.1 n), round(0.9 n) - 1] of a profile of n lags."""
+    """The lag window [round(0.1 n), round(0.9 n) - 1] of a profile of n lags, over which the
+    study fits its decay rate (:func:`benchmarks.stats.decay_rate`, NaN with fewer than 3
+    positive finite points)."""
     return round(0.1 * n), max(round(0.9 * n) - 1, round(0.1 * n) + 2)
-
-
-def decay_rate(by_lag: np.ndarray) -> float:
-    """Least-squares slope of log norm against the lag over :func:`window` (per step);
-    NaN with fewer than 3 positive finite points."""
-    lo, hi = window(by_lag.size)
-    y = np.asarray(by_lag[lo : hi + 1], np.float64)
-    lag = np.arange(lo, lo + y.size)
-    ok = np.isfinite(y) & (y > 0)
-    if ok.sum() < 3:
-        return math.nan
-    return float(np.polyfit(lag[ok], np.log(y[ok]), 1)[0])
 
 
 def _interval(values: list[float]) -> dict[str, Any]:
@@ -150,7 +140,8 @@ def model_row(model: str, records: list[RunRecord]) -> dict[str, Any]:
             "norm": np.exp(mean).tolist(),
             "lo": np.exp(lo).tolist(),
             "hi": np.exp(hi).tolist(),
-            "rate": _interval([decay_rate(p) for p in profiles]),
+            # the fit reads a profile in time order: p[::-1] turns the lag order back
+            "rate": _interval([float(decay_rate(p[::-1], window(p.size), min_points=3)) for p in profiles]),
         }
     return row
 
