@@ -10,6 +10,7 @@
 - :func:`decay_rate`: the slope of a gradient-over-time profile's log norm against the lag,
   over a window of lags (the diagnostics' per-step rate and the study's windowed one).
 - :func:`holm`: Holm's step-down correction for a family of tests.
+- :func:`median`: the median of the finite values (None and NaN left out).
 - :func:`median_interval` and :func:`mannwhitney_p`: steps-to-solve samples, the median with
   a percentile bootstrap interval (fixed seed) and the two-sided Mann-Whitney U test.
 - :func:`seeds_needed`: how many seeds per model would detect a difference between two
@@ -140,6 +141,12 @@ def mannwhitney_p(a: Sequence[float | None], b: Sequence[float | None]) -> float
     if not len(x) or not len(y):
         return 1.0
     return float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
+
+
+def median(values: Sequence[float | None]) -> float:
+    """The median of the finite values (None, NaN and inf left out); NaN if there is none."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.median(finite)) if finite else math.nan
 
 
 def quartiles(values: list[float]) -> list[float]:

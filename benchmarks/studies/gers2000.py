@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.stats import wilson_interval
+from benchmarks.stats import median, wilson_interval
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
 
@@ -228,11 +228,6 @@ def load_params(record: RunRecord, which: str) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------- the analysis
 
 
-def _median(values: list[float]) -> float:
-    finite = [v for v in values if v is not None and np.isfinite(v)]
-    return float(np.median(finite)) if finite else math.nan
-
-
 def _rate(flags: list[bool]) -> dict[str, Any]:
     k, n = int(sum(flags)), len(flags)
     return {"solved": k, "seeds": n, "rate": k / n if n else math.nan, "ci95": list(wilson_interval(k, n))}
@@ -273,7 +268,7 @@ def _model_row(model: str, traced: list[dict[str, Any]], length: int) -> dict[st
             "good": _rate(scores["good"]),
             "mean_run": scores["mean_run"],
             "ratio": ratio.tolist(),
-            "median_ratio": _median(ratio.tolist()),
+            "median_ratio": median(ratio.tolist()),
             "c_end": cnorm[:, -1].tolist(),
             "profile": {
                 "t": (at + 1).tolist(),
@@ -328,7 +323,7 @@ def _why_not(result: dict[str, Any], scale: str) -> str:
     if scale == "smoke":
         return "smoke scale: a few updates on short streams, tested on 5,000-symbol streams"
     fg = result["models"].get("lstm")
-    run = _median(fg["final"]["mean_run"]) if fg else math.nan
+    run = median(fg["final"]["mean_run"]) if fg else math.nan
     if not run >= LEARNED_RUN:
         tr = result.get("train", {})
         return (
@@ -446,9 +441,9 @@ def paragraph(result: dict[str, Any]) -> str:
         f"Over {te['streams']} fresh streams of {te['length']:,} symbols with no reset, the cell-state "
         f"norm of the LSTM without forget gate grew by a median factor {nofg['final']['median_ratio']:.3g} "
         f"from steps {EARLY[0]}-{EARLY[1]} to the stream's last tenth after training "
-        f"(median ||c|| at the end {_median(nofg['final']['c_end']):.3g}; {nofg['init']['median_ratio']:.3g} "
+        f"(median ||c|| at the end {median(nofg['final']['c_end']):.3g}; {nofg['init']['median_ratio']:.3g} "
         f"at initialisation), while the forget-gate LSTM's stayed at a factor "
-        f"{fg['final']['median_ratio']:.3g} (end {_median(fg['final']['c_end']):.3g}; "
+        f"{fg['final']['median_ratio']:.3g} (end {median(fg['final']['c_end']):.3g}; "
         f"{fg['init']['median_ratio']:.3g} at initialisation, where the forget-gate bias 1 already "
         f"keeps f below 1). "
     )
@@ -458,8 +453,8 @@ def paragraph(result: dict[str, Any]) -> str:
         f"streams and {_fmt(fg['final']['good'])} good (paper 18% and 29%), against "
         f"{_fmt(nofg['final']['perfect'])} and {_fmt(nofg['final']['good'])} without forget gates "
         f"(paper 0% and 1%); the median over seeds of the test streams' mean run before the first "
-        f"error was {_median(fg['final']['mean_run']):,.0f} symbols with and "
-        f"{_median(nofg['final']['mean_run']):,.0f} without forget gates. "
+        f"error was {median(fg['final']['mean_run']):,.0f} symbols with and "
+        f"{median(nofg['final']['mean_run']):,.0f} without forget gates. "
         f"The suite's own rule (every step of {tr['eval_size']} independent "
         f"{tr['length']:,}-symbol streams correct, each from a zero state) was met by "
         f"{_fmt(fg['suite_solved'])} and {_fmt(nofg['suite_solved'])}."

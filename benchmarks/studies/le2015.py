@@ -28,12 +28,12 @@ tested (every T run up to it solved), assuming a shorter T is no harder.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks.stats import median
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
 
@@ -110,7 +110,7 @@ def analyse(records: list[RunRecord]) -> dict[str, Any]:
     )
     curves = common.eval_curves(records, ["model.name", "task.length"])
     for r in rows:
-        r["final_mse"] = _median([v for v in r["final_eval_loss"] if v is not None])
+        r["final_mse"] = median([v for v in r["final_eval_loss"] if v is not None])
     models = sorted({r["name"] for r in rows})
     return {
         "baseline": BASELINE,
@@ -120,14 +120,6 @@ def analyse(records: list[RunRecord]) -> dict[str, Any]:
         "lengths": sorted({r["length"] for r in rows}),
         "longest": {m: majority_longest([r for r in rows if r["name"] == m]) for m in models},
     }
-
-
-def _median(values: list[float]) -> float:
-    finite = sorted(v for v in values if math.isfinite(v))
-    if not finite:
-        return math.nan
-    mid = len(finite) // 2
-    return finite[mid] if len(finite) % 2 else (finite[mid - 1] + finite[mid]) / 2
 
 
 def _rates(result: dict[str, Any], model: str) -> str:

@@ -13,6 +13,7 @@ from benchmarks.stats import (
     fisher_p,
     holm,
     mannwhitney_p,
+    median,
     median_interval,
     seeds_needed,
     wilson_interval,
@@ -84,6 +85,12 @@ def _bootstrap_quantile_by_hand(sorted_values: list[float], q: float) -> float:
         if binom.sf(n // 2, n, j / n) >= q:
             return v
     return sorted_values[-1]
+
+
+def test_median_of_the_finite_values():
+    assert median([3.0, None, 1.0, math.nan, 2.0, math.inf]) == 2.0
+    assert median([4.0, 1.0, 2.0, 3.0]) == 2.5
+    assert math.isnan(median([])) and math.isnan(median([None, math.nan]))
 
 
 def test_median_interval_against_the_exact_bootstrap_distribution():
