@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import store, sweep
+from benchmarks.stats import wilson_interval
 
 Z = 1.959963984540054  # the 0.975 quantile of the standard normal
 
@@ -70,11 +71,12 @@ def test_a_half_finished_sweep_is_one_table_with_a_status_per_run(half_finished_
 
 
 def test_the_interval_is_scipys_wilson_interval():
+    """The table's interval is :func:`benchmarks.stats.wilson_interval`: SciPy's, the closed form."""
     scipy_stats = pytest.importorskip("scipy.stats")
     for k, n in ((0, 1), (0, 8), (5, 8), (8, 8), (31, 64)):
         ci = scipy_stats.binomtest(k, n).proportion_ci(method="wilson")
-        assert sweep.wilson95(k, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
-        assert sweep.wilson95(k, n) == pytest.approx(wilson_closed_form(k, n), abs=1e-12)
+        assert wilson_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
+        assert wilson_interval(k, n) == pytest.approx(wilson_closed_form(k, n), abs=1e-12)
 
 
 def test_a_seed_run_by_two_jobs_of_one_config_counts_once(tmp_path, fake_runs):
