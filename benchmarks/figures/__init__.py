@@ -78,8 +78,19 @@ def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(wanted, key=FORMATS.index))
 
 
-def save(fig: Figure, out: Path, name: str, formats: Sequence[str]) -> list[Path]:
-    """``fig`` as out/<name stem>.<format> for each format, PNG first; FigureError if unwritable."""
+def _mkdir(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FigureError(f"cannot create {out}: {e}") from e
+    return out
+
+
+def save(fig: Figure, out: Path, name: str, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """``fig`` as out/<name stem>.<format> for each format, PNG first, ``out`` created if need
+    be (every figure is saved here: the run, sweep and study figures); FigureError if it
+    cannot be written."""
+    _mkdir(out)
     paths = []
     for fmt in formats:
         path = out / f"{Path(name).stem}.{fmt}"
@@ -89,14 +100,6 @@ def save(fig: Figure, out: Path, name: str, formats: Sequence[str]) -> list[Path
             raise FigureError(f"cannot write {path}: {e}") from e
         paths.append(path)
     return paths
-
-
-def _mkdir(out: Path) -> Path:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise FigureError(f"cannot create {out}: {e}") from e
-    return out
 
 
 def _write(

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.figures import save
 from benchmarks.stats import mean_interval
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
@@ -341,7 +342,7 @@ def figure(result: dict[str, Any], out: Path) -> list[Path]:
         "Loss against the memoryless baseline\n(bands: 95% t-interval of the mean over seeds)",
         fontsize=10,
     )
-    return [common.save(fig, out, "arjovsky2016")]
+    return [save(fig, out, "arjovsky2016")[0]]
 
 
 STUDY = Study(

@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from benchmarks.figures import save
 from benchmarks.stats import mean_interval, wilson_interval
 from benchmarks.studies.base import RunRecord
 
@@ -155,16 +156,6 @@ def canvas(ncols: int, nrows: int = 1, width: float = 4.2, height: float = 3.4) 
     return fig, axes
 
 
-def save(fig: Figure, out: Path, name: str) -> Path:
-    """``fig`` as out/NAME.png with NAME.pdf and NAME.svg beside it (for a paper and the
-    web, as :mod:`benchmarks.figures` writes every figure); the PNG's path."""
-    from benchmarks.figures import FORMATS
-    from benchmarks.figures import save as save_formats
-
-    out.mkdir(parents=True, exist_ok=True)
-    return save_formats(fig, out, f"{name}.png", FORMATS)[0]
-
-
 def draw_rates(
     rows: list[dict[str, Any]],
     *,
@@ -218,7 +209,7 @@ def draw_rates(
         ax.legend(fontsize=7)
     if panel:
         fig.suptitle(title, fontsize=10)
-    return save(fig, out, name)
+    return save(fig, out, name)[0]
 
 
 def draw_curves(
@@ -251,4 +242,4 @@ def draw_curves(
         ax.set_title(f"{panel} = {p}", fontsize=9)
         ax.legend(fontsize=7)
     fig.suptitle(f"{title} (bands: 95% t-interval of the mean over seeds)", fontsize=10)
-    return save(fig, out, name)
+    return save(fig, out, name)[0]

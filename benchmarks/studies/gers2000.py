@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.figures import save
 from benchmarks.stats import median, wilson_interval
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
@@ -535,7 +536,7 @@ def figure(result: dict[str, Any], out: Path) -> list[Path]:
     _draw_norms(axes[0][0], result)
     _draw_rates(axes[0][1], result)
     fig.suptitle("Gers et al. 2000: continual embedded Reber, LSTM with and without forget gate", fontsize=10)
-    return [common.save(fig, out, "gers2000")]
+    return [save(fig, out, "gers2000")[0]]
 
 
 STUDY = Study(

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import store
+from benchmarks.figures import save
 from benchmarks.stats import decay_rate, mean_interval
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
@@ -285,7 +286,7 @@ def figure(result: dict[str, Any], out: Path) -> list[Path]:
         "geometric mean over seeds, band: 95% t-interval of the mean log norm; slope fit in the grey window",
         fontsize=10,
     )
-    return [common.save(fig, out, "gradient_over_time")]
+    return [save(fig, out, "gradient_over_time")[0]]
 
 
 STUDY = Study(

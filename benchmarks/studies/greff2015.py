@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.figures import save
 from benchmarks.stats import fisher_p, holm, mannwhitney_p, quartiles, worst_for_nan
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
@@ -400,7 +401,7 @@ def figure(result: dict[str, Any], out: Path) -> list[Path]:
         "Greff et al. 2015's variants on long-dependency tasks: a comparison, not their data sets",
         fontsize=10,
     )
-    return [common.save(fig, out, "greff2015")]
+    return [save(fig, out, "greff2015")[0]]
 
 
 STUDY = Study(

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.figures import save
 from benchmarks.stats import wilson_interval
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
@@ -595,7 +596,7 @@ def figure(result: dict[str, Any], out: Path) -> list[Path]:
         "Hochreiter & Schmidhuber 1997 (their LSTM: cell blocks, no forget gate, online learning) vs ours",
         fontsize=10,
     )
-    return [common.save(fig, out, "hochreiter1997")]
+    return [save(fig, out, "hochreiter1997")[0]]
 
 
 STUDY = Study(

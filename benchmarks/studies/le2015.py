@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.figures import save
 from benchmarks.stats import median
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
@@ -259,7 +260,7 @@ def figure(result: dict[str, Any], out: Path) -> list[Path]:
         _draw_curves(ax, result["curves"], length)
     _draw_rates(axes[0][-1], result["rows"])
     fig.suptitle("Le et al. 2015 on adding (arjovsky2016 variant; their protocol is uncertain)", fontsize=10)
-    return [common.save(fig, out, "le2015")]
+    return [save(fig, out, "le2015")[0]]
 
 
 def _paper_points(_panel: Any, model: Any) -> list[tuple[float, float]]:

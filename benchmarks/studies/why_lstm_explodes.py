@@ -637,10 +637,10 @@ def answer(result: dict[str, Any]) -> str:
 
 
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
+    from benchmarks.figures import save
     from benchmarks.figures.why_lstm_explodes import draw
-    from benchmarks.studies.common import save
 
-    return [save(draw(result), out, "why_lstm_explodes")]
+    return [save(draw(result), out, "why_lstm_explodes")[0]]
 
 
 STUDY = Study(

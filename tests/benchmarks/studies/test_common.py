@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.figures import save
 from benchmarks.stats import mean_interval
 from benchmarks.studies import common, load_runs
 from benchmarks.studies.common import (
@@ -98,7 +99,7 @@ def test_eval_curves_align_seeds_on_steps(tmp_path, fake_runs):
 def test_a_study_figure_is_saved_as_png_pdf_and_svg(tmp_path):
     fig, axes = common.canvas(1)
     axes[0][0].plot([0, 1], [1, 0])
-    png = common.save(fig, tmp_path / "figures", "panel")
+    png = save(fig, tmp_path / "figures", "panel")[0]
     assert png == tmp_path / "figures" / "panel.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
