@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.figures import study_why_lstm_explodes
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
 
 LAGS = (10, 50, 90)
@@ -637,10 +638,7 @@ def answer(result: dict[str, Any]) -> str:
 
 
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
-    from benchmarks.figures import save
-    from benchmarks.figures.why_lstm_explodes import draw
-
-    return [save(draw(result), out, "why_lstm_explodes")[0]]
+    return study_why_lstm_explodes.figure(result, out, largest=largest)
 
 
 STUDY = Study(
