@@ -126,6 +126,15 @@ def new_figure(
     return fig, list(axes)
 
 
+def canvas(ncols: int, nrows: int = 1, width: float = 4.2, height: float = 3.4) -> tuple[Figure, Any]:
+    """``nrows`` x ``ncols`` panels of ``width`` x ``height`` inches, constrained layout, on
+    its own Agg canvas; the axes as a 2-D array (the study figures)."""
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
 def panel_title(ax: Axes, text: str, width: int = 58) -> None:
     """A panel's title, wrapped at commas so long config keys stay inside the panel."""
     lines, line = [], ""

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.figures import save
+from benchmarks.figures.draw import canvas
 from benchmarks.stats import mean_interval
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
@@ -329,7 +330,7 @@ def figure(result: dict[str, Any], out: Path) -> list[Path]:
         return []
     lengths = {t: sorted({c["length"] for c in result[t]}) for t in tasks}
     ncols = max(len(v) for v in lengths.values())
-    fig, axes = common.canvas(ncols, len(tasks), width=4.6, height=3.6)
+    fig, axes = canvas(ncols, len(tasks), width=4.6, height=3.6)
     for row, task in enumerate(tasks):
         for col in range(ncols):
             ax = axes[row][col]

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.figures import save
+from benchmarks.figures.draw import canvas
 from benchmarks.stats import median, wilson_interval
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
@@ -532,7 +533,7 @@ def _draw_rates(ax: Any, result: dict[str, Any]) -> None:
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
     """||c_t|| over the long test streams for both LSTMs (trained and at init) beside the
     shares of perfect and good networks with Table 2's values."""
-    fig, axes = common.canvas(2, width=5.0, height=3.8)
+    fig, axes = canvas(2, width=5.0, height=3.8)
     _draw_norms(axes[0][0], result)
     _draw_rates(axes[0][1], result)
     fig.suptitle("Gers et al. 2000: continual embedded Reber, LSTM with and without forget gate", fontsize=10)

@@ -34,8 +34,8 @@ import numpy as np
 
 from benchmarks import store
 from benchmarks.figures import save
+from benchmarks.figures.draw import canvas
 from benchmarks.stats import decay_rate, mean_interval
-from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
 
 DECAY_MARGIN = math.log(10) / 100
@@ -260,7 +260,7 @@ def figure(result: dict[str, Any], out: Path) -> list[Path]:
     if not rows:
         return []
     ncols = min(2, len(rows))
-    fig, axes = common.canvas(ncols, math.ceil(len(rows) / ncols), width=5.0, height=3.6)
+    fig, axes = canvas(ncols, math.ceil(len(rows) / ncols), width=5.0, height=3.6)
     flat = [ax for line in axes for ax in line]
     for ax in flat[len(rows) :]:
         ax.set_axis_off()

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.figures import save
+from benchmarks.figures.draw import canvas
 from benchmarks.stats import fisher_p, holm, mannwhitney_p, quartiles, worst_for_nan
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
@@ -393,7 +394,7 @@ def figure(result: dict[str, Any], out: Path) -> list[Path]:
     """Success rate and final loss per variant, one column per task, V shaded; the tick
     labels carry Greff et al.'s finding for the variants it names."""
     tasks = result["tasks"] or ["(no runs)"]
-    fig, axes = common.canvas(len(tasks), 2, width=8.0, height=3.6)
+    fig, axes = canvas(len(tasks), 2, width=8.0, height=3.6)
     for i, task in enumerate(tasks):
         rows = [r for r in result["rows"] if r["task"] == task]
         _draw_task(axes[0][i], axes[1][i], rows, task, result["compare"].get(task, {"variants": {}}))

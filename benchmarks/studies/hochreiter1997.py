@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.figures import save
+from benchmarks.figures.draw import canvas
 from benchmarks.stats import wilson_interval
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
@@ -578,7 +579,7 @@ def _draw_rates(ax: Any, result: dict[str, Any]) -> None:
 
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
     """Sequences to solve on a log axis and success rates, per published row and model."""
-    fig, axes = common.canvas(1, 2, width=11.0, height=4.2)
+    fig, axes = canvas(1, 2, width=11.0, height=4.2)
     for ax, draw in zip(axes[:, 0], (_draw_counts, _draw_rates), strict=True):
         draw(ax, result)
         ax.set_xticks(range(len(ROWS)))

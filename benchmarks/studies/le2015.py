@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.figures import save
+from benchmarks.figures.draw import canvas
 from benchmarks.stats import median
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
@@ -255,7 +256,7 @@ def figure(result: dict[str, Any], out: Path) -> list[Path]:
     """One panel per T: evaluation MSE against training with the baseline; the last
     panel: success rate against T, with Le et al.'s longest T as 0/1 points."""
     lengths = result["lengths"]
-    fig, axes = common.canvas(len(lengths) + 1, width=4.4, height=3.8)
+    fig, axes = canvas(len(lengths) + 1, width=4.4, height=3.8)
     for ax, length in zip(axes[0], lengths, strict=False):
         _draw_curves(ax, result["curves"], length)
     _draw_rates(axes[0][-1], result["rows"])

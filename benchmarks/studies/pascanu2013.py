@@ -27,6 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from benchmarks.figures import study_pascanu2013
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
 
@@ -233,18 +234,7 @@ def paper_points(init: Any, name: Any) -> list[tuple[float, float]]:
 
 
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
-    return [
-        common.draw_rates(
-            result["figure7"],
-            x="length",
-            series="method",
-            panel="init",
-            paper=paper_points,
-            title="Pascanu 2013 Fig. 7 (hollow: the paper, qualitative, uncertain)",
-            out=out,
-            name="pascanu2013_figure7",
-        )
-    ]
+    return study_pascanu2013.figure(result, out, paper=paper_points)
 
 
 def paragraph(result: dict[str, Any]) -> str:
