@@ -36,8 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.figures import save
-from benchmarks.figures.draw import canvas
+from benchmarks.figures import study_arjovsky2016
 from benchmarks.stats import mean_interval
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
@@ -295,55 +294,8 @@ def paragraph(result: dict[str, Any]) -> str:
     )
 
 
-def _panel(ax: Any, task: str, length: int, curves: list[dict[str, Any]]) -> None:
-    """One (task, T): each model's mean curve with its 95% t-band, the baseline (dashed)
-    and the verdict threshold BEAT_FRACTION x baseline (dotted); log y."""
-    base = baseline(task, length)
-    floor = 0.25 * min([base, *(np.nanmin(c["mean"]) for c in curves)])  # a band's lower end can be < 0
-    for i, c in enumerate(sorted(curves, key=lambda c: c["model"])):
-        steps = np.asarray(c["steps"], dtype=float)
-        lo = np.clip(np.asarray(c["lo"], dtype=float), floor, None)
-        label = f"{c['model']} {'/'.join(map(str, c['hidden']))} ({len(c['seeds'])} seeds): {c['verdict']}"
-        ax.plot(steps, c["mean"], color=f"C{i}", label=label)
-        ax.fill_between(steps, lo, c["hi"], color=f"C{i}", alpha=0.2, linewidth=0)
-    ax.axhline(base, color="k", linestyle="--", linewidth=1, label=f"baseline {base:.3g}")
-    ax.axhline(
-        BEAT_FRACTION * base, color="k", linestyle=":", linewidth=1, label=f"{BEAT_FRACTION} x baseline"
-    )
-    ax.set_yscale("log")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("evaluation " + ("cross-entropy" if task == "copy" else "MSE"))
-    paper = "; ".join(
-        f"{m} {'beats' if PAPER[(task, m, length)] else 'does not beat'}"
-        for m in ("lstm", "rnn")
-        if (task, m, length) in PAPER
-    )
-    ax.set_title(f"{task} T={length}\npaper: {paper or 'no claim'}", fontsize=9)
-    ax.legend(fontsize=7)
-
-
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
-    """Loss curves against the baseline: one row per task, one panel per T, series = model;
-    the paper's reading in each panel's title, ours in the legend."""
-    tasks = [t for t in ("copy", "adding") if result[t]]
-    if not tasks:
-        return []
-    lengths = {t: sorted({c["length"] for c in result[t]}) for t in tasks}
-    ncols = max(len(v) for v in lengths.values())
-    fig, axes = canvas(ncols, len(tasks), width=4.6, height=3.6)
-    for row, task in enumerate(tasks):
-        for col in range(ncols):
-            ax = axes[row][col]
-            if col >= len(lengths[task]):
-                ax.set_axis_off()
-                continue
-            length = lengths[task][col]
-            _panel(ax, task, length, [c for c in result[task] if c["length"] == length])
-    fig.suptitle(
-        "Loss against the memoryless baseline\n(bands: 95% t-interval of the mean over seeds)",
-        fontsize=10,
-    )
-    return [save(fig, out, "arjovsky2016")[0]]
+    return study_arjovsky2016.figure(result, out, baseline=baseline, paper=PAPER, beat_fraction=BEAT_FRACTION)
 
 
 STUDY = Study(
