@@ -36,8 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.figures import save
-from benchmarks.figures.draw import canvas
+from benchmarks.figures import study_gers2000
 from benchmarks.stats import median, wilson_interval
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
@@ -467,77 +466,8 @@ def paragraph(result: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------- the figure
 
 
-def _draw_norms(ax: Any, result: dict[str, Any]) -> None:
-    for i, model in enumerate(MODELS):
-        row = result["models"].get(model)
-        if row is None:
-            continue
-        for when, style in (("final", "-"), ("init", ":")):
-            prof = row[when]["profile"]
-            label = f"{LABEL[model]}, {'trained' if when == 'final' else 'at init'}"
-            ax.plot(prof["t"], prof["median"], linestyle=style, color=f"C{i}", label=label)
-            ax.fill_between(prof["t"], prof["q25"], prof["q75"], color=f"C{i}", alpha=0.2, linewidth=0)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("symbols into the stream (no reset)")
-    ax.set_ylabel(r"$\|c_t\|$ (mean over test streams)")
-    te = result["test"]
-    ax.set_title(
-        f"Cell-state norm over {te.get('streams', 0)} streams of {te.get('length', 0):,} symbols\n"
-        "median over seeds, band: quartiles",
-        fontsize=9,
-    )
-    ax.legend(fontsize=7)
-
-
-def _draw_rates(ax: Any, result: dict[str, Any]) -> None:
-    bars = [(m, w) for m in MODELS for w in ("perfect", "good")]
-    for x, (model, what) in enumerate(bars):
-        row = result["models"].get(model)
-        colour = f"C{MODELS.index(model)}"
-        if row is not None:
-            r = row["final"][what]
-            err = [[r["rate"] - r["ci95"][0]], [r["ci95"][1] - r["rate"]]]
-            ax.bar(x, r["rate"], color=colour, alpha=0.6 if what == "perfect" else 0.3)
-            ax.errorbar(
-                x,
-                r["rate"],
-                yerr=err,
-                color=colour,
-                marker="o",
-                capsize=4,
-                label="ours (95% Wilson interval)" if x == 0 else None,
-            )
-            ax.text(x, r["ci95"][1] + 0.02, f"{r['solved']}/{r['seeds']}", ha="center", fontsize=7)
-        ax.plot(
-            x,
-            PAPER[model][what],
-            marker="D",
-            markerfacecolor="none",
-            color="k",
-            linestyle="none",
-            label="paper (Table 2)" if x == 0 else None,
-        )
-    x = len(bars)
-    ax.plot(x, PAPER["lr_decay"]["perfect"], marker="D", markerfacecolor="none", color="k")
-    ax.text(x, PAPER["lr_decay"]["perfect"] + 0.04, "not run", ha="center", fontsize=7)
-    names = [f"{'FG' if m == 'lstm' else 'no FG'}\n{w}" for m, w in bars] + ["FG + lr decay\nperfect"]
-    ax.set_xticks(range(len(names)), names, fontsize=7)
-    ax.set_ylim(0, 1.2)
-    ax.set_yticks(np.linspace(0, 1, 6))
-    ax.set_ylabel("share of networks (ours: 95% Wilson interval)")
-    ax.set_title("Networks perfect / good on the test streams", fontsize=9)
-    ax.legend(fontsize=7, loc="upper right")
-
-
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
-    """||c_t|| over the long test streams for both LSTMs (trained and at init) beside the
-    shares of perfect and good networks with Table 2's values."""
-    fig, axes = canvas(2, width=5.0, height=3.8)
-    _draw_norms(axes[0][0], result)
-    _draw_rates(axes[0][1], result)
-    fig.suptitle("Gers et al. 2000: continual embedded Reber, LSTM with and without forget gate", fontsize=10)
-    return [save(fig, out, "gers2000")[0]]
+    return study_gers2000.figure(result, out, models=MODELS, labels=LABEL, paper=PAPER)
 
 
 STUDY = Study(
