@@ -31,10 +31,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from benchmarks.figures import save
-from benchmarks.figures.draw import canvas
+from benchmarks.figures import study_le2015
 from benchmarks.stats import median
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
@@ -203,65 +200,10 @@ def paragraph(result: dict[str, Any]) -> str:
     return " ".join(text)
 
 
-def _draw_curves(ax: Any, curves: list[dict[str, Any]], length: int) -> None:
-    for c in sorted((c for c in curves if c["length"] == length), key=lambda c: str(c["name"])):
-        steps = np.asarray(c["steps"], dtype=float)
-        colour = COLOURS.get(str(c["name"]), "C7")
-        ax.plot(steps, c["mean"], color=colour, label=f"{c['name']} ({len(c['seeds'])} seeds)")
-        ax.fill_between(steps, c["lo"], c["hi"], color=colour, alpha=0.2, linewidth=0)
-    ax.axhline(BASELINE, color="k", linestyle="--", linewidth=1, label="baseline 1/6")
-    ax.axhline(THRESHOLD, color="k", linestyle=":", linewidth=1, label="solved below 1/12")
-    ax.set_yscale("log")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("eval MSE (mean, 95% t-band over seeds)")
-    ax.set_title(f"T = {length}", fontsize=9)
-    ax.legend(fontsize=7)
-
-
-def _draw_rates(ax: Any, rows: list[dict[str, Any]]) -> None:
-    for i, model in enumerate(sorted({str(r["name"]) for r in rows})):
-        pts = sorted((r for r in rows if r["name"] == model), key=lambda r: r["length"])
-        xs = np.array([r["length"] for r in pts], dtype=float) + 2.0 * i
-        err = np.array([[r["rate"] - r["ci95"][0], r["ci95"][1] - r["rate"]] for r in pts]).T
-        colour = COLOURS.get(model, "C7")
-        ax.errorbar(
-            xs,
-            [r["rate"] for r in pts],
-            yerr=err,
-            marker="o",
-            capsize=3,
-            color=colour,
-            label=f"{model} (ours)",
-        )
-        published = _paper_points(None, model)
-        if published:
-            px, py = zip(*published, strict=True)
-            ax.plot(
-                px,
-                py,
-                ":",
-                marker="s",
-                markerfacecolor="none",
-                color=colour,
-                label=f"{model} (paper, read as 0/1)",
-            )
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_xlabel("T")
-    ax.set_ylabel("success rate (95% Wilson interval)")
-    ax.set_title("solved: eval MSE < 1/12", fontsize=9)
-    ax.legend(fontsize=7)
-
-
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
-    """One panel per T: evaluation MSE against training with the baseline; the last
-    panel: success rate against T, with Le et al.'s longest T as 0/1 points."""
-    lengths = result["lengths"]
-    fig, axes = canvas(len(lengths) + 1, width=4.4, height=3.8)
-    for ax, length in zip(axes[0], lengths, strict=False):
-        _draw_curves(ax, result["curves"], length)
-    _draw_rates(axes[0][-1], result["rows"])
-    fig.suptitle("Le et al. 2015 on adding (arjovsky2016 variant; their protocol is uncertain)", fontsize=10)
-    return [save(fig, out, "le2015")[0]]
+    return study_le2015.figure(
+        result, out, colours=COLOURS, baseline=BASELINE, threshold=THRESHOLD, paper=_paper_points
+    )
 
 
 def _paper_points(_panel: Any, model: Any) -> list[tuple[float, float]]:
