@@ -12,7 +12,10 @@ each of ``formats`` (PNG for screens and the HTML report, PDF for LaTeX, SVG for
 and editing), with a note for each figure skipped. In a sweep, a run whose files cannot be
 read is left out (of the sweep figures, and its own are not drawn) with one line to
 ``warn``, the other runs drawn; without ``warn`` its FigureError stops the rendering.
-Shared drawing helpers live in :mod:`.draw`.
+Each study's figure is a module too, ``study_<name>`` (``figure(result, out, ...)``, from
+the study's analysed result and what the study knows of its paper, passed in), called by
+the study (:mod:`benchmarks.studies`). Every figure is written by :func:`save`; shared
+drawing helpers live in :mod:`.draw`.
 """
 
 from __future__ import annotations
