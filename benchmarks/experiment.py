@@ -32,7 +32,7 @@ from benchmarks.checkpoint import Checkpointer
 from benchmarks.config import Experiment
 from benchmarks.history import StoreSink
 from benchmarks.logger import make_logger
-from benchmarks.sweep import flatten
+from benchmarks.results import flatten
 from benchmarks.training_loop import RunResult, init_params, train
 
 log = logging.getLogger("carousel")

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import store, tracking
-from benchmarks.sweep import find_runs
+from benchmarks.results import find_runs
 
 LOSS_CURVES = ("eval/loss", "eval/correct", "train/loss", "grad_norm/mean")
 SUCCESS = ("experiment/success_rate", "experiment/ci95_low", "experiment/ci95_high")

@@ -182,7 +182,7 @@ def render(
 
     Returns the files written, PNG first per figure. ``echo`` receives one line per figure
     written and per figure skipped. For a sweep, ``warn`` receives one line per thing left
-    out: each of :func:`benchmarks.sweep.collect`'s warnings (runs not finished or
+    out: each of :func:`benchmarks.results.collect`'s warnings (runs not finished or
     unreadable) and each finished run whose files cannot be read, which the sweep figures
     then leave out and whose own figures are not drawn; without ``warn`` such a run raises
     its FigureError. Raises FigureError for a directory that is neither a run nor a sweep,

@@ -3,7 +3,7 @@ evaluation curves with bands over seeds, and verdicts against a published number
 figures are drawn in :mod:`benchmarks.figures` (``study_<name>``).
 
 Pooling counts each seed once per group (the first run that holds it, in path order), as
-:func:`benchmarks.sweep.collect` does. Success rates carry the 95% Wilson interval; curve
+:func:`benchmarks.results.collect` does. Success rates carry the 95% Wilson interval; curve
 bands are the 95% Student-t interval of the mean over seeds (say so in a caption).
 """
 
