@@ -39,7 +39,7 @@ import numpy as np
 from benchmarks.figures import study_arjovsky2016
 from benchmarks.stats import mean_interval
 from benchmarks.studies import common
-from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
+from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 
 BEAT_FRACTION = 0.9
 ADDING_BASELINE = 0.167
@@ -79,11 +79,11 @@ def _protocol(steps: int, seeds: int, every: int, eval_size: int) -> tuple[str, 
     )
 
 
-def _sweeps(copy: str, adding: str, sizes: dict[str, int], protocol: tuple[str, ...]) -> tuple[Sweep, ...]:
+def _grids(copy: str, adding: str, sizes: dict[str, int], protocol: tuple[str, ...]) -> tuple[Grid, ...]:
     """Copy with the LSTM and the RNN at their own sizes, adding with both at one size."""
     task = ("task.variant=arjovsky2016",)
     return (
-        Sweep(
+        Grid(
             "copy_lstm",
             (
                 "task=copy",
@@ -94,7 +94,7 @@ def _sweeps(copy: str, adding: str, sizes: dict[str, int], protocol: tuple[str, 
                 *protocol,
             ),
         ),
-        Sweep(
+        Grid(
             "copy_rnn",
             (
                 "task=copy",
@@ -105,7 +105,7 @@ def _sweeps(copy: str, adding: str, sizes: dict[str, int], protocol: tuple[str, 
                 *protocol,
             ),
         ),
-        Sweep(
+        Grid(
             "adding",
             (
                 "task=adding",
@@ -121,9 +121,9 @@ def _sweeps(copy: str, adding: str, sizes: dict[str, int], protocol: tuple[str, 
 
 PAPER_SIZES = {"copy_lstm": 40, "copy_rnn": 80, "adding": 128}
 CPU_STEPS, CPU_SEEDS, PAPER_STEPS = 5000, 3, 20_000
-SCALES: dict[str, tuple[Sweep, ...]] = {
+SCALES: dict[str, tuple[Grid, ...]] = {
     "smoke": (
-        Sweep(
+        Grid(
             "smoke",
             (
                 "task=copy,adding",
@@ -135,8 +135,8 @@ SCALES: dict[str, tuple[Sweep, ...]] = {
             ),
         ),
     ),
-    "cpu": _sweeps("100", "100", PAPER_SIZES, _protocol(CPU_STEPS, CPU_SEEDS, every=250, eval_size=1000)),
-    "paper": _sweeps(
+    "cpu": _grids("100", "100", PAPER_SIZES, _protocol(CPU_STEPS, CPU_SEEDS, every=250, eval_size=1000)),
+    "paper": _grids(
         ",".join(map(str, COPY_LENGTHS)),
         ",".join(map(str, ADDING_LENGTHS)),
         PAPER_SIZES,

@@ -39,7 +39,7 @@ import numpy as np
 from benchmarks.figures import study_gers2000
 from benchmarks.stats import median, wilson_interval
 from benchmarks.studies import common
-from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
+from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 
 MODELS = ("lstm", "lstm_nofg")
 HIDDEN = 8  # 4 blocks of 2 cells (secondary source, uncertain)
@@ -92,13 +92,13 @@ def _protocol(
     )
 
 
-SCALES: dict[str, tuple[Sweep, ...]] = {
-    "smoke": (Sweep("streams", _protocol(steps=10, seeds=2, batch=4, length=50, eval_size=4, every=10)),),
+SCALES: dict[str, tuple[Grid, ...]] = {
+    "smoke": (Grid("streams", _protocol(steps=10, seeds=2, batch=4, length=50, eval_size=4, every=10)),),
     "cpu": (
-        Sweep("streams", _protocol(steps=1600, seeds=24, batch=4, length=1000, eval_size=100, every=400)),
+        Grid("streams", _protocol(steps=1600, seeds=24, batch=4, length=1000, eval_size=100, every=400)),
     ),
     "paper": (
-        Sweep(
+        Grid(
             "streams",
             (
                 *_protocol(steps=7500, seeds=100, batch=4, length=1000, eval_size=1000, every=500),

@@ -35,7 +35,7 @@ import numpy as np
 from benchmarks import store
 from benchmarks.figures import study_gradient_over_time
 from benchmarks.stats import decay_rate, mean_interval
-from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
+from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 
 DECAY_MARGIN = math.log(10) / 100
 MODELS = ("rnn", "lstm", "lstm_nofg", "gru")
@@ -44,11 +44,11 @@ FIGURE_SOURCE = (
 )
 
 
-def _sweep(models: str, length: int, hidden: int, seeds: int, steps: int) -> Sweep:
+def _grid(models: str, length: int, hidden: int, seeds: int, steps: int) -> Grid:
     """Train ``steps`` updates; one-step chunks (``train.eval_every=1``) make grad_time.npz
     hold ||dL/dh_t|| at every update, from the initial parameters (step 0) to the
     parameters after ``steps`` updates (one more step, whose gradient is measured)."""
-    return Sweep(
+    return Grid(
         "grad",
         (
             "task=adding",
@@ -72,10 +72,10 @@ def _sweep(models: str, length: int, hidden: int, seeds: int, steps: int) -> Swe
     )
 
 
-SCALES: dict[str, tuple[Sweep, ...]] = {
-    "smoke": (_sweep("rnn,lstm", 10, 8, 2, 3),),
-    "cpu": (_sweep(",".join(MODELS), 100, 128, 5, 100),),
-    "paper": (_sweep(",".join(MODELS), 100, 128, 10, 100),),
+SCALES: dict[str, tuple[Grid, ...]] = {
+    "smoke": (_grid("rnn,lstm", 10, 8, 2, 3),),
+    "cpu": (_grid(",".join(MODELS), 100, 128, 5, 100),),
+    "paper": (_grid(",".join(MODELS), 100, 128, 10, 100),),
 }
 SCALE_NOTES = {
     "smoke": "T=10, hidden 8, 3 updates, RNN and LSTM only, 2 seeds: checks the pipeline",

@@ -36,7 +36,7 @@ import numpy as np
 from benchmarks.figures import study_greff2015
 from benchmarks.stats import fisher_p, holm, mannwhitney_p, quartiles
 from benchmarks.studies import common
-from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
+from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 
 ALPHA = 0.05
 VANILLA = "V"
@@ -96,19 +96,19 @@ def _protocol(
     )
 
 
-def _sweeps(base: tuple[str, ...], peephole_models: str) -> tuple[Sweep, ...]:
+def _grids(base: tuple[str, ...], peephole_models: str) -> tuple[Grid, ...]:
     """The variants with peepholes in one multirun, NP (no peepholes) in another."""
     return (
-        Sweep("peepholes", (*base, f"model={peephole_models}", "model.peepholes=true")),
-        Sweep("np", (*base, "model=lstm", "model.peepholes=false")),
+        Grid("peepholes", (*base, f"model={peephole_models}", "model.peepholes=true")),
+        Grid("np", (*base, "model=lstm", "model.peepholes=false")),
     )
 
 
 _ALL = ",".join(p for name, (p, peep) in VARIANTS.items() if peep)
-SCALES: dict[str, tuple[Sweep, ...]] = {
-    "smoke": _sweeps(_protocol(10, 20, 2, 8, 100, 0.003, "adding"), "lstm_peephole,lstm_nofg")[:1],
-    "cpu": _sweeps(_protocol(40, 700, 8, 32, 1000, 0.003), _ALL),
-    "paper": _sweeps(_protocol(200, 20000, 30, 128, 10000, 0.001), _ALL),
+SCALES: dict[str, tuple[Grid, ...]] = {
+    "smoke": _grids(_protocol(10, 20, 2, 8, 100, 0.003, "adding"), "lstm_peephole,lstm_nofg")[:1],
+    "cpu": _grids(_protocol(40, 700, 8, 32, 1000, 0.003), _ALL),
+    "paper": _grids(_protocol(200, 20000, 30, 128, 10000, 0.001), _ALL),
 }
 SCALE_NOTES = {
     "smoke": "adding T=10, 20 steps, 2 seeds, hidden 8, V and NFG only (one sweep): checks the pipeline",

@@ -40,7 +40,7 @@ import numpy as np
 from benchmarks.figures import study_hochreiter1997
 from benchmarks.stats import wilson_interval
 from benchmarks.studies import common
-from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
+from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 
 MODELS = ("lstm_nofg", "lstm")
 PRIMARY = "lstm_nofg"  # closest to the 1997 architecture; its seeds decide the verdicts
@@ -176,7 +176,7 @@ ROWS: tuple[Row, ...] = (
 REBER_RATE = 1.0  # Table 1: 100% of 30 trials in the best settings (97% in two others)
 
 
-# ---------------------------------------------------------------------------- the sweeps
+# ---------------------------------------------------------------------------- the grids
 
 
 def _configs(rows: tuple[Row, ...]) -> dict[tuple[Any, ...], list[Row]]:
@@ -205,16 +205,16 @@ _H_AND_S_INIT = tuple(
 )
 
 
-def _paper_sweeps() -> tuple[Sweep, ...]:
-    """One sweep per run configuration: the paper's cells, learning rate and trials, plain SGD
+def _paper_grids() -> tuple[Grid, ...]:
+    """One grid per run configuration: the paper's cells, learning rate and trials, plain SGD
     at batch 1 without clipping, weights U[-0.1, 0.1], a budget of 10x the published count."""
-    sweeps = []
+    grids = []
     for rows in _configs(ROWS).values():
         row = rows[0]
         most = max(r.paper_hi or r.paper for r in rows)
         name = row.key.split(",")[0].replace(" ", "_").replace("=", "")
-        sweeps.append(
-            Sweep(
+        grids.append(
+            Grid(
                 name,
                 (
                     f"model={','.join(MODELS)}",
@@ -233,7 +233,7 @@ def _paper_sweeps() -> tuple[Sweep, ...]:
                 ),
             )
         )
-    return tuple(sweeps)
+    return tuple(grids)
 
 
 def _cpu_common(steps: int, seeds: int, batch: int, every: int, hidden: int) -> tuple[str, ...]:
@@ -254,9 +254,9 @@ def _cpu_common(steps: int, seeds: int, batch: int, every: int, hidden: int) -> 
 
 
 CPU = _cpu_common(steps=2500, seeds=4, batch=32, every=200, hidden=8)
-SCALES: dict[str, tuple[Sweep, ...]] = {
+SCALES: dict[str, tuple[Grid, ...]] = {
     "smoke": (
-        Sweep(
+        Grid(
             "short",
             (
                 *_cpu_common(steps=10, seeds=2, batch=4, every=5, hidden=4),
@@ -268,14 +268,14 @@ SCALES: dict[str, tuple[Sweep, ...]] = {
         ),
     ),
     "cpu": (
-        Sweep(
+        Grid(
             "marked_and_two_sequence",
             (*CPU, "task=adding,multiplication,latching", "task.variant=hochreiter1997", "task.length=100"),
         ),
-        Sweep("temporal_order_6a", (*CPU, "task=temporal_order", "task.variant=hochreiter1997_6a")),
-        Sweep("reber", (*CPU, "task=reber", "task.variant=hochreiter1997")),
+        Grid("temporal_order_6a", (*CPU, "task=temporal_order", "task.variant=hochreiter1997_6a")),
+        Grid("reber", (*CPU, "task=reber", "task.variant=hochreiter1997")),
     ),
-    "paper": _paper_sweeps(),
+    "paper": _paper_grids(),
 }
 
 

@@ -34,7 +34,7 @@ from typing import Any
 from benchmarks.figures import study_le2015
 from benchmarks.stats import median
 from benchmarks.studies import common
-from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
+from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 
 BASELINE = 1.0 / 6.0  # MSE of always predicting 1 = Var(X1 + X2)
 THRESHOLD = 1.0 / 12.0  # arjovsky2016's solved rule
@@ -45,10 +45,8 @@ MODELS = "irnn,rnn,lstm"
 COLOURS = {"irnn": "C0", "rnn": "C1", "lstm": "C2"}
 
 
-def _sweep(
-    lengths: str, steps: int, seeds: int, hidden: int, eval_size: int, optim: tuple[str, ...]
-) -> Sweep:
-    return Sweep(
+def _grid(lengths: str, steps: int, seeds: int, hidden: int, eval_size: int, optim: tuple[str, ...]) -> Grid:
+    return Grid(
         "adding",
         (
             f"model={MODELS}",
@@ -72,10 +70,10 @@ def _sweep(
 
 ADAM = ("optim=adam", "optim.lr=0.001", "optim.clip=global_norm", "optim.clip_value=1.0")
 SGD = ("optim=sgd", "optim.lr=0.01", "optim.clip=global_norm", "optim.clip_value=1.0")
-SCALES: dict[str, tuple[Sweep, ...]] = {
-    "smoke": (_sweep("10", 20, 2, 8, 100, ADAM),),
-    "cpu": (_sweep("50,100", 3000, 6, 64, 1000, ADAM),),
-    "paper": (_sweep(",".join(map(str, PAPER_LENGTHS)), 100000, 10, 100, 10000, SGD),),
+SCALES: dict[str, tuple[Grid, ...]] = {
+    "smoke": (_grid("10", 20, 2, 8, 100, ADAM),),
+    "cpu": (_grid("50,100", 3000, 6, 64, 1000, ADAM),),
+    "paper": (_grid(",".join(map(str, PAPER_LENGTHS)), 100000, 10, 100, 10000, SGD),),
 }
 SCALE_NOTES = {
     "smoke": "T=10, 20 steps, 2 seeds, hidden 8: checks the pipeline",
