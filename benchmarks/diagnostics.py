@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from benchmarks.stats import decay_rate
 from carousel_checks import check_choice, check_finite_fields, check_positive
 from models.base import ACTIVATION_DERIVATIVE_BOUND
 from models.linalg import gram_schmidt, norm, spectral_norm
@@ -131,19 +132,6 @@ def state_grad_norms(probe_grads: Any) -> dict[str, Float[Array, "time batch"]]:
 def param_grad_norms(grads: Params) -> dict[str, Array]:
     """The norm of every named parameter's gradient (scaled: exact over float32's range)."""
     return {name: norm(g, axis=None) for name, g in grads.items()}
-
-
-def decay_rate(profile: Float[Array, " time"], mask_end: int | None = None) -> Array:
-    """Least-squares slope of log ||dL/dh_t|| against the lag T-1-t (per step; negative
-    when the gradient decays going back in time), over the steps with a non-zero norm."""
-    t = jnp.arange(profile.shape[-1])
-    lag = (profile.shape[-1] - 1 - t).astype(jnp.float32)
-    ok = (profile > 0) & jnp.isfinite(profile)
-    y = jnp.where(ok, jnp.log(jnp.where(ok, profile, 1.0)), 0.0)
-    w = ok.astype(jnp.float32)
-    n = jnp.maximum(jnp.sum(w), 1.0)
-    mx, my = jnp.sum(w * lag) / n, jnp.sum(w * y) / n
-    return jnp.sum(w * (lag - mx) * (y - my)) / jnp.maximum(jnp.sum(w * (lag - mx) ** 2), 1e-12)
 
 
 class ExplodeDetector:
@@ -520,7 +508,7 @@ def full_diagnostics(
         "grad_h": jnp.mean(norms["grad_h"], axis=1),
         "grad_h_seq": norms["grad_h"].T,  # [B, T]
     }
-    out["grad_h_decay_rate"] = decay_rate(out["grad_h"])
+    out["grad_h_decay_rate"] = decay_rate(out["grad_h"], xp=jnp)  # every lag, never NaN
     # the last step that reaches the loss: right-padded steps after a sequence's end have none
     g = out["grad_h"]
     last = jnp.max(jnp.where(g > 0, jnp.arange(g.shape[0]), 0))

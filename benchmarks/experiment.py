@@ -35,7 +35,7 @@ from benchmarks.checkpoint import Checkpointer
 from benchmarks.config import Experiment
 from benchmarks.history import Arrays, Listener, Listeners, Rows, StoreSink, TrainedChunk
 from benchmarks.logger import make_logger
-from benchmarks.sweep import flatten
+from benchmarks.results import flatten
 from benchmarks.training_loop import RunResult, init_params, train
 
 log = logging.getLogger("carousel")

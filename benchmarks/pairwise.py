@@ -1,6 +1,6 @@
 """A sweep's models compared pairwise, with the statistics of :mod:`benchmarks.stats`.
 
-The sweep is read with :func:`benchmarks.sweep.collect` (finished configs only, seeds
+The sweep is read with :func:`benchmarks.results.collect` (finished configs only, seeds
 pooled across jobs) and split into groups that differ in anything but the model: task,
 variant, length and every other varying config key outside ``model.*``. Within a group a
 "model" is ``model.name`` with the ``model.*`` keys that vary among its runs there
@@ -28,11 +28,11 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks import stats, sweep
+from benchmarks import results, stats
 
 METRICS = ("success", "steps")
 POWER = 0.8
-NOT_CONFIG = ("status", *sweep.RESULT_COLUMNS)
+NOT_CONFIG = ("status", *results.RESULT_COLUMNS)
 TESTS = {
     "success_rate": "95% Wilson interval; pairs: Boschloo's exact test, two-sided, "
     "Holm over the group's pairs",
@@ -65,7 +65,7 @@ def seed_results(runs: list[str]) -> list[dict[str, Any]]:
     path order that holds it), sorted by seed."""
     seen: dict[int, dict[str, Any]] = {}
     for path in sorted(runs):
-        summary = sweep.read_run(Path(path)).summary or {}
+        summary = results.read_run(Path(path)).summary or {}
         for s in summary.get("seeds", []):
             seen.setdefault(s["seed"], s)
     return [seen[k] for k in sorted(seen)]
@@ -210,7 +210,7 @@ def compare_sweep(root: Path, metric: str = "success", alpha: float = 0.05) -> d
     with one model has no pairs. Raises ValueError when nothing can be compared."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
-    table = sweep.collect(Path(root))
+    table = results.collect(Path(root))
     if table.empty or not (table["status"] == "finished").any():
         raise ValueError(f"no finished run under {root}")
     out_groups: list[dict[str, Any]] = []

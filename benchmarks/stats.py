@@ -7,7 +7,10 @@
   to 30 seeds of a sweep is conservative: its size is often well below alpha, power lost).
   :func:`fisher_p` stays for the studies that report it.
 - :func:`mean_interval`: the mean over seeds with its 95% Student-t interval (curves, bands).
+- :func:`decay_rate`: the slope of a gradient-over-time profile's log norm against the lag,
+  over a window of lags (the diagnostics' per-step rate and the study's windowed one).
 - :func:`holm`: Holm's step-down correction for a family of tests.
+- :func:`median`: the median of the finite values (None and NaN left out).
 - :func:`median_interval` and :func:`mannwhitney_p`: steps-to-solve samples, the median with
   a percentile bootstrap interval (fixed seed) and the two-sided Mann-Whitney U test.
 - :func:`seeds_needed`: how many seeds per model would detect a difference between two
@@ -26,6 +29,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +67,32 @@ def mean_interval(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     sd = np.sqrt((dev**2).sum(axis=0) / np.maximum(n - 1, 1))
     half = np.where(n > 1, student.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(np.maximum(n, 1)), np.nan)
     return mean, mean - half, mean + half
+
+
+def decay_rate(
+    profile: Any, window: tuple[int, int] | None = None, *, min_points: int = 0, xp: Any = np
+) -> Any:
+    """Least-squares slope of log ``profile`` against the lag, per step of lag (negative when
+    the norm decays going back in time from the loss).
+
+    ``profile`` [n] is in time order with the loss at its last step, so step t is at lag
+    n-1-t. The fit takes the positive finite values at lags ``window`` = (lo, hi), both
+    ends included (None: every lag). With fewer than ``min_points`` such values the rate is
+    NaN; ``min_points=0`` never gives NaN (with fewer than two values the slope is 0). The
+    arithmetic is in ``profile``'s dtype, with ``xp`` its array module: NumPy, or
+    ``jax.numpy`` inside a jitted function (the diagnostics). Returns a 0-d array."""
+    n = profile.shape[-1]
+    lag = (n - 1 - xp.arange(n)).astype(profile.dtype)
+    ok = (profile > 0) & xp.isfinite(profile)
+    if window is not None:
+        ok = ok & (lag >= window[0]) & (lag <= window[1])
+    y = xp.where(ok, xp.log(xp.where(ok, profile, 1.0)), 0.0)
+    w = ok.astype(profile.dtype)
+    n_ok = xp.sum(w)
+    count = xp.maximum(n_ok, 1.0)
+    mx, my = xp.sum(w * lag) / count, xp.sum(w * y) / count
+    slope = xp.sum(w * (lag - mx) * (y - my)) / xp.maximum(xp.sum(w * (lag - mx) ** 2), 1e-12)
+    return xp.where(n_ok >= min_points, slope, xp.nan) if min_points else slope
 
 
 def holm(pvalues: list[float]) -> list[float]:
@@ -111,6 +141,12 @@ def mannwhitney_p(a: Sequence[float | None], b: Sequence[float | None]) -> float
     if not len(x) or not len(y):
         return 1.0
     return float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
+
+
+def median(values: Sequence[float | None]) -> float:
+    """The median of the finite values (None, NaN and inf left out); NaN if there is none."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.median(finite)) if finite else math.nan
 
 
 def quartiles(values: list[float]) -> list[float]:

@@ -2,7 +2,7 @@
 
 Also ``python -m scripts.collect DIR`` or the ``carousel-collect`` console script.
 
-Works on a sweep in progress (see :mod:`benchmarks.sweep`): prints one row per config
+Works on a sweep in progress (see :mod:`benchmarks.results`): prints one row per config
 (seeds of its jobs pooled, success rate with a 95% Wilson interval) and per run not
 finished (status unfinished, failed or unreadable), one ``warning:`` line per kind of
 such run on stderr, and writes the table to ``DIR/results.parquet``.
@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks import store, sweep
+from benchmarks import results, store
 from benchmarks.cli import fail
 
 
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.root.is_dir():
         fail(f"no such directory: {args.root}")
-    table = sweep.collect(args.root)
+    table = results.collect(args.root)
     if table.empty:
         fail(f"no runs (a directory with config.yaml, summary.json or error.json) under {args.root}")
     out = args.out or args.root / "results.parquet"
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         store.write_table(out, table)
     except OSError as e:
         fail(f"cannot write {out}: {e.strerror or e}")
-    print(sweep.format_table(table))
+    print(results.format_table(table))
     for line in table.attrs["warnings"]:
         print(f"warning: {line}", file=sys.stderr)
     print(f"results: {out}")

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.figures import FigureError
-from benchmarks.report import ReportError, write
+from benchmarks.html_report import ReportError, write
 
 
 def main(argv: list[str] | None = None) -> None:

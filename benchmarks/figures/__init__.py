@@ -12,7 +12,10 @@ each of ``formats`` (PNG for screens and the HTML report, PDF for LaTeX, SVG for
 and editing), with a note for each figure skipped. In a sweep, a run whose files cannot be
 read is left out (of the sweep figures, and its own are not drawn) with one line to
 ``warn``, the other runs drawn; without ``warn`` its FigureError stops the rendering.
-Shared drawing helpers live in :mod:`.draw`.
+Each study's figure is a module too, ``study_<name>`` (``figure(result, out, ...)``, from
+the study's analysed result and what the study knows of its paper, passed in), called by
+the study (:mod:`benchmarks.studies`). Every figure is written by :func:`save`; shared
+drawing helpers live in :mod:`.draw`.
 """
 
 from __future__ import annotations
@@ -78,8 +81,19 @@ def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(wanted, key=FORMATS.index))
 
 
-def save(fig: Figure, out: Path, name: str, formats: Sequence[str]) -> list[Path]:
-    """``fig`` as out/<name stem>.<format> for each format, PNG first; FigureError if unwritable."""
+def _mkdir(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FigureError(f"cannot create {out}: {e}") from e
+    return out
+
+
+def save(fig: Figure, out: Path, name: str, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """``fig`` as out/<name stem>.<format> for each format, PNG first, ``out`` created if need
+    be (every figure is saved here: the run, sweep and study figures); FigureError if it
+    cannot be written."""
+    _mkdir(out)
     paths = []
     for fmt in formats:
         path = out / f"{Path(name).stem}.{fmt}"
@@ -89,14 +103,6 @@ def save(fig: Figure, out: Path, name: str, formats: Sequence[str]) -> list[Path
             raise FigureError(f"cannot write {path}: {e}") from e
         paths.append(path)
     return paths
-
-
-def _mkdir(out: Path) -> Path:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise FigureError(f"cannot create {out}: {e}") from e
-    return out
 
 
 def _write(
@@ -176,7 +182,7 @@ def render(
 
     Returns the files written, PNG first per figure. ``echo`` receives one line per figure
     written and per figure skipped. For a sweep, ``warn`` receives one line per thing left
-    out: each of :func:`benchmarks.sweep.collect`'s warnings (runs not finished or
+    out: each of :func:`benchmarks.results.collect`'s warnings (runs not finished or
     unreadable) and each finished run whose files cannot be read, which the sweep figures
     then leave out and whose own figures are not drawn; without ``warn`` such a run raises
     its FigureError. Raises FigureError for a directory that is neither a run nor a sweep,

@@ -1,6 +1,6 @@
 """A sweep directory as the sweep-level figures read it: one point per (panel, model, length).
 
-The sweep is joined by :func:`benchmarks.sweep.collect` (finished configs, seeds pooled
+The sweep is joined by :func:`benchmarks.results.collect` (finished configs, seeds pooled
 across jobs) and split as :func:`benchmarks.pairwise.groups` splits it: a panel is
 everything that is not the model or the length (task, variant, any other varying key),
 a series is a model label (``lstm``, ``lstm (hidden=100)``). Each point holds the pooled
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks import pairwise, sweep
+from benchmarks import pairwise, results
 from benchmarks.figures.draw import per_step_source
 from benchmarks.figures.load import FigureError, Run, load_run
 
@@ -56,7 +56,7 @@ def sweep_runs(root: Path) -> list[Path]:
     root = Path(root)
     if (root / "summary.json").is_file():
         return []
-    return [p for p in sweep.find_runs(root) if p != root]
+    return [p for p in results.find_runs(root) if p != root]
 
 
 def load_points(
@@ -64,14 +64,14 @@ def load_points(
 ) -> list[Point]:
     """Every finished (panel, model, length) of the sweep, from the runs that can be read.
 
-    ``table`` is the sweep's :func:`benchmarks.sweep.collect` table where the caller has it
+    ``table`` is the sweep's :func:`benchmarks.results.collect` table where the caller has it
     (and has said its warnings); else it is collected here and each of its warnings (runs
     not finished, unreadable, seeds run twice) goes to ``warn``. A finished run that
     :func:`load_run` cannot read is left out, with one line to ``warn`` naming it and why,
     or, without ``warn``, raises its FigureError. FigureError when no finished run is left."""
     root = Path(root)
     if table is None:
-        table = sweep.collect(root)
+        table = results.collect(root)
         for line in table.attrs.get("warnings", []):
             if warn is not None:
                 warn(line)

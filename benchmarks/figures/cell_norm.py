@@ -10,41 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from matplotlib.ticker import MaxNLocator
-
-from benchmarks.figures.draw import (
-    LAG,
-    Drawn,
-    band,
-    choose_steps,
-    lag_axis,
-    new_figure,
-    step_colors,
-    step_index,
-    wide_range,
-)
+from benchmarks.figures.draw import Drawn, lag_bands
 from benchmarks.figures.load import Run
 
 
 def draw(run: Run, steps: Sequence[int] | None) -> Drawn:
     """The cell-state norm against the lag at each chosen step, or why it is skipped."""
-    if "cell_norm" not in run.diag:
-        return run.missing("cell_norm array")
-    chosen = choose_steps(run.diag["step"], steps)
-    if not chosen:
-        return "none of --steps measured in diagnostics.npz"
-    c = run.seeds(run.diag["cell_norm"])  # [seeds, K, T]
-    lag = lag_axis(c.shape[-1])
-    log = wide_range(c)
-    fig, (ax,) = new_figure(width=7.0)
-    for color, step in zip(step_colors(len(chosen)), chosen, strict=True):
-        k = step_index(run.diag["step"], step)
-        band(ax, lag, c[:, k], log=log, color=color, label=f"step {step}")
+    drawn = lag_bands(run, steps, "cell_norm")
+    if isinstance(drawn, str):
+        return drawn
+    fig, ax, log, _ = drawn
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel(LAG)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(r"$\|c_t\|$ (batch mean)")
-    ax.legend(fontsize=8)
     fig.suptitle(run.title("Cell state norm along the sequence"), fontsize=11)
     return fig

@@ -19,6 +19,7 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from benchmarks.figures.load import Run
 from benchmarks.stats import mean_interval
@@ -126,6 +127,15 @@ def new_figure(
     return fig, list(axes)
 
 
+def canvas(ncols: int, nrows: int = 1, width: float = 4.2, height: float = 3.4) -> tuple[Figure, Any]:
+    """``nrows`` x ``ncols`` panels of ``width`` x ``height`` inches, constrained layout, on
+    its own Agg canvas; the axes as a 2-D array (the study figures)."""
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
 def panel_title(ax: Axes, text: str, width: int = 58) -> None:
     """A panel's title, wrapped at commas so long config keys stay inside the panel."""
     lines, line = [], ""
@@ -148,6 +158,33 @@ def panel_grid(n: int, width: float = 5.6, height: float = 4.4, ncols: int = 3) 
     for ax in axes[n:]:
         ax.set_visible(False)
     return fig, axes[:n]
+
+
+def lag_bands(
+    run: Run, steps: Sequence[int] | None, key: str, *, log: bool | None = None
+) -> tuple[Figure, Axes, bool, bool] | str:
+    """A diagnostics array ``key`` [K, seeds, T] against the lag T-1-t: one :func:`band` per
+    chosen measured step (early dark, late light), on log10 values when ``log`` (None: when
+    they span more than two decades). Returns the figure, its axes (the y axis still linear
+    and unlabelled), whether the bands are on log values and whether any showed; or why
+    the run has no such figure."""
+    if key not in run.diag:
+        return run.missing(f"{key} array")
+    chosen = choose_steps(run.diag["step"], steps)
+    if not chosen:
+        return "none of --steps measured in diagnostics.npz"
+    a = run.seeds(run.diag[key])  # [seeds, K, T]
+    lag = lag_axis(a.shape[-1])
+    log = wide_range(a) if log is None else log
+    fig, (ax,) = new_figure(width=7.0)
+    shown = False
+    for color, step in zip(step_colors(len(chosen)), chosen, strict=True):
+        k = step_index(run.diag["step"], step)
+        shown |= band(ax, lag, a[:, k], log=log, color=color, label=f"step {step}")
+    ax.set_xlabel(LAG)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=8)
+    return fig, ax, log, shown
 
 
 def per_step_source(run: Run) -> tuple[dict[str, np.ndarray], str] | None:

@@ -11,40 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from matplotlib.ticker import MaxNLocator
-
-from benchmarks.figures.draw import (
-    LAG,
-    Drawn,
-    band,
-    choose_steps,
-    lag_axis,
-    new_figure,
-    step_colors,
-    step_index,
-)
+from benchmarks.figures.draw import Drawn, lag_bands
 from benchmarks.figures.load import Run
 
 
 def draw(run: Run, steps: Sequence[int] | None) -> Drawn:
     """The Jacobian norm against lag at each chosen step, or why it is skipped."""
-    if "jacobian_norm" not in run.diag:
-        return run.missing("jacobian_norm array")
-    chosen = choose_steps(run.diag["step"], steps)
-    if not chosen:
-        return "none of --steps measured in diagnostics.npz"
-    jac = run.seeds(run.diag["jacobian_norm"])  # [seeds, K, T]
-    lag = lag_axis(jac.shape[-1])
-    fig, (ax,) = new_figure(width=7.0)
-    shown = False
-    for color, step in zip(step_colors(len(chosen)), chosen, strict=True):
-        k = step_index(run.diag["step"], step)
-        shown |= band(ax, lag, jac[:, k], log=True, color=color, label=f"step {step}")
+    drawn = lag_bands(run, steps, "jacobian_norm", log=True)
+    if isinstance(drawn, str):
+        return drawn
+    fig, ax, _, shown = drawn
     if shown:
         ax.set_yscale("log")
-    ax.set_xlabel(LAG)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(r"$\|\partial h_{T-1}/\partial h_t\|$ (spectral norm)")
-    ax.legend(fontsize=8)
     fig.suptitle(run.title("Hidden-state Jacobian norm against lag"), fontsize=11)
     return fig

@@ -13,7 +13,7 @@ from benchmarks.studies import (
     pascanu2013,
     why_lstm_explodes,
 )
-from benchmarks.studies.base import SCALES, Claim, RunRecord, Study, Sweep, load_runs, reproduce
+from benchmarks.studies.base import SCALES, Claim, Grid, RunRecord, Study, load_runs, reproduce
 
 # the order of the Reproductions tables (README.md, benchmarks/studies/README.md): the papers
 # by year, then the suite's question
@@ -39,4 +39,4 @@ def get_study(name: str) -> Study:
     return STUDIES[name]
 
 
-__all__ = ["SCALES", "STUDIES", "Claim", "RunRecord", "Study", "Sweep", "get_study", "load_runs", "reproduce"]
+__all__ = ["SCALES", "STUDIES", "Claim", "RunRecord", "Study", "Grid", "get_study", "load_runs", "reproduce"]

@@ -36,9 +36,10 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.figures import study_arjovsky2016
 from benchmarks.stats import mean_interval
 from benchmarks.studies import common
-from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
+from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 
 BEAT_FRACTION = 0.9
 ADDING_BASELINE = 0.167
@@ -78,11 +79,11 @@ def _protocol(steps: int, seeds: int, every: int, eval_size: int) -> tuple[str, 
     )
 
 
-def _sweeps(copy: str, adding: str, sizes: dict[str, int], protocol: tuple[str, ...]) -> tuple[Sweep, ...]:
+def _grids(copy: str, adding: str, sizes: dict[str, int], protocol: tuple[str, ...]) -> tuple[Grid, ...]:
     """Copy with the LSTM and the RNN at their own sizes, adding with both at one size."""
     task = ("task.variant=arjovsky2016",)
     return (
-        Sweep(
+        Grid(
             "copy_lstm",
             (
                 "task=copy",
@@ -93,7 +94,7 @@ def _sweeps(copy: str, adding: str, sizes: dict[str, int], protocol: tuple[str, 
                 *protocol,
             ),
         ),
-        Sweep(
+        Grid(
             "copy_rnn",
             (
                 "task=copy",
@@ -104,7 +105,7 @@ def _sweeps(copy: str, adding: str, sizes: dict[str, int], protocol: tuple[str, 
                 *protocol,
             ),
         ),
-        Sweep(
+        Grid(
             "adding",
             (
                 "task=adding",
@@ -120,9 +121,9 @@ def _sweeps(copy: str, adding: str, sizes: dict[str, int], protocol: tuple[str, 
 
 PAPER_SIZES = {"copy_lstm": 40, "copy_rnn": 80, "adding": 128}
 CPU_STEPS, CPU_SEEDS, PAPER_STEPS = 5000, 3, 20_000
-SCALES: dict[str, tuple[Sweep, ...]] = {
+SCALES: dict[str, tuple[Grid, ...]] = {
     "smoke": (
-        Sweep(
+        Grid(
             "smoke",
             (
                 "task=copy,adding",
@@ -134,8 +135,8 @@ SCALES: dict[str, tuple[Sweep, ...]] = {
             ),
         ),
     ),
-    "cpu": _sweeps("100", "100", PAPER_SIZES, _protocol(CPU_STEPS, CPU_SEEDS, every=250, eval_size=1000)),
-    "paper": _sweeps(
+    "cpu": _grids("100", "100", PAPER_SIZES, _protocol(CPU_STEPS, CPU_SEEDS, every=250, eval_size=1000)),
+    "paper": _grids(
         ",".join(map(str, COPY_LENGTHS)),
         ",".join(map(str, ADDING_LENGTHS)),
         PAPER_SIZES,
@@ -293,55 +294,8 @@ def paragraph(result: dict[str, Any]) -> str:
     )
 
 
-def _panel(ax: Any, task: str, length: int, curves: list[dict[str, Any]]) -> None:
-    """One (task, T): each model's mean curve with its 95% t-band, the baseline (dashed)
-    and the verdict threshold BEAT_FRACTION x baseline (dotted); log y."""
-    base = baseline(task, length)
-    floor = 0.25 * min([base, *(np.nanmin(c["mean"]) for c in curves)])  # a band's lower end can be < 0
-    for i, c in enumerate(sorted(curves, key=lambda c: c["model"])):
-        steps = np.asarray(c["steps"], dtype=float)
-        lo = np.clip(np.asarray(c["lo"], dtype=float), floor, None)
-        label = f"{c['model']} {'/'.join(map(str, c['hidden']))} ({len(c['seeds'])} seeds): {c['verdict']}"
-        ax.plot(steps, c["mean"], color=f"C{i}", label=label)
-        ax.fill_between(steps, lo, c["hi"], color=f"C{i}", alpha=0.2, linewidth=0)
-    ax.axhline(base, color="k", linestyle="--", linewidth=1, label=f"baseline {base:.3g}")
-    ax.axhline(
-        BEAT_FRACTION * base, color="k", linestyle=":", linewidth=1, label=f"{BEAT_FRACTION} x baseline"
-    )
-    ax.set_yscale("log")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("evaluation " + ("cross-entropy" if task == "copy" else "MSE"))
-    paper = "; ".join(
-        f"{m} {'beats' if PAPER[(task, m, length)] else 'does not beat'}"
-        for m in ("lstm", "rnn")
-        if (task, m, length) in PAPER
-    )
-    ax.set_title(f"{task} T={length}\npaper: {paper or 'no claim'}", fontsize=9)
-    ax.legend(fontsize=7)
-
-
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
-    """Loss curves against the baseline: one row per task, one panel per T, series = model;
-    the paper's reading in each panel's title, ours in the legend."""
-    tasks = [t for t in ("copy", "adding") if result[t]]
-    if not tasks:
-        return []
-    lengths = {t: sorted({c["length"] for c in result[t]}) for t in tasks}
-    ncols = max(len(v) for v in lengths.values())
-    fig, axes = common.canvas(ncols, len(tasks), width=4.6, height=3.6)
-    for row, task in enumerate(tasks):
-        for col in range(ncols):
-            ax = axes[row][col]
-            if col >= len(lengths[task]):
-                ax.set_axis_off()
-                continue
-            length = lengths[task][col]
-            _panel(ax, task, length, [c for c in result[task] if c["length"] == length])
-    fig.suptitle(
-        "Loss against the memoryless baseline\n(bands: 95% t-interval of the mean over seeds)",
-        fontsize=10,
-    )
-    return [common.save(fig, out, "arjovsky2016")]
+    return study_arjovsky2016.figure(result, out, baseline=baseline, paper=PAPER, beat_fraction=BEAT_FRACTION)
 
 
 STUDY = Study(

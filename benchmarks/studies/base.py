@@ -1,10 +1,11 @@
-"""What a study is, and how one runs: sweeps, scales, the comparison with a published claim.
+"""What a study is, and how one runs: grids, scales, the comparison with a published claim.
 
 A :class:`Study` is one published result (or one question) turned into Hydra multiruns.
 Each named scale (``smoke`` for CI, ``cpu`` for about half an hour on 2 cores, ``paper``
-for the published protocol on a GPU or a cluster) lists its :class:`Sweep`s; a sweep is a
-set of ``-m`` overrides run by the ordinary entry point (``python -m benchmarks.train -m``),
-so the same study runs on a laptop, one GPU or SLURM (``hydra/launcher=...``) unchanged.
+for the published protocol on a GPU or a cluster) lists its :class:`Grid`s; a grid is a
+set of ``-m`` overrides that the ordinary entry point (``python -m benchmarks.train -m``)
+runs as one Hydra multirun, a sweep, so the same study runs on a laptop, one GPU or SLURM
+(``hydra/launcher=...``) unchanged.
 A run that already finished in its directory is not trained again, so a study started
 again after an interruption picks up where it stopped.
 
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import store
-from benchmarks.sweep import find_runs
+from benchmarks.results import find_runs
 
 SCALES = ("smoke", "cpu", "paper")
 DEFAULT_SEEDS, DEFAULT_STEPS = 4, 2000  # the entry point's ``seeds`` and ``train.steps``
@@ -37,20 +38,20 @@ VERDICTS = ("agrees", "disagrees", "not comparable")
 
 
 @dataclasses.dataclass(frozen=True)
-class Sweep:
-    """One Hydra multirun: ``name`` is its directory under the study's, ``overrides`` the
-    ``-m`` arguments (comma lists sweep)."""
+class Grid:
+    """The overrides of one Hydra multirun (one sweep): ``name`` is its sweep directory under
+    the study's, ``overrides`` the ``-m`` arguments (a comma list is swept)."""
 
     name: str
     overrides: tuple[str, ...]
 
 
-def sweep_cost(sweep: Sweep) -> tuple[int, int]:
-    """Jobs and model-steps (seeds x ``train.steps`` summed over jobs) of a sweep, read
+def grid_cost(grid: Grid) -> tuple[int, int]:
+    """Jobs and model-steps (seeds x ``train.steps`` summed over jobs) of a grid, read
     from its overrides with the entry point's defaults. An upper bound: a seed that solves
     stops early when ``train.stop_when_solved`` is on."""
     axes = []
-    for override in sweep.overrides:
+    for override in grid.overrides:
         key, _, value = override.partition("=")
         axes.append([(key, v) for v in value.split(",")])
     jobs = model_steps = 0
@@ -61,9 +62,9 @@ def sweep_cost(sweep: Sweep) -> tuple[int, int]:
     return jobs, model_steps
 
 
-def scale_cost(sweeps: tuple[Sweep, ...]) -> tuple[int, int]:
-    """Jobs and model-steps of a whole scale (:func:`sweep_cost` summed)."""
-    costs = [sweep_cost(s) for s in sweeps]
+def scale_cost(grids: tuple[Grid, ...]) -> tuple[int, int]:
+    """Jobs and model-steps of a whole scale (:func:`grid_cost` summed)."""
+    costs = [grid_cost(g) for g in grids]
     return sum(c[0] for c in costs), sum(c[1] for c in costs)
 
 
@@ -111,12 +112,12 @@ class RunRecord:
 
 @dataclasses.dataclass(frozen=True)
 class Study:
-    """A published result as sweeps per scale, an analysis, claims, a figure and a text."""
+    """A published result as grids per scale, an analysis, claims, a figure and a text."""
 
     name: str
     title: str
     source: str
-    scales: dict[str, tuple[Sweep, ...]]
+    scales: dict[str, tuple[Grid, ...]]
     scale_notes: dict[str, str]
     analyse: Callable[[list[RunRecord]], dict[str, Any]]
     claims: Callable[[dict[str, Any], str], list[Claim]]
@@ -142,29 +143,30 @@ def load_runs(root: Path) -> list[RunRecord]:
     return records
 
 
-def run_sweeps(
-    sweeps: tuple[Sweep, ...], out: Path, overrides: list[str], echo: Callable[[str], None] = print
+def run_grids(
+    grids: tuple[Grid, ...], out: Path, overrides: list[str], echo: Callable[[str], None] = print
 ) -> list[dict[str, Any]]:
-    """Run each sweep as one multirun into ``out/<sweep>``; a failed sweep is recorded and
-    the others still run. Returns one entry per sweep: name, command, exit status, seconds."""
+    """Run each grid as one multirun, a sweep, into ``out/<name>``; a failed sweep is
+    recorded and the others still run. Returns one entry per sweep: name (``sweep``),
+    command, exit status, seconds."""
     done = []
-    for sweep in sweeps:
+    for grid in grids:
         command = [
             sys.executable,
             "-m",
             "benchmarks.train",
             "-m",
-            *sweep.overrides,
+            *grid.overrides,
             *overrides,
-            f"hydra.sweep.dir={out / sweep.name}",
+            f"hydra.sweep.dir={out / grid.name}",
         ]
-        echo(f"sweep {sweep.name}: {' '.join(command[3:])}")
+        echo(f"sweep {grid.name}: {' '.join(command[3:])}")
         start = time.perf_counter()
         status = subprocess.run(command, check=False).returncode
         seconds = time.perf_counter() - start
-        done.append({"sweep": sweep.name, "command": command[1:], "status": status, "seconds": seconds})
+        done.append({"sweep": grid.name, "command": command[1:], "status": status, "seconds": seconds})
         if status != 0:
-            echo(f"sweep {sweep.name} failed (exit status {status}); going on with the others")
+            echo(f"sweep {grid.name} failed (exit status {status}); going on with the others")
     return done
 
 
@@ -176,7 +178,7 @@ def reproduce(
     if scale not in study.scales:
         raise ValueError(f"unknown scale {scale!r}; valid: {', '.join(study.scales)}")
     start = time.perf_counter()
-    sweeps = run_sweeps(study.scales[scale], out, overrides, echo)
+    sweeps = run_grids(study.scales[scale], out, overrides, echo)
     records = load_runs(out)
     if not records:
         raise RuntimeError(f"no finished run under {out}; see the sweeps' errors above")

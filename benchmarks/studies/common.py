@@ -1,23 +1,19 @@
 """What the paper studies share: seeds pooled by config, success rates with intervals,
-evaluation curves with bands over seeds, verdicts against a published number, and the two
-figures most papers drew (success rate against length; loss against training, with the
-baseline).
+evaluation curves with bands over seeds, and verdicts against a published number. Their
+figures are drawn in :mod:`benchmarks.figures` (``study_<name>``).
 
 Pooling counts each seed once per group (the first run that holds it, in path order), as
-:func:`benchmarks.sweep.collect` does. Success rates carry the 95% Wilson interval; curve
+:func:`benchmarks.results.collect` does. Success rates carry the 95% Wilson interval; curve
 bands are the 95% Student-t interval of the mean over seeds (say so in a caption).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from benchmarks.stats import mean_interval, wilson_interval
 from benchmarks.studies.base import RunRecord
@@ -146,109 +142,3 @@ def magnitude_verdict(paper: float, ours: Sequence[float], what: str = "sequence
 def fmt_rate(row: dict[str, Any]) -> str:
     lo, hi = row["ci95"]
     return f"{row['solved']}/{row['seeds']} [{lo:.2f}, {hi:.2f}]"
-
-
-def canvas(ncols: int, nrows: int = 1, width: float = 4.2, height: float = 3.4) -> tuple[Figure, Any]:
-    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, axes
-
-
-def save(fig: Figure, out: Path, name: str) -> Path:
-    """``fig`` as out/NAME.png with NAME.pdf and NAME.svg beside it (for a paper and the
-    web, as :mod:`benchmarks.figures` writes every figure); the PNG's path."""
-    from benchmarks.figures import FORMATS
-    from benchmarks.figures import save as save_formats
-
-    out.mkdir(parents=True, exist_ok=True)
-    return save_formats(fig, out, f"{name}.png", FORMATS)[0]
-
-
-def draw_rates(
-    rows: list[dict[str, Any]],
-    *,
-    x: str,
-    series: str,
-    panel: str | None,
-    paper: Callable[[Any, Any], list[tuple[float, float]]] | None,
-    title: str,
-    out: Path,
-    name: str,
-) -> Path:
-    """Success rate against ``x`` per ``series`` (one panel per ``panel`` value), with 95%
-    Wilson error bars; ``paper(panel, series)`` gives published (x, rate) points, drawn
-    as hollow markers of the series' colour."""
-    panels = sorted({r.get(panel) for r in rows} if panel else {None}, key=str)
-    fig, axes = canvas(len(panels))
-    for ax, p in zip(axes[0], panels, strict=True):
-        for i, s in enumerate(sorted({r[series] for r in rows if panel is None or r[panel] == p}, key=str)):
-            pts = sorted(
-                (r for r in rows if r[series] == s and (panel is None or r[panel] == p)), key=lambda r: r[x]
-            )
-            xs = np.array([r[x] for r in pts], dtype=float)
-            rate = np.array([r["rate"] for r in pts])
-            err = np.array([[r["rate"] - r["ci95"][0], r["ci95"][1] - r["rate"]] for r in pts]).T
-            colour = f"C{i}"
-            ax.errorbar(
-                xs + 0.01 * i * np.ptp(xs),
-                rate,
-                yerr=err,
-                marker="o",
-                capsize=3,
-                color=colour,
-                label=f"{s} (ours)",
-            )
-            published = paper(p, s) if paper else []
-            if published:
-                px, py = zip(*published, strict=True)
-                ax.plot(
-                    px,
-                    py,
-                    linestyle=":",
-                    marker="s",
-                    markerfacecolor="none",
-                    color=colour,
-                    label=f"{s} (paper)",
-                )
-        ax.set_ylim(-0.05, 1.05)
-        ax.set_xlabel(x)
-        ax.set_ylabel("success rate (95% Wilson interval)")
-        ax.set_title(f"{panel} = {p}" if panel else title, fontsize=9)
-        ax.legend(fontsize=7)
-    if panel:
-        fig.suptitle(title, fontsize=10)
-    return save(fig, out, name)
-
-
-def draw_curves(
-    curves: list[dict[str, Any]],
-    *,
-    series: str,
-    panel: str,
-    baseline: Callable[[Any], float] | None,
-    ylabel: str,
-    title: str,
-    out: Path,
-    name: str,
-    log: bool = False,
-) -> Path:
-    """Mean evaluation curve per ``series`` with its 95% t-band over seeds, one panel per
-    ``panel`` value, and the panel's baseline as a dashed black line."""
-    panels = sorted({c[panel] for c in curves}, key=lambda v: (str(type(v)), v))
-    fig, axes = canvas(len(panels))
-    for ax, p in zip(axes[0], panels, strict=True):
-        for i, c in enumerate(sorted((c for c in curves if c[panel] == p), key=lambda c: str(c[series]))):
-            steps = np.asarray(c["steps"], dtype=float)
-            ax.plot(steps, c["mean"], color=f"C{i}", label=f"{c[series]} ({len(c['seeds'])} seeds)")
-            ax.fill_between(steps, c["lo"], c["hi"], color=f"C{i}", alpha=0.2, linewidth=0)
-        if baseline is not None:
-            ax.axhline(baseline(p), color="k", linestyle="--", linewidth=1, label="baseline")
-        if log:
-            ax.set_yscale("log")
-        ax.set_xlabel("training step")
-        ax.set_ylabel(ylabel)
-        ax.set_title(f"{panel} = {p}", fontsize=9)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"{title} (bands: 95% t-interval of the mean over seeds)", fontsize=10)
-    return save(fig, out, name)

@@ -36,9 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.stats import wilson_interval
+from benchmarks.figures import study_gers2000
+from benchmarks.stats import median, wilson_interval
 from benchmarks.studies import common
-from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
+from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 
 MODELS = ("lstm", "lstm_nofg")
 HIDDEN = 8  # 4 blocks of 2 cells (secondary source, uncertain)
@@ -91,13 +92,13 @@ def _protocol(
     )
 
 
-SCALES: dict[str, tuple[Sweep, ...]] = {
-    "smoke": (Sweep("streams", _protocol(steps=10, seeds=2, batch=4, length=50, eval_size=4, every=10)),),
+SCALES: dict[str, tuple[Grid, ...]] = {
+    "smoke": (Grid("streams", _protocol(steps=10, seeds=2, batch=4, length=50, eval_size=4, every=10)),),
     "cpu": (
-        Sweep("streams", _protocol(steps=1600, seeds=24, batch=4, length=1000, eval_size=100, every=400)),
+        Grid("streams", _protocol(steps=1600, seeds=24, batch=4, length=1000, eval_size=100, every=400)),
     ),
     "paper": (
-        Sweep(
+        Grid(
             "streams",
             (
                 *_protocol(steps=7500, seeds=100, batch=4, length=1000, eval_size=1000, every=500),
@@ -228,11 +229,6 @@ def load_params(record: RunRecord, which: str) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------- the analysis
 
 
-def _median(values: list[float]) -> float:
-    finite = [v for v in values if v is not None and np.isfinite(v)]
-    return float(np.median(finite)) if finite else math.nan
-
-
 def _rate(flags: list[bool]) -> dict[str, Any]:
     k, n = int(sum(flags)), len(flags)
     return {"solved": k, "seeds": n, "rate": k / n if n else math.nan, "ci95": list(wilson_interval(k, n))}
@@ -273,7 +269,7 @@ def _model_row(model: str, traced: list[dict[str, Any]], length: int) -> dict[st
             "good": _rate(scores["good"]),
             "mean_run": scores["mean_run"],
             "ratio": ratio.tolist(),
-            "median_ratio": _median(ratio.tolist()),
+            "median_ratio": median(ratio.tolist()),
             "c_end": cnorm[:, -1].tolist(),
             "profile": {
                 "t": (at + 1).tolist(),
@@ -328,7 +324,7 @@ def _why_not(result: dict[str, Any], scale: str) -> str:
     if scale == "smoke":
         return "smoke scale: a few updates on short streams, tested on 5,000-symbol streams"
     fg = result["models"].get("lstm")
-    run = _median(fg["final"]["mean_run"]) if fg else math.nan
+    run = median(fg["final"]["mean_run"]) if fg else math.nan
     if not run >= LEARNED_RUN:
         tr = result.get("train", {})
         return (
@@ -446,9 +442,9 @@ def paragraph(result: dict[str, Any]) -> str:
         f"Over {te['streams']} fresh streams of {te['length']:,} symbols with no reset, the cell-state "
         f"norm of the LSTM without forget gate grew by a median factor {nofg['final']['median_ratio']:.3g} "
         f"from steps {EARLY[0]}-{EARLY[1]} to the stream's last tenth after training "
-        f"(median ||c|| at the end {_median(nofg['final']['c_end']):.3g}; {nofg['init']['median_ratio']:.3g} "
+        f"(median ||c|| at the end {median(nofg['final']['c_end']):.3g}; {nofg['init']['median_ratio']:.3g} "
         f"at initialisation), while the forget-gate LSTM's stayed at a factor "
-        f"{fg['final']['median_ratio']:.3g} (end {_median(fg['final']['c_end']):.3g}; "
+        f"{fg['final']['median_ratio']:.3g} (end {median(fg['final']['c_end']):.3g}; "
         f"{fg['init']['median_ratio']:.3g} at initialisation, where the forget-gate bias 1 already "
         f"keeps f below 1). "
     )
@@ -458,8 +454,8 @@ def paragraph(result: dict[str, Any]) -> str:
         f"streams and {_fmt(fg['final']['good'])} good (paper 18% and 29%), against "
         f"{_fmt(nofg['final']['perfect'])} and {_fmt(nofg['final']['good'])} without forget gates "
         f"(paper 0% and 1%); the median over seeds of the test streams' mean run before the first "
-        f"error was {_median(fg['final']['mean_run']):,.0f} symbols with and "
-        f"{_median(nofg['final']['mean_run']):,.0f} without forget gates. "
+        f"error was {median(fg['final']['mean_run']):,.0f} symbols with and "
+        f"{median(nofg['final']['mean_run']):,.0f} without forget gates. "
         f"The suite's own rule (every step of {tr['eval_size']} independent "
         f"{tr['length']:,}-symbol streams correct, each from a zero state) was met by "
         f"{_fmt(fg['suite_solved'])} and {_fmt(nofg['suite_solved'])}."
@@ -470,77 +466,8 @@ def paragraph(result: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------- the figure
 
 
-def _draw_norms(ax: Any, result: dict[str, Any]) -> None:
-    for i, model in enumerate(MODELS):
-        row = result["models"].get(model)
-        if row is None:
-            continue
-        for when, style in (("final", "-"), ("init", ":")):
-            prof = row[when]["profile"]
-            label = f"{LABEL[model]}, {'trained' if when == 'final' else 'at init'}"
-            ax.plot(prof["t"], prof["median"], linestyle=style, color=f"C{i}", label=label)
-            ax.fill_between(prof["t"], prof["q25"], prof["q75"], color=f"C{i}", alpha=0.2, linewidth=0)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("symbols into the stream (no reset)")
-    ax.set_ylabel(r"$\|c_t\|$ (mean over test streams)")
-    te = result["test"]
-    ax.set_title(
-        f"Cell-state norm over {te.get('streams', 0)} streams of {te.get('length', 0):,} symbols\n"
-        "median over seeds, band: quartiles",
-        fontsize=9,
-    )
-    ax.legend(fontsize=7)
-
-
-def _draw_rates(ax: Any, result: dict[str, Any]) -> None:
-    bars = [(m, w) for m in MODELS for w in ("perfect", "good")]
-    for x, (model, what) in enumerate(bars):
-        row = result["models"].get(model)
-        colour = f"C{MODELS.index(model)}"
-        if row is not None:
-            r = row["final"][what]
-            err = [[r["rate"] - r["ci95"][0]], [r["ci95"][1] - r["rate"]]]
-            ax.bar(x, r["rate"], color=colour, alpha=0.6 if what == "perfect" else 0.3)
-            ax.errorbar(
-                x,
-                r["rate"],
-                yerr=err,
-                color=colour,
-                marker="o",
-                capsize=4,
-                label="ours (95% Wilson interval)" if x == 0 else None,
-            )
-            ax.text(x, r["ci95"][1] + 0.02, f"{r['solved']}/{r['seeds']}", ha="center", fontsize=7)
-        ax.plot(
-            x,
-            PAPER[model][what],
-            marker="D",
-            markerfacecolor="none",
-            color="k",
-            linestyle="none",
-            label="paper (Table 2)" if x == 0 else None,
-        )
-    x = len(bars)
-    ax.plot(x, PAPER["lr_decay"]["perfect"], marker="D", markerfacecolor="none", color="k")
-    ax.text(x, PAPER["lr_decay"]["perfect"] + 0.04, "not run", ha="center", fontsize=7)
-    names = [f"{'FG' if m == 'lstm' else 'no FG'}\n{w}" for m, w in bars] + ["FG + lr decay\nperfect"]
-    ax.set_xticks(range(len(names)), names, fontsize=7)
-    ax.set_ylim(0, 1.2)
-    ax.set_yticks(np.linspace(0, 1, 6))
-    ax.set_ylabel("share of networks (ours: 95% Wilson interval)")
-    ax.set_title("Networks perfect / good on the test streams", fontsize=9)
-    ax.legend(fontsize=7, loc="upper right")
-
-
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
-    """||c_t|| over the long test streams for both LSTMs (trained and at init) beside the
-    shares of perfect and good networks with Table 2's values."""
-    fig, axes = common.canvas(2, width=5.0, height=3.8)
-    _draw_norms(axes[0][0], result)
-    _draw_rates(axes[0][1], result)
-    fig.suptitle("Gers et al. 2000: continual embedded Reber, LSTM with and without forget gate", fontsize=10)
-    return [common.save(fig, out, "gers2000")]
+    return study_gers2000.figure(result, out, models=MODELS, labels=LABEL, paper=PAPER)
 
 
 STUDY = Study(

@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 
 from benchmarks import store
-from benchmarks.stats import mean_interval
-from benchmarks.studies import common
-from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
+from benchmarks.figures import study_gradient_over_time
+from benchmarks.stats import decay_rate, mean_interval
+from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 
 DECAY_MARGIN = math.log(10) / 100
 MODELS = ("rnn", "lstm", "lstm_nofg", "gru")
@@ -44,11 +44,11 @@ FIGURE_SOURCE = (
 )
 
 
-def _sweep(models: str, length: int, hidden: int, seeds: int, steps: int) -> Sweep:
+def _grid(models: str, length: int, hidden: int, seeds: int, steps: int) -> Grid:
     """Train ``steps`` updates; one-step chunks (``train.eval_every=1``) make grad_time.npz
     hold ||dL/dh_t|| at every update, from the initial parameters (step 0) to the
     parameters after ``steps`` updates (one more step, whose gradient is measured)."""
-    return Sweep(
+    return Grid(
         "grad",
         (
             "task=adding",
@@ -72,10 +72,10 @@ def _sweep(models: str, length: int, hidden: int, seeds: int, steps: int) -> Swe
     )
 
 
-SCALES: dict[str, tuple[Sweep, ...]] = {
-    "smoke": (_sweep("rnn,lstm", 10, 8, 2, 3),),
-    "cpu": (_sweep(",".join(MODELS), 100, 128, 5, 100),),
-    "paper": (_sweep(",".join(MODELS), 100, 128, 10, 100),),
+SCALES: dict[str, tuple[Grid, ...]] = {
+    "smoke": (_grid("rnn,lstm", 10, 8, 2, 3),),
+    "cpu": (_grid(",".join(MODELS), 100, 128, 5, 100),),
+    "paper": (_grid(",".join(MODELS), 100, 128, 10, 100),),
 }
 SCALE_NOTES = {
     "smoke": "T=10, hidden 8, 3 updates, RNN and LSTM only, 2 seeds: checks the pipeline",
@@ -103,20 +103,10 @@ def against_lag(profile: np.ndarray) -> np.ndarray:
 
 
 def window(n: int) -> tuple[int, int]:
-    """The lag window [round(0.1 n), round(0.9 n) - 1] of a profile of n lags."""
+    """The lag window [round(0.1 n), round(0.9 n) - 1] of a profile of n lags, over which the
+    study fits its decay rate (:func:`benchmarks.stats.decay_rate`, NaN with fewer than 3
+    positive finite points)."""
     return round(0.1 * n), max(round(0.9 * n) - 1, round(0.1 * n) + 2)
-
-
-def decay_rate(by_lag: np.ndarray) -> float:
-    """Least-squares slope of log norm against the lag over :func:`window` (per step);
-    NaN with fewer than 3 positive finite points."""
-    lo, hi = window(by_lag.size)
-    y = np.asarray(by_lag[lo : hi + 1], np.float64)
-    lag = np.arange(lo, lo + y.size)
-    ok = np.isfinite(y) & (y > 0)
-    if ok.sum() < 3:
-        return math.nan
-    return float(np.polyfit(lag[ok], np.log(y[ok]), 1)[0])
 
 
 def _interval(values: list[float]) -> dict[str, Any]:
@@ -150,7 +140,8 @@ def model_row(model: str, records: list[RunRecord]) -> dict[str, Any]:
             "norm": np.exp(mean).tolist(),
             "lo": np.exp(lo).tolist(),
             "hi": np.exp(hi).tolist(),
-            "rate": _interval([decay_rate(p) for p in profiles]),
+            # the fit reads a profile in time order: p[::-1] turns the lag order back
+            "rate": _interval([float(decay_rate(p[::-1], window(p.size), min_points=3)) for p in profiles]),
         }
     return row
 
@@ -262,39 +253,7 @@ def paragraph(result: dict[str, Any]) -> str:
 
 
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
-    """One panel per model: the geometric mean over seeds of ||dL/dh|| against the lag
-    (log y), at initialisation and after training, with the 95% t-band of the log mean."""
-    rows = result["models"]
-    if not rows:
-        return []
-    ncols = min(2, len(rows))
-    fig, axes = common.canvas(ncols, math.ceil(len(rows) / ncols), width=5.0, height=3.6)
-    flat = [ax for line in axes for ax in line]
-    for ax in flat[len(rows) :]:
-        ax.set_axis_off()
-    for ax, r in zip(flat, rows, strict=False):
-        for colour, when, label in (
-            ("C0", "init", "initialisation"),
-            ("C3", "final", f"after {r['trained_steps'][-1]} steps"),
-        ):
-            norm = np.asarray(r[when]["norm"])
-            lag = np.arange(norm.size)
-            ax.plot(lag, norm, color=colour, label=f"{label}: {r[when]['rate']['mean']:+.3f}/step")
-            ax.fill_between(lag, r[when]["lo"], r[when]["hi"], color=colour, alpha=0.2, linewidth=0)
-        if norm.size:
-            lo, hi = window(norm.size)
-            ax.axvspan(lo, hi, color="0.9", zorder=0, label="fit window")
-        ax.set_yscale("log")
-        ax.set_xlabel("lag T-1-t (steps between t and the loss)")
-        ax.set_ylabel("||dL/dh_t||")
-        ax.set_title(f"{r['model']} ({len(r['seeds'])} seeds)", fontsize=9)
-        ax.legend(fontsize=7)
-    fig.suptitle(
-        "||dL/dh_t|| on adding (cf. Arjovsky et al. 2016; the paper's values not read): batch mean,\n"
-        "geometric mean over seeds, band: 95% t-interval of the mean log norm; slope fit in the grey window",
-        fontsize=10,
-    )
-    return [common.save(fig, out, "gradient_over_time")]
+    return study_gradient_over_time.figure(result, out, window=window)
 
 
 STUDY = Study(

@@ -33,9 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.stats import fisher_p, holm, mannwhitney_p, quartiles, worst_for_nan
+from benchmarks.figures import study_greff2015
+from benchmarks.stats import fisher_p, holm, mannwhitney_p, quartiles
 from benchmarks.studies import common
-from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
+from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 
 ALPHA = 0.05
 VANILLA = "V"
@@ -95,19 +96,19 @@ def _protocol(
     )
 
 
-def _sweeps(base: tuple[str, ...], peephole_models: str) -> tuple[Sweep, ...]:
+def _grids(base: tuple[str, ...], peephole_models: str) -> tuple[Grid, ...]:
     """The variants with peepholes in one multirun, NP (no peepholes) in another."""
     return (
-        Sweep("peepholes", (*base, f"model={peephole_models}", "model.peepholes=true")),
-        Sweep("np", (*base, "model=lstm", "model.peepholes=false")),
+        Grid("peepholes", (*base, f"model={peephole_models}", "model.peepholes=true")),
+        Grid("np", (*base, "model=lstm", "model.peepholes=false")),
     )
 
 
 _ALL = ",".join(p for name, (p, peep) in VARIANTS.items() if peep)
-SCALES: dict[str, tuple[Sweep, ...]] = {
-    "smoke": _sweeps(_protocol(10, 20, 2, 8, 100, 0.003, "adding"), "lstm_peephole,lstm_nofg")[:1],
-    "cpu": _sweeps(_protocol(40, 700, 8, 32, 1000, 0.003), _ALL),
-    "paper": _sweeps(_protocol(200, 20000, 30, 128, 10000, 0.001), _ALL),
+SCALES: dict[str, tuple[Grid, ...]] = {
+    "smoke": _grids(_protocol(10, 20, 2, 8, 100, 0.003, "adding"), "lstm_peephole,lstm_nofg")[:1],
+    "cpu": _grids(_protocol(40, 700, 8, 32, 1000, 0.003), _ALL),
+    "paper": _grids(_protocol(200, 20000, 30, 128, 10000, 0.001), _ALL),
 }
 SCALE_NOTES = {
     "smoke": "adding T=10, 20 steps, 2 seeds, hidden 8, V and NFG only (one sweep): checks the pipeline",
@@ -350,57 +351,8 @@ def paragraph(result: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------- figure
 
 
-def _tick(variant: str, comparison: dict[str, Any]) -> str:
-    """The variant's name, Greff et al.'s finding and ours (vs V, Holm-corrected)."""
-    if variant == VANILLA:
-        return f"{variant}\n(reference)"
-    lines = [variant, f"paper: {PAPER.get(variant, '-')}"]
-    ours = comparison["variants"].get(variant)
-    if ours is not None:
-        lines.append(f"ours: {ours['effect'].replace('not distinguishable', 'n.d.')}")
-    return "\n".join(lines)
-
-
-def _draw_task(
-    ax_rate: Any, ax_loss: Any, rows: list[dict[str, Any]], task: str, comparison: dict[str, Any]
-) -> None:
-    rows = sorted(rows, key=lambda r: _order(r["variant"]))
-    xs = np.arange(len(rows))
-    colours = ["k" if r["variant"] == VANILLA else "C0" for r in rows]
-    for x, r, colour in zip(xs, rows, colours, strict=True):
-        lo, hi = r["ci95"]
-        ax_rate.errorbar(
-            x, r["rate"], yerr=[[r["rate"] - lo], [hi - r["rate"]]], marker="o", capsize=3, color=colour
-        )
-        losses = worst_for_nan(r["final_eval_loss"])
-        finite = losses[np.isfinite(losses)]
-        jitter = np.linspace(-0.15, 0.15, len(finite)) if len(finite) > 1 else np.zeros(len(finite))
-        ax_loss.scatter(x + jitter, finite, s=10, color=colour, alpha=0.6)
-        ax_loss.hlines(r["loss_q"][0], x - 0.3, x + 0.3, color=colour, linewidth=2)
-    for ax in (ax_rate, ax_loss):
-        ax.axvspan(-0.5, 0.5, color="0.85", zorder=0)
-        ax.set_xticks(xs, [_tick(r["variant"], comparison) for r in rows], fontsize=7)
-        ax.set_xlim(-0.6, len(rows) - 0.4)
-    ax_rate.set_ylim(-0.05, 1.05)
-    ax_rate.set_ylabel("success rate (95% Wilson)")
-    ax_rate.set_title(f"{task} (pascanu2013); grey: vanilla V; n.d.: not distinguishable", fontsize=9)
-    ax_loss.set_yscale("log")
-    ax_loss.set_ylabel("final eval loss per seed (bar: median)")
-
-
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
-    """Success rate and final loss per variant, one column per task, V shaded; the tick
-    labels carry Greff et al.'s finding for the variants it names."""
-    tasks = result["tasks"] or ["(no runs)"]
-    fig, axes = common.canvas(len(tasks), 2, width=8.0, height=3.6)
-    for i, task in enumerate(tasks):
-        rows = [r for r in result["rows"] if r["task"] == task]
-        _draw_task(axes[0][i], axes[1][i], rows, task, result["compare"].get(task, {"variants": {}}))
-    fig.suptitle(
-        "Greff et al. 2015's variants on long-dependency tasks: a comparison, not their data sets",
-        fontsize=10,
-    )
-    return [common.save(fig, out, "greff2015")]
+    return study_greff2015.figure(result, out, order=_order, vanilla=VANILLA, paper=PAPER)
 
 
 STUDY = Study(

@@ -37,9 +37,10 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.figures import study_hochreiter1997
 from benchmarks.stats import wilson_interval
 from benchmarks.studies import common
-from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
+from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 
 MODELS = ("lstm_nofg", "lstm")
 PRIMARY = "lstm_nofg"  # closest to the 1997 architecture; its seeds decide the verdicts
@@ -175,7 +176,7 @@ ROWS: tuple[Row, ...] = (
 REBER_RATE = 1.0  # Table 1: 100% of 30 trials in the best settings (97% in two others)
 
 
-# ---------------------------------------------------------------------------- the sweeps
+# ---------------------------------------------------------------------------- the grids
 
 
 def _configs(rows: tuple[Row, ...]) -> dict[tuple[Any, ...], list[Row]]:
@@ -204,16 +205,16 @@ _H_AND_S_INIT = tuple(
 )
 
 
-def _paper_sweeps() -> tuple[Sweep, ...]:
-    """One sweep per run configuration: the paper's cells, learning rate and trials, plain SGD
+def _paper_grids() -> tuple[Grid, ...]:
+    """One grid per run configuration: the paper's cells, learning rate and trials, plain SGD
     at batch 1 without clipping, weights U[-0.1, 0.1], a budget of 10x the published count."""
-    sweeps = []
+    grids = []
     for rows in _configs(ROWS).values():
         row = rows[0]
         most = max(r.paper_hi or r.paper for r in rows)
         name = row.key.split(",")[0].replace(" ", "_").replace("=", "")
-        sweeps.append(
-            Sweep(
+        grids.append(
+            Grid(
                 name,
                 (
                     f"model={','.join(MODELS)}",
@@ -232,7 +233,7 @@ def _paper_sweeps() -> tuple[Sweep, ...]:
                 ),
             )
         )
-    return tuple(sweeps)
+    return tuple(grids)
 
 
 def _cpu_common(steps: int, seeds: int, batch: int, every: int, hidden: int) -> tuple[str, ...]:
@@ -253,9 +254,9 @@ def _cpu_common(steps: int, seeds: int, batch: int, every: int, hidden: int) -> 
 
 
 CPU = _cpu_common(steps=2500, seeds=4, batch=32, every=200, hidden=8)
-SCALES: dict[str, tuple[Sweep, ...]] = {
+SCALES: dict[str, tuple[Grid, ...]] = {
     "smoke": (
-        Sweep(
+        Grid(
             "short",
             (
                 *_cpu_common(steps=10, seeds=2, batch=4, every=5, hidden=4),
@@ -267,14 +268,14 @@ SCALES: dict[str, tuple[Sweep, ...]] = {
         ),
     ),
     "cpu": (
-        Sweep(
+        Grid(
             "marked_and_two_sequence",
             (*CPU, "task=adding,multiplication,latching", "task.variant=hochreiter1997", "task.length=100"),
         ),
-        Sweep("temporal_order_6a", (*CPU, "task=temporal_order", "task.variant=hochreiter1997_6a")),
-        Sweep("reber", (*CPU, "task=reber", "task.variant=hochreiter1997")),
+        Grid("temporal_order_6a", (*CPU, "task=temporal_order", "task.variant=hochreiter1997_6a")),
+        Grid("reber", (*CPU, "task=reber", "task.variant=hochreiter1997")),
     ),
-    "paper": _paper_sweeps(),
+    "paper": _paper_grids(),
 }
 
 
@@ -523,79 +524,10 @@ def paragraph(result: dict[str, Any]) -> str:
     )
 
 
-def _draw_counts(ax: Any, result: dict[str, Any]) -> None:
-    for i, row in enumerate(ROWS):
-        ax.plot([i], [row.paper], marker="*", color="k", markersize=11, linestyle="none")
-        if row.paper_hi:
-            ax.plot([i, i], [row.paper, row.paper_hi], color="k", linewidth=2)
-        for j, model in enumerate(MODELS):
-            e = find(result, row, model)
-            if e is None:
-                continue
-            x = i + (j - 0.5) * 0.3
-            c = f"C{j}"
-            xs = x + np.linspace(-0.05, 0.05, max(len(e["sequences"]), 1))[: len(e["sequences"])]
-            ax.plot(xs, e["sequences"], "o", color=c, alpha=0.6, markersize=4)
-            if e["median"] and 2 * e["solved"] >= e["seeds"]:  # as the verdict reads it
-                ax.plot([x - 0.12, x + 0.12], [e["median"]] * 2, color=c, linewidth=2.5)
-            if e["solved"] < e["seeds"]:
-                ax.plot([x], [e["budget"]], marker="v", markerfacecolor="none", color=c, linestyle="none")
-                ax.annotate(
-                    f"{e['seeds'] - e['solved']}/{e['seeds']}",
-                    (x, e["budget"]),
-                    xytext=(0, 6),
-                    textcoords="offset points",
-                    fontsize=6,
-                    color=c,
-                    va="bottom",
-                    ha="center",
-                )
-    ax.set_yscale("log")
-    ax.set_ylabel("training sequences to solve (log)")
-    ax.set_title(
-        "sequences to solve: paper (star, Reber: range) vs ours\n"
-        "(dots: solved seeds, bar: their median if half solved, hollow triangle: budget, unsolved/seeds)",
-        fontsize=8,
-    )
-
-
-def _draw_rates(ax: Any, result: dict[str, Any]) -> None:
-    for j, model in enumerate(MODELS):
-        for i, row in enumerate(ROWS):
-            e = find(result, row, model)
-            if e is None:
-                continue
-            x = i + (j - 0.5) * 0.3
-            err = [[e["rate"] - e["ci95"][0]], [e["ci95"][1] - e["rate"]]]
-            ax.errorbar([x], [e["rate"]], yerr=err, marker="o", color=f"C{j}", capsize=3)
-    reber = next(i for i, r in enumerate(ROWS) if r.task == "reber")
-    ax.plot([reber], [REBER_RATE], marker="*", color="k", markersize=11, linestyle="none")
-    ax.set_ylim(-0.05, 1.1)
-    ax.set_ylabel("share of seeds solved (95% Wilson interval)")
-    ax.set_title("solved or not (paper: Reber's 30/30; the other tables give counts only)", fontsize=8)
-
-
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
-    """Sequences to solve on a log axis and success rates, per published row and model."""
-    fig, axes = common.canvas(1, 2, width=11.0, height=4.2)
-    for ax, draw in zip(axes[:, 0], (_draw_counts, _draw_rates), strict=True):
-        draw(ax, result)
-        ax.set_xticks(range(len(ROWS)))
-        ax.set_xticklabels(
-            [f"{r.key.replace(', ', chr(10)).replace(' T=', chr(10) + 'T=')}\n{r.table}" for r in ROWS],
-            fontsize=6.5,
-        )
-        ax.set_xlim(-0.6, len(ROWS) - 0.4)
-        ax.grid(axis="y", alpha=0.3)
-    handles = [axes[0, 0].plot([], [], "o", color=f"C{j}", label=m)[0] for j, m in enumerate(MODELS)] + [
-        axes[0, 0].plot([], [], "*", color="k", label="H&S 1997")[0]
-    ]
-    axes[0, 0].legend(handles=handles, fontsize=7, loc="upper left")
-    fig.suptitle(
-        "Hochreiter & Schmidhuber 1997 (their LSTM: cell blocks, no forget gate, online learning) vs ours",
-        fontsize=10,
+    return study_hochreiter1997.figure(
+        result, out, rows=ROWS, models=MODELS, find=find, reber_rate=REBER_RATE
     )
-    return [common.save(fig, out, "hochreiter1997")]
 
 
 STUDY = Study(

@@ -28,14 +28,13 @@ tested (every T run up to it solved), assuming a shorter T is no harder.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from benchmarks.figures import study_le2015
+from benchmarks.stats import median
 from benchmarks.studies import common
-from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
+from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 
 BASELINE = 1.0 / 6.0  # MSE of always predicting 1 = Var(X1 + X2)
 THRESHOLD = 1.0 / 12.0  # arjovsky2016's solved rule
@@ -46,10 +45,8 @@ MODELS = "irnn,rnn,lstm"
 COLOURS = {"irnn": "C0", "rnn": "C1", "lstm": "C2"}
 
 
-def _sweep(
-    lengths: str, steps: int, seeds: int, hidden: int, eval_size: int, optim: tuple[str, ...]
-) -> Sweep:
-    return Sweep(
+def _grid(lengths: str, steps: int, seeds: int, hidden: int, eval_size: int, optim: tuple[str, ...]) -> Grid:
+    return Grid(
         "adding",
         (
             f"model={MODELS}",
@@ -73,10 +70,10 @@ def _sweep(
 
 ADAM = ("optim=adam", "optim.lr=0.001", "optim.clip=global_norm", "optim.clip_value=1.0")
 SGD = ("optim=sgd", "optim.lr=0.01", "optim.clip=global_norm", "optim.clip_value=1.0")
-SCALES: dict[str, tuple[Sweep, ...]] = {
-    "smoke": (_sweep("10", 20, 2, 8, 100, ADAM),),
-    "cpu": (_sweep("50,100", 3000, 6, 64, 1000, ADAM),),
-    "paper": (_sweep(",".join(map(str, PAPER_LENGTHS)), 100000, 10, 100, 10000, SGD),),
+SCALES: dict[str, tuple[Grid, ...]] = {
+    "smoke": (_grid("10", 20, 2, 8, 100, ADAM),),
+    "cpu": (_grid("50,100", 3000, 6, 64, 1000, ADAM),),
+    "paper": (_grid(",".join(map(str, PAPER_LENGTHS)), 100000, 10, 100, 10000, SGD),),
 }
 SCALE_NOTES = {
     "smoke": "T=10, 20 steps, 2 seeds, hidden 8: checks the pipeline",
@@ -110,7 +107,7 @@ def analyse(records: list[RunRecord]) -> dict[str, Any]:
     )
     curves = common.eval_curves(records, ["model.name", "task.length"])
     for r in rows:
-        r["final_mse"] = _median([v for v in r["final_eval_loss"] if v is not None])
+        r["final_mse"] = median([v for v in r["final_eval_loss"] if v is not None])
     models = sorted({r["name"] for r in rows})
     return {
         "baseline": BASELINE,
@@ -120,14 +117,6 @@ def analyse(records: list[RunRecord]) -> dict[str, Any]:
         "lengths": sorted({r["length"] for r in rows}),
         "longest": {m: majority_longest([r for r in rows if r["name"] == m]) for m in models},
     }
-
-
-def _median(values: list[float]) -> float:
-    finite = sorted(v for v in values if math.isfinite(v))
-    if not finite:
-        return math.nan
-    mid = len(finite) // 2
-    return finite[mid] if len(finite) % 2 else (finite[mid - 1] + finite[mid]) / 2
 
 
 def _rates(result: dict[str, Any], model: str) -> str:
@@ -209,65 +198,10 @@ def paragraph(result: dict[str, Any]) -> str:
     return " ".join(text)
 
 
-def _draw_curves(ax: Any, curves: list[dict[str, Any]], length: int) -> None:
-    for c in sorted((c for c in curves if c["length"] == length), key=lambda c: str(c["name"])):
-        steps = np.asarray(c["steps"], dtype=float)
-        colour = COLOURS.get(str(c["name"]), "C7")
-        ax.plot(steps, c["mean"], color=colour, label=f"{c['name']} ({len(c['seeds'])} seeds)")
-        ax.fill_between(steps, c["lo"], c["hi"], color=colour, alpha=0.2, linewidth=0)
-    ax.axhline(BASELINE, color="k", linestyle="--", linewidth=1, label="baseline 1/6")
-    ax.axhline(THRESHOLD, color="k", linestyle=":", linewidth=1, label="solved below 1/12")
-    ax.set_yscale("log")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("eval MSE (mean, 95% t-band over seeds)")
-    ax.set_title(f"T = {length}", fontsize=9)
-    ax.legend(fontsize=7)
-
-
-def _draw_rates(ax: Any, rows: list[dict[str, Any]]) -> None:
-    for i, model in enumerate(sorted({str(r["name"]) for r in rows})):
-        pts = sorted((r for r in rows if r["name"] == model), key=lambda r: r["length"])
-        xs = np.array([r["length"] for r in pts], dtype=float) + 2.0 * i
-        err = np.array([[r["rate"] - r["ci95"][0], r["ci95"][1] - r["rate"]] for r in pts]).T
-        colour = COLOURS.get(model, "C7")
-        ax.errorbar(
-            xs,
-            [r["rate"] for r in pts],
-            yerr=err,
-            marker="o",
-            capsize=3,
-            color=colour,
-            label=f"{model} (ours)",
-        )
-        published = _paper_points(None, model)
-        if published:
-            px, py = zip(*published, strict=True)
-            ax.plot(
-                px,
-                py,
-                ":",
-                marker="s",
-                markerfacecolor="none",
-                color=colour,
-                label=f"{model} (paper, read as 0/1)",
-            )
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_xlabel("T")
-    ax.set_ylabel("success rate (95% Wilson interval)")
-    ax.set_title("solved: eval MSE < 1/12", fontsize=9)
-    ax.legend(fontsize=7)
-
-
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
-    """One panel per T: evaluation MSE against training with the baseline; the last
-    panel: success rate against T, with Le et al.'s longest T as 0/1 points."""
-    lengths = result["lengths"]
-    fig, axes = common.canvas(len(lengths) + 1, width=4.4, height=3.8)
-    for ax, length in zip(axes[0], lengths, strict=False):
-        _draw_curves(ax, result["curves"], length)
-    _draw_rates(axes[0][-1], result["rows"])
-    fig.suptitle("Le et al. 2015 on adding (arjovsky2016 variant; their protocol is uncertain)", fontsize=10)
-    return [common.save(fig, out, "le2015")]
+    return study_le2015.figure(
+        result, out, colours=COLOURS, baseline=BASELINE, threshold=THRESHOLD, paper=_paper_points
+    )
 
 
 def _paper_points(_panel: Any, model: Any) -> list[tuple[float, float]]:

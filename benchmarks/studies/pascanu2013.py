@@ -27,8 +27,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from benchmarks.figures import study_pascanu2013
 from benchmarks.studies import common
-from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
+from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 
 INITS = {"rnn_sigmoid_pascanu": "sigmoid", "rnn_tanh_basic": "basic tanh", "rnn_tanh_smart": "smart tanh"}
 METHODS = "optim=pascanu2013_msgd,pascanu2013,pascanu2013_cr"
@@ -69,22 +70,22 @@ def _protocol(steps: int, every: int, eval_size: int, seeds: int) -> tuple[str, 
 SMART = ("model=rnn_tanh_smart", "model.init.input_scale=0.01", "model.init.readout_scale=0.01")
 
 
-def _sweeps(lengths: str, text_length: str, *protocol: str) -> tuple[Sweep, ...]:
-    """Figure 7 as two sweeps (sigmoid and basic tanh; smart tanh with its own input and
+def _grids(lengths: str, text_length: str, *protocol: str) -> tuple[Grid, ...]:
+    """Figure 7 as two grids (sigmoid and basic tanh; smart tanh with its own input and
     readout scales), then MSGD-CR with the smart tanh init on Sec. 4.1.2's tasks."""
     fig7 = ("task=temporal_order", "task.variant=pascanu2013", f"task.length={lengths}", METHODS, *protocol)
     cr = (*SMART, "optim=pascanu2013_cr", f"task.length={text_length}", *protocol)
     return (
-        Sweep("figure7", (*fig7, "model=rnn_sigmoid_pascanu,rnn_tanh_basic")),
-        Sweep("figure7_smart", (*fig7, *SMART)),
-        Sweep("text", ("task=adding,multiplication,permutation", "task.variant=pascanu2013", *cr)),
-        Sweep("text_3bit", ("task=temporal_order", "task.variant=pascanu2013_3bit", *cr)),
+        Grid("figure7", (*fig7, "model=rnn_sigmoid_pascanu,rnn_tanh_basic")),
+        Grid("figure7_smart", (*fig7, *SMART)),
+        Grid("text", ("task=adding,multiplication,permutation", "task.variant=pascanu2013", *cr)),
+        Grid("text_3bit", ("task=temporal_order", "task.variant=pascanu2013_3bit", *cr)),
     )
 
 
 SCALES = {
     "smoke": (
-        Sweep(
+        Grid(
             "figure7",
             (
                 "task=temporal_order",
@@ -96,8 +97,8 @@ SCALES = {
             ),
         ),
     ),
-    "cpu": _sweeps("20,50", "50", *_protocol(10_000, 500, 1000, 5)),
-    "paper": _sweeps("50,100,150,200,250", str(TEXT_LENGTH), *_protocol(PAPER_STEPS, 1000, 10_000, 5)),
+    "cpu": _grids("20,50", "50", *_protocol(10_000, 500, 1000, 5)),
+    "paper": _grids("50,100,150,200,250", str(TEXT_LENGTH), *_protocol(PAPER_STEPS, 1000, 10_000, 5)),
 }
 SCALE_NOTES = {
     "smoke": "basic tanh only, MSGD and MSGD-CR, T=10, 20 steps, 2 seeds, 100 eval sequences: pipeline only",
@@ -233,18 +234,7 @@ def paper_points(init: Any, name: Any) -> list[tuple[float, float]]:
 
 
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
-    return [
-        common.draw_rates(
-            result["figure7"],
-            x="length",
-            series="method",
-            panel="init",
-            paper=paper_points,
-            title="Pascanu 2013 Fig. 7 (hollow: the paper, qualitative, uncertain)",
-            out=out,
-            name="pascanu2013_figure7",
-        )
-    ]
+    return study_pascanu2013.figure(result, out, paper=paper_points)
 
 
 def paragraph(result: dict[str, Any]) -> str:

@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.studies.base import Claim, RunRecord, Study, Sweep
+from benchmarks.figures import study_why_lstm_explodes
+from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 
 LAGS = (10, 50, 90)
 SQRT_F32_MAX = float(
@@ -74,11 +75,11 @@ def _protocol(length: int, steps: int, seeds: int, batch: int, every: int) -> tu
     )
 
 
-def _sweeps(base: tuple[str, ...], **f: str) -> tuple[Sweep, ...]:
-    """The four sweeps over the factor values ``f`` (comma lists, as Hydra takes them)."""
+def _grids(base: tuple[str, ...], **f: str) -> tuple[Grid, ...]:
+    """The four grids over the factor values ``f`` (comma lists, as Hydra takes them)."""
     return (
-        Sweep("size", (*base, f"model={f['models']}", f"model.hidden={f['sizes']}", *UNIFORM_R)),
-        Sweep(
+        Grid("size", (*base, f"model={f['models']}", f"model.hidden={f['sizes']}", *UNIFORM_R)),
+        Grid(
             "clip",
             (
                 *base,
@@ -89,7 +90,7 @@ def _sweeps(base: tuple[str, ...], **f: str) -> tuple[Sweep, ...]:
                 *UNIFORM_R,
             ),
         ),
-        Sweep(
+        Grid(
             "radius",
             (
                 *base,
@@ -99,7 +100,7 @@ def _sweeps(base: tuple[str, ...], **f: str) -> tuple[Sweep, ...]:
                 f"model.init.recurrent_scale={f['radii']}",
             ),
         ),
-        Sweep(
+        Grid(
             "forget_bias",
             (
                 *base,
@@ -113,7 +114,7 @@ def _sweeps(base: tuple[str, ...], **f: str) -> tuple[Sweep, ...]:
 
 
 SCALES = {
-    "smoke": _sweeps(
+    "smoke": _grids(
         _protocol(20, 20, 2, 8, 20),
         models="lstm,lstm_nofg",
         sizes="8,16",
@@ -126,7 +127,7 @@ SCALES = {
         fb_size="16",
         biases="3",
     ),
-    "cpu": _sweeps(
+    "cpu": _grids(
         _protocol(100, 300, 4, 20, 300),
         models=MODELS,
         sizes="32,64,128,256",
@@ -139,7 +140,7 @@ SCALES = {
         fb_size="128",
         biases="0,3",
     ),
-    "paper": _sweeps(
+    "paper": _grids(
         _protocol(200, 5000, 10, 128, 1000),
         models=MODELS,
         sizes="32,64,128,256,512",
@@ -637,10 +638,7 @@ def answer(result: dict[str, Any]) -> str:
 
 
 def figure(result: dict[str, Any], out: Path) -> list[Path]:
-    from benchmarks.figures.why_lstm_explodes import draw
-    from benchmarks.studies.common import save
-
-    return [save(draw(result), out, "why_lstm_explodes")]
+    return study_why_lstm_explodes.figure(result, out, largest=largest)
 
 
 STUDY = Study(

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from benchmarks import diagnostics as dg
+from benchmarks.stats import decay_rate
 from models import MODELS, make_model
 from tasks.adding import AddingTask
 
@@ -207,7 +208,7 @@ def test_explode_events():
 def test_decay_rate_of_geometric_profile():
     T = 20
     profile = 0.8 ** (T - 1 - jnp.arange(T))
-    assert float(dg.decay_rate(profile)) == pytest.approx(np.log(0.8), rel=1e-4)
+    assert float(decay_rate(profile, xp=jnp)) == pytest.approx(np.log(0.8), rel=1e-4)
 
 
 def test_first_last_ratio_uses_the_last_step_that_reaches_the_loss():

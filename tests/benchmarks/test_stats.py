@@ -9,9 +9,11 @@ from benchmarks.stats import (
     boschloo_p,
     cohen_h,
     cohen_n,
+    decay_rate,
     fisher_p,
     holm,
     mannwhitney_p,
+    median,
     median_interval,
     seeds_needed,
     wilson_interval,
@@ -26,6 +28,25 @@ def test_wilson_closed_forms():
     lo, hi = wilson_interval(10, 10)
     assert hi == pytest.approx(1.0) and lo == pytest.approx(10 / 13.841459, rel=1e-6)
     assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_decay_rate_is_the_least_squares_slope_against_the_lag_over_its_window():
+    rng = np.random.default_rng(0)
+    n = 60
+    lag = n - 1 - np.arange(n)  # time order: the loss at the last step
+    profile = np.exp(-0.07 * lag + 0.3 * rng.standard_normal(n))
+    profile[[3, 40]] = 0.0  # underflow: not a point of the fit
+    profile[10] = np.nan
+    ok = np.isfinite(profile) & (profile > 0)
+    assert decay_rate(profile) == pytest.approx(np.polyfit(lag[ok], np.log(profile[ok]), 1)[0], rel=1e-12)
+    inside = ok & (lag >= 6) & (lag <= 53)
+    expected = np.polyfit(lag[inside], np.log(profile[inside]), 1)[0]
+    assert decay_rate(profile, (6, 53)) == pytest.approx(expected, rel=1e-12)
+    two = np.zeros(n)
+    two[-2:] = [1.0, 2.0]  # two points (lags 1, 0): a slope, or NaN when three are asked for
+    assert decay_rate(two) == pytest.approx(-math.log(2.0))  # halving per step of lag
+    assert math.isnan(decay_rate(two, min_points=3))
+    assert decay_rate(np.zeros(n)) == 0.0 and math.isnan(decay_rate(np.zeros(n), min_points=3))
 
 
 def test_fisher_tea_tasting():
@@ -64,6 +85,12 @@ def _bootstrap_quantile_by_hand(sorted_values: list[float], q: float) -> float:
         if binom.sf(n // 2, n, j / n) >= q:
             return v
     return sorted_values[-1]
+
+
+def test_median_of_the_finite_values():
+    assert median([3.0, None, 1.0, math.nan, 2.0, math.inf]) == 2.0
+    assert median([4.0, 1.0, 2.0, 3.0]) == 2.5
+    assert math.isnan(median([])) and math.isnan(median([None, math.nan]))
 
 
 def test_median_interval_against_the_exact_bootstrap_distribution():

@@ -1,4 +1,4 @@
-"""The offline HTML report (scripts/report.py, benchmarks/report.py) in a real headless browser.
+"""The offline HTML report (scripts/report.py, benchmarks/html_report.py) in a real headless browser.
 
 The two figure runs (tests/conftest.py: an LSTM trained 200 steps and an RNN at
 initialisation, adding T=20, 2 seeds each) are copied into a study root with a
@@ -25,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import binomtest
 
-from benchmarks import report
+from benchmarks import html_report
 from scripts.report import main
 
 CLAIM = {
@@ -108,7 +108,7 @@ def page(study) -> tuple[Path, list[str], float]:
     """The study's report, its progress lines and the seconds it took."""
     lines: list[str] = []
     start = time.perf_counter()
-    out = report.write(study, study / "report.html", echo=lines.append)
+    out = html_report.write(study, study / "report.html", echo=lines.append)
     return out, lines, time.perf_counter() - start
 
 
@@ -195,7 +195,7 @@ def test_bad_directory_is_one_error_line_and_exit_2(tmp_path, capsys):
 
 
 def test_markdown_tables_lists_and_inline_marks():
-    html = report.markdown("### T\n\n| a | n |\n|---|---:|\n| x<y | 3 |\n\n- **b** `c`\n")
+    html = html_report.markdown("### T\n\n| a | n |\n|---|---:|\n| x<y | 3 |\n\n- **b** `c`\n")
     assert "<h4>T</h4>" in html
     assert "<td>x&lt;y</td><td class=num>3</td>" in html
     assert "<li><strong>b</strong> <code>c</code></li>" in html
@@ -229,7 +229,7 @@ def test_a_run_with_a_corrupt_metrics_part_is_left_out_with_a_warning_the_others
         pd.read_parquet(metrics)
     reason = f"cannot read {metrics}: {' '.join(str(e.value).split())}"
     assert f"'{part}'" in reason
-    monkeypatch.setattr(report, "RUN_SECTIONS", {"learning_curves.png": "Learning curves"})
+    monkeypatch.setattr(html_report, "RUN_SECTIONS", {"learning_curves.png": "Learning curves"})
 
     main([str(root), *([] if run_figures else ["--no-run-figures"])])
     out, err = capsys.readouterr()

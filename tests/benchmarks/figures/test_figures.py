@@ -144,7 +144,7 @@ def test_the_package_imports_only_numpy_matplotlib_and_itself():
                 continue
             for name in names:
                 own = name == "benchmarks.figures" or name.startswith("benchmarks.figures.")
-                # across_runs reads a sweep as collect and compare do (benchmarks.sweep, .pairwise:
+                # across_runs reads a sweep as collect and compare do (benchmarks.results, .pairwise:
                 # no JAX either; the command-line test checks that JAX is never imported)
                 own |= name == "benchmarks" and path.name == "across_runs.py"
                 own |= name == "benchmarks.stats"  # numpy and scipy only: the bands' t-interval

@@ -13,14 +13,14 @@ def test_load_runs_reads_the_finished_runs_only(tmp_path, fake_runs):
     assert record.summary["n_solved"] == 4 and record.grad_norms == {}
 
 
-def test_sweep_cost_counts_jobs_and_model_steps():
-    from benchmarks.config import Config
-    from benchmarks.studies.base import DEFAULT_SEEDS, DEFAULT_STEPS, Sweep, scale_cost, sweep_cost
+def test_grid_cost_counts_jobs_and_model_steps():
     from benchmarks.trainer import TrainSpec
+    from benchmarks.config import Config
+    from benchmarks.studies.base import DEFAULT_SEEDS, DEFAULT_STEPS, Grid, grid_cost, scale_cost
 
-    grid = Sweep("grid", ("model=rnn,lstm", "task.length=10,20,30", "seeds=5", "train.steps=100"))
-    assert sweep_cost(grid) == (6, 6 * 5 * 100)
-    swept_seeds = Sweep("seeds", ("model=lstm", "seeds=2,3"))  # no train.steps: the default 2,000
-    assert sweep_cost(swept_seeds) == (2, (2 + 3) * 2000)
+    grid = Grid("grid", ("model=rnn,lstm", "task.length=10,20,30", "seeds=5", "train.steps=100"))
+    assert grid_cost(grid) == (6, 6 * 5 * 100)
+    swept_seeds = Grid("seeds", ("model=lstm", "seeds=2,3"))  # no train.steps: the default 2,000
+    assert grid_cost(swept_seeds) == (2, (2 + 3) * 2000)
     assert scale_cost((grid, swept_seeds)) == (8, 3000 + 10_000)
     assert (Config.seeds, TrainSpec().steps) == (DEFAULT_SEEDS, DEFAULT_STEPS)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.stats import mean_interval
-from benchmarks.studies import common, load_runs
+from benchmarks.studies import load_runs
 from benchmarks.studies.common import (
     eval_curves,
     magnitude_verdict,
@@ -93,13 +93,3 @@ def test_eval_curves_align_seeds_on_steps(tmp_path, fake_runs):
     assert curve["mean"] == pytest.approx([0.25, 0.075, 0.08])
     half = 12.706204736174705 * np.std([0.2, 0.3], ddof=1) / math.sqrt(2)  # t_{0.975, 1 d.f.}
     assert curve["hi"][0] == pytest.approx(0.25 + half)
-
-
-def test_a_study_figure_is_saved_as_png_pdf_and_svg(tmp_path):
-    fig, axes = common.canvas(1)
-    axes[0][0].plot([0, 1], [1, 0])
-    png = common.save(fig, tmp_path / "figures", "panel")
-    assert png == tmp_path / "figures" / "panel.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert png.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
-    assert b"<svg" in png.with_suffix(".svg").read_bytes()[:2000]

@@ -183,12 +183,6 @@ def _experiment(config: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in config.items() if not _is_seed_key(k)}, sort_keys=True, default=str)
 
 
-def wilson95(solved: int, n: int) -> tuple[float, float]:
-    """The 95% Wilson score interval (:func:`benchmarks.stats.wilson_interval`); NaN for
-    n = 0, a config with no finished seed."""
-    return (math.nan, math.nan) if n == 0 else wilson_interval(solved, n)
-
-
 Repeat = tuple[int, Path, Path]  # a seed, the job whose result counts, a job that ran it again
 
 
@@ -206,8 +200,8 @@ def _pool(runs: list[Run]) -> tuple[dict[str, Any], list[Repeat]]:
                 continue
             first[s["seed"]] = run
             results.append(s)
-    k, n = sum(s["solved"] for s in results), len(results)
-    lo, hi = wilson95(k, n)
+    k, n = sum(s["solved"] for s in results), len(results)  # n >= 1: a summary has a seed
+    lo, hi = wilson_interval(k, n)
     steps = [s["steps_to_solve"] for s in results if s["steps_to_solve"] is not None]
     walls = [w for r in runs if isinstance(w := (r.summary or {}).get("wall_time_s"), int | float)]
     errors = [r.error for r in runs if r.error]

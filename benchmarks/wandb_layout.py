@@ -1,4 +1,5 @@
-"""A W&B Report of a sweep or study, built by code (``wandb-workspaces``), from its store.
+"""The layout of a W&B Report of a sweep or study (its blocks, run sets and panels), built by
+code (``wandb-workspaces``) from the store; the command line is ``scripts/wandb_report.py``.
 
 :func:`build_report` reads the finished run directories under a sweep or study directory
 (config.yaml, summary.json and the names in params_final.npz / diagnostics.npz: no W&B
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import store, tracking
-from benchmarks.sweep import find_runs
+from benchmarks.results import find_runs
 
 LOSS_CURVES = ("eval/loss", "eval/correct", "train/loss", "grad_norm/mean")
 SUCCESS = ("experiment/success_rate", "experiment/ci95_low", "experiment/ci95_high")

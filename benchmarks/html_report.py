@@ -1,7 +1,7 @@
 """An offline HTML report of a sweep or a study: one self-contained file.
 
 Everything a researcher reads first, from the result store only (no network, no W&B):
-the success-rate table with 95% Wilson intervals (:func:`benchmarks.sweep.collect`), the
+the success-rate table with 95% Wilson intervals (:func:`benchmarks.results.collect`), the
 pairwise comparison of models (:func:`benchmarks.pairwise.compare_sweep`, its Markdown
 turned into tables), the sweep figures (success rate, steps to solve and gradient norm at
 fixed lags against length), then each run's figures grouped by kind (learning curves,
@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks import pairwise, sweep
+from benchmarks import pairwise, results
 from benchmarks.figures import FIGURES, SWEEP_FIGURES, across_runs, load_run
 from benchmarks.figures.load import FigureError
 
@@ -187,7 +187,7 @@ def _fmt(value: Any, kind: str) -> str:
 def rates_table(table: pd.DataFrame) -> str:
     """The collect table: config columns, seeds, solved, rate [95% Wilson], diverged, median
     steps. Each row carries its runs and each number its raw value (``data-value``)."""
-    config = [c for c in table.columns if c not in ("status", *sweep.RESULT_COLUMNS)]
+    config = [c for c in table.columns if c not in ("status", *results.RESULT_COLUMNS)]
     head = [
         *config,
         "status",
@@ -333,11 +333,11 @@ def build(
     root = Path(root)
     if not root.is_dir():
         raise ReportError(f"no such directory: {root}")
-    table = sweep.collect(root)
+    table = results.collect(root)
     if table.empty:
         raise ReportError(f"no run directories under {root} (none holds config.yaml or summary.json)")
     runs = (
-        [Path(p) for p in sweep.find_runs(root) if (Path(p) / "summary.json").is_file()]
+        [Path(p) for p in results.find_runs(root) if (Path(p) / "summary.json").is_file()]
         if run_figures
         else []
     )
@@ -348,7 +348,7 @@ def build(
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = [
         f"<h1>carousel report: {esc(root)}</h1>",
-        f"<p class=note>{len(sweep.find_runs(root))} run directories, {len(runs)} finished; written {when} "
+        f"<p class=note>{len(results.find_runs(root))} run directories, {len(runs)} finished; written {when} "
         "from the result store (offline).</p>",
         f"<ul class=note>{warnings}</ul>" if warnings else "",
         study_section(root),

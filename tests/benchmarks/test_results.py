@@ -7,7 +7,8 @@ import time
 import pandas as pd
 import pytest
 
-from benchmarks import store, sweep
+from benchmarks import results, store
+from benchmarks.stats import wilson_interval
 
 Z = 1.959963984540054  # the 0.975 quantile of the standard normal
 
@@ -21,9 +22,9 @@ def wilson_closed_form(k, n):
 
 def test_a_half_finished_sweep_is_one_table_with_a_status_per_run(half_finished_sweep):
     start = time.perf_counter()
-    bomb = sweep.read_run(half_finished_sweep / "6")
+    bomb = results.read_run(half_finished_sweep / "6")
     assert time.perf_counter() - start < 1.0 and bomb.status == "unreadable"  # refused, not expanded
-    table = sweep.collect(half_finished_sweep)
+    table = results.collect(half_finished_sweep)
     table["name"] = [[p.rpartition("/")[2] for p in runs] for runs in table["runs"]]
     assert [(s, n) for s, n in zip(table["status"], table["name"], strict=True)] == [
         ("finished", ["0", "1"]),
@@ -70,18 +71,19 @@ def test_a_half_finished_sweep_is_one_table_with_a_status_per_run(half_finished_
 
 
 def test_the_interval_is_scipys_wilson_interval():
+    """The table's interval is :func:`benchmarks.stats.wilson_interval`: SciPy's, the closed form."""
     scipy_stats = pytest.importorskip("scipy.stats")
     for k, n in ((0, 1), (0, 8), (5, 8), (8, 8), (31, 64)):
         ci = scipy_stats.binomtest(k, n).proportion_ci(method="wilson")
-        assert sweep.wilson95(k, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
-        assert sweep.wilson95(k, n) == pytest.approx(wilson_closed_form(k, n), abs=1e-12)
+        assert wilson_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
+        assert wilson_interval(k, n) == pytest.approx(wilson_closed_form(k, n), abs=1e-12)
 
 
 def test_a_seed_run_by_two_jobs_of_one_config_counts_once(tmp_path, fake_runs):
     config, summary = fake_runs.config, fake_runs.summary
     fake_runs.write(tmp_path / "a", config(seeds=range(4)), summary(range(4), [True] * 4))
     fake_runs.write(tmp_path / "b", config(seeds=range(2, 6)), summary(range(2, 6), [False] * 4))
-    table = sweep.collect(tmp_path)
+    table = results.collect(tmp_path)
     assert len(table) == 1 and list(table.columns[1:5]) == ["model", "task", "variant", "length"]
     row = table.iloc[0]  # seeds 2 and 3 count with the first job's result (solved)
     assert (row.jobs, row.seeds, row.solved, list(row.seed_list)) == (2, 6, 4, list(range(6)))
@@ -94,7 +96,7 @@ def test_a_finished_run_also_holding_an_error_json_keeps_its_result_and_is_named
     error = '{"error": "holds a different run", "type": "RunDirConflict"}'
     summary = fake_runs.summary(range(2), [True, False])
     fake_runs.write(tmp_path, fake_runs.config(seeds=range(2)), summary, error_json=error)
-    table = sweep.collect(tmp_path)
+    table = results.collect(tmp_path)
     assert list(table["status"]) == ["finished"] and table["solved"][0] == 1
     assert table["error"][0] == "RunDirConflict: holds a different run"
     assert table.attrs["warnings"] == [f"1 run finished but also holding an error.json: {tmp_path}"]
@@ -116,13 +118,13 @@ def test_a_finished_run_also_holding_an_error_json_keeps_its_result_and_is_named
 def test_a_damaged_file_makes_its_run_unreadable_with_a_one_line_reason(tmp_path, fake_runs, files, reason):
     config = None if "config_yaml" in files else fake_runs.config()
     fake_runs.write(tmp_path / "run", config, **files)
-    (run,) = [sweep.read_run(p) for p in sweep.find_runs(tmp_path)]
+    (run,) = [results.read_run(p) for p in results.find_runs(tmp_path)]
     assert run.status == "unreadable" and run.error.startswith(reason) and "\n" not in run.error
 
 
 def test_a_summary_without_its_config_is_unreadable(tmp_path, fake_runs):
     fake_runs.write(tmp_path, None, fake_runs.summary(range(2), [True, True]))
-    run = sweep.read_run(tmp_path)
+    run = results.read_run(tmp_path)
     assert run.status == "unreadable" and "which config ran is unknown" in run.error
 
 
@@ -133,8 +135,8 @@ def test_find_runs_skips_hydra_and_wandb_files_and_does_not_enter_a_run(tmp_path
     write(sweep_dir / "1" / ".hydra", config_yaml="a: 1\n")
     write(sweep_dir / "2" / "wandb" / "files", config_yaml="a: 1\n")
     write(sweep_dir / "3", error_json='{"error": "bad", "type": "ValueError"}')
-    assert sweep.find_runs(tmp_path) == [tmp_path / "sweep" / "0", tmp_path / "sweep" / "3"]
-    assert sweep.collect(tmp_path / "empty").empty
+    assert results.find_runs(tmp_path) == [tmp_path / "sweep" / "0", tmp_path / "sweep" / "3"]
+    assert results.collect(tmp_path / "empty").empty
 
 
 def test_a_sweep_over_nested_keys_names_them_dotted():
@@ -142,8 +144,8 @@ def test_a_sweep_over_nested_keys_names_them_dotted():
         {"model": {"name": "rnn", "init": {"recurrent_scale": s}}, "seeds": [i], "seed_offset": i}
         for i, s in enumerate((0.9, 1.0, 1.1))
     ]
-    runs = [sweep.Run(path=None, config=sweep.flatten(c)) for c in configs]
-    assert sweep.config_columns(runs) == [*sweep.ALWAYS, "model.init.recurrent_scale"]
+    runs = [results.Run(path=None, config=results.flatten(c)) for c in configs]
+    assert results.config_columns(runs) == [*results.ALWAYS, "model.init.recurrent_scale"]
 
 
 def test_the_alias_bomb_is_refused_by_the_strict_loader_at_its_first_anchor(tmp_path, fake_runs):
@@ -155,7 +157,7 @@ def test_the_alias_bomb_is_refused_by_the_strict_loader_at_its_first_anchor(tmp_
 
 
 def test_the_printed_table_shows_percentages_and_seed_ranges(half_finished_sweep):
-    text = sweep.format_table(sweep.collect(half_finished_sweep))
+    text = results.format_table(results.collect(half_finished_sweep))
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["status", "model", "task"] and "runs" not in lines[0]
     assert "62% [31%, 86%]" in lines[1] and lines[1].split()[-2:] == ["0-7", "-"]  # no error

@@ -1,4 +1,4 @@
-"""why_lstm_explodes.png: the study's panel (:mod:`benchmarks.studies.why_lstm_explodes`).
+"""why_lstm_explodes.png: the figure of the study :mod:`benchmarks.studies.why_lstm_explodes`.
 
 (a) exploding events per 1,000 steps against the hidden size, one line per model (solid
 unclipped, dashed clipped); (b) the same against the recurrent matrices' spectral radius
@@ -8,11 +8,14 @@ unclipped LSTM, with its CEC part and its dominant recurrent-matrix part, at ini
 share of ||dL/dc_t|| each path family carries at lags 10, 50 and 90 after training;
 (e) the spectral radius of every recurrent matrix over training for that LSTM, unclipped
 and clipped; (f) gradient-norm quantiles against the hidden size. Values that underflowed
-float32 are stored as 0 and are absent from the log axes. Reads only the study's result.
+float32 are stored as 0 and are absent from the log axes. Reads only the study's result,
+and the study's own choice of the largest run (``largest``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,9 +23,12 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from benchmarks.figures import save
 from benchmarks.figures.draw import LAG
 
 COLORS = {"lstm": "C0", "lstm_nofg": "C1", "rnn": "C3", "gru": "C2"}
+# the study's largest run of a model with a clipping setting, None if the sweep has none
+Largest = Callable[..., dict[str, Any] | None]
 
 
 def _rate_lines(ax: Axes, series: dict[str, list[dict[str, Any]]], x: str) -> None:
@@ -46,12 +52,6 @@ def _rate_lines(ax: Axes, series: dict[str, list[dict[str, Any]]], x: str) -> No
     ax.legend(fontsize=7)
 
 
-def _largest(result: dict[str, Any], model: str, clip: str = "none") -> dict[str, Any] | None:
-    """The run the study's analysis chose for ``model``/``clip`` (its largest size)."""
-    index = result["largest"].get(f"{model}/{clip}")
-    return None if index is None else result["runs"][index]
-
-
 def _positive(y: list[float]) -> np.ndarray:
     a = np.asarray(y, float)
     return np.where(a > 0, a, np.nan)  # underflow (0) is not drawn on a log axis
@@ -73,9 +73,9 @@ def _profiles(ax: Axes, row: dict[str, Any], when: str, style: str, label: str) 
     )
 
 
-def _paths(ax: Axes, result: dict[str, Any]) -> None:
-    top = _largest(result, "lstm")
-    nofg = _largest(result, "lstm_nofg")
+def _paths(ax: Axes, result: dict[str, Any], largest: Largest) -> None:
+    top = largest(result, "lstm")
+    nofg = largest(result, "lstm_nofg")
     if top and top.get("grad_c_init"):
         _profiles(ax, top, "init", "-", "init")
         if np.isfinite(np.asarray(top["grad_c_final"], float)).any():
@@ -92,8 +92,8 @@ def _paths(ax: Axes, result: dict[str, Any]) -> None:
     ax.legend(fontsize=6)
 
 
-def _shares(ax: Axes, result: dict[str, Any]) -> None:
-    top = _largest(result, "lstm")
+def _shares(ax: Axes, result: dict[str, Any], largest: Largest) -> None:
+    top = largest(result, "lstm")
     if not top or not top.get("shares_init"):
         ax.text(0.5, 0.5, "no path split", ha="center", transform=ax.transAxes)
         return
@@ -113,9 +113,9 @@ def _shares(ax: Axes, result: dict[str, Any]) -> None:
     ax.legend(fontsize=7)
 
 
-def _radius(ax: Axes, result: dict[str, Any]) -> None:
+def _radius(ax: Axes, result: dict[str, Any], largest: Largest) -> None:
     for clip, style in (("none", "-"), ("global_norm@5.0", "--")):
-        row = _largest(result, "lstm", clip)
+        row = largest(result, "lstm", clip)
         if not row or "spectral_radius" not in row:
             continue
         for j, (name, values) in enumerate(sorted(row["spectral_radius"].items())):
@@ -145,8 +145,8 @@ def _quantiles(ax: Axes, result: dict[str, Any]) -> None:
     ax.legend(fontsize=7)
 
 
-def draw(result: dict[str, Any]) -> Figure:
-    """The six panels from the study's analysed result."""
+def figure(result: dict[str, Any], out: Path, *, largest: Largest) -> list[Path]:
+    """The six panels from the study's analysed result, saved in ``out``; the PNG's path."""
     fig = Figure(figsize=(16.0, 9.0), layout="constrained")
     FigureCanvasAgg(fig)
     (a, b, c), (d, e, f) = fig.subplots(2, 3)
@@ -158,12 +158,12 @@ def draw(result: dict[str, Any]) -> Figure:
     sizes = sorted({r["hidden"] for r in result["runs"] if r["init"] == "orthogonal"})
     b.set_xlabel(r"spectral radius $\rho(R)$ at init (orthogonal, H=" + ",".join(map(str, sizes)) + ")")
     b.set_title("(b) explosions against the recurrent matrices' radius", fontsize=10)
-    _paths(c, result)
+    _paths(c, result, largest)
     c.set_title("(c) " + c.get_title(), fontsize=10)
-    _shares(d, result)
-    _radius(e, result)
+    _shares(d, result, largest)
+    _radius(e, result, largest)
     e.set_title("(e) spectral radii over training", fontsize=10)
     _quantiles(f, result)
     f.set_title("(f) gradient-norm quantiles against size", fontsize=10)
     fig.suptitle("Why do LSTMs still explode? (carousel study why_lstm_explodes)", fontsize=12)
-    return fig
+    return [save(fig, out, "why_lstm_explodes")[0]]

@@ -5,7 +5,7 @@ import json
 import pytest
 import wandb_workspaces.reports.v2 as wr
 
-from benchmarks.wandb_report import ReportError, build_report, describe, dump
+from benchmarks.wandb_layout import ReportError, build_report, describe, dump
 
 
 @pytest.fixture
