@@ -2,8 +2,8 @@
 
 One source of defaults, and ``--cfg job`` shows them: every schema here is built from a
 frozen spec with that spec's real defaults (:class:`~models.base.ModelSpec` and its
-:class:`~models.base.InitSpec`, :class:`~benchmarks.optim.OptimSpec`,
-:class:`~benchmarks.trainer.TrainSpec`, :class:`~benchmarks.diagnostics.DiagnosticsSpec`,
+:class:`~models.base.InitSpec`, :class:`~benchmarks.core.optim.OptimSpec`,
+:class:`~benchmarks.core.trainer.TrainSpec`, :class:`~benchmarks.core.diagnostics.DiagnosticsSpec`,
 :class:`LoggerSpec`, and each task's own dataclass). A model preset
 (``conf/model/<name>.yaml``, written from :data:`models.MODELS` by ``scripts/presets.py``)
 lists only where it differs from ModelSpec's defaults; each task's YAML extends its own
@@ -16,7 +16,7 @@ value while composing, sweeps included, naming what is valid (see :mod:`benchmar
 for the one-line form). :func:`build` turns a composed config back into the frozen specs
 (plain ``str`` fields) and raises one-line ValueErrors for out-of-range values: a
 non-finite number (the specs' own checks), seeds outside the 32-bit key range, and sizes
-whose largest arrays cannot fit in memory (:mod:`benchmarks.memory`); all before anything
+whose largest arrays cannot fit in memory (:mod:`benchmarks.run.memory`); all before anything
 is allocated or written.
 """
 
@@ -33,10 +33,10 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from benchmarks.diagnostics import LEVELS, DiagnosticsSpec
-from benchmarks.memory import check_memory
-from benchmarks.optim import CLIPPING, OPTIMIZERS, OptimSpec
-from benchmarks.trainer import PRECISIONS, STRATEGIES, Trainer, TrainSpec
+from benchmarks.core.diagnostics import LEVELS, DiagnosticsSpec
+from benchmarks.core.optim import CLIPPING, OPTIMIZERS, OptimSpec
+from benchmarks.core.trainer import PRECISIONS, STRATEGIES, Trainer, TrainSpec
+from benchmarks.run.memory import check_memory
 from carousel_checks import check_choice
 from models import make_model
 from models.base import ACTIVATIONS, CELLS, INITIALIZERS, InitSpec, ModelSpec

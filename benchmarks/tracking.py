@@ -15,7 +15,7 @@ its 95% Wilson interval under ``experiment/`` (:func:`experiment_summary`): the 
 values on every seed run of the job, so a grouped bar or scatter plot of
 ``experiment/success_rate`` shows the job's rate, with no extra run in the group to skew
 counts or aggregates. The first seed's run also carries the result table and the figures.
-Nothing here imports W&B: :mod:`benchmarks.logger` sends what these functions return.
+Nothing here imports W&B: :mod:`benchmarks.run.logger` sends what these functions return.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def diagnostic_metrics(arrays: dict[str, np.ndarray], i: int) -> dict[str, float
 
 def chunk_norms(series: dict[str, np.ndarray], i: int) -> dict[str, np.ndarray]:
     """Seed ``i``'s per-step gradient norms over one chunk, per parameter matrix
-    (``series``: a :class:`~benchmarks.history.TrainedChunk`'s, [steps, seeds] each), as
+    (``series``: a :class:`~benchmarks.run.history.TrainedChunk`'s, [steps, seeds] each), as
     log10; a matrix whose seed did not train in the chunk (solved or diverged: NaN) is
     left out."""
     out = {}

@@ -30,9 +30,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from benchmarks import cli
 from benchmarks.config import build, register
-from benchmarks.experiment import FAILED, HELD, RunDirConflict, record_failure, run_experiment, run_job
-from benchmarks.isolation import run_in_child
-from benchmarks.strategies.processes import WorkerFailed
+from benchmarks.run.experiment import FAILED, HELD, RunDirConflict, record_failure, run_experiment, run_job
+from benchmarks.run.isolation import run_in_child
+from benchmarks.run.strategies.processes import WorkerFailed
 
 register()
 
@@ -51,7 +51,7 @@ def hydra_main(cfg: DictConfig) -> dict[str, Any] | None:
 
 
 def _sweep_job(cfg: DictConfig, out: Path) -> dict[str, Any] | None:
-    """One job of a sweep, in a child process (:mod:`benchmarks.isolation`): a failure,
+    """One job of a sweep, in a child process (:mod:`benchmarks.run.isolation`): a failure,
     whether it raised or killed the child, is recorded (:func:`record_failure`) and the
     sweep goes on with its other jobs; the process then exits with status 2 naming the
     failed jobs."""

@@ -2,7 +2,7 @@
 
 Also ``python -m scripts.collect DIR`` or the ``carousel-collect`` console script.
 
-Works on a sweep in progress (see :mod:`benchmarks.results`): prints one row per config
+Works on a sweep in progress (see :mod:`benchmarks.analysis.results`): prints one row per config
 (seeds of its jobs pooled, success rate with a 95% Wilson interval) and per run not
 finished (status unfinished, failed or unreadable), one ``warning:`` line per kind of
 such run on stderr, and writes the table to ``DIR/results.parquet``.
@@ -14,7 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks import results, store
+from benchmarks import store
+from benchmarks.analysis import results
 from benchmarks.cli import fail
 
 

@@ -5,7 +5,7 @@ Also ``python -m scripts.compare`` or the ``carousel-compare`` console script. O
 solve) and ``--alpha 0.05``.
 
 Per group of runs that differ only in the model (task, variant, length and any other
-varying key; see :mod:`benchmarks.pairwise`): the models ranked with 95% Wilson intervals,
+varying key; see :mod:`benchmarks.analysis.pairwise`): the models ranked with 95% Wilson intervals,
 every pair tested (Boschloo's exact test on success rates, Mann-Whitney on the steps to
 solve of solved seeds, both Holm-corrected within the group), and one line per pair:
 ``A > B (p=...)``, or "not distinguishable at these seeds" with the seeds per model that
@@ -20,7 +20,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks import pairwise, store
+from benchmarks import store
+from benchmarks.analysis import pairwise
 from benchmarks.cli import fail
 
 

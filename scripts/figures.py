@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks.figures import FORMATS, FigureError, render
+from benchmarks.analysis.figures import FORMATS, FigureError, render
 
 
 def warning(line: str) -> None:

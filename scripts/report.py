@@ -17,8 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks.figures import FigureError
-from benchmarks.html_report import ReportError, write
+from benchmarks.analysis.figures import FigureError
+from benchmarks.analysis.html_report import ReportError, write
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks.wandb_layout import REPORT_FILE, ReportError, build_report, describe, dump
+from benchmarks.analysis.wandb_layout import REPORT_FILE, ReportError, build_report, describe, dump
 
 
 def _first_line(exc: BaseException) -> str:

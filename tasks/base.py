@@ -40,7 +40,7 @@ class Batch(NamedTuple):
 @runtime_checkable
 class Task(Protocol):
     """What carousel uses of a task, and nothing more: the trainer
-    (:class:`benchmarks.trainer.Trainer`: sampling, loss, criterion, evaluation set), the
+    (:class:`benchmarks.core.trainer.Trainer`: sampling, loss, criterion, evaluation set), the
     gradient diagnostics and the regulariser (``loss``), the config (``name``,
     ``VARIANTS``, the dataclass fields, ``input_size``/``output_size``), the memory check
     (``target``, ``max_length``) and the run's summary (``variant``, ``length``,

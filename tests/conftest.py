@@ -18,7 +18,10 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 # carousel's in-process caches of compiled functions, emptied with JAX's after each module
-COMPILED_CACHES = (("benchmarks.trainer", "_compiled"), ("benchmarks.training_loop", "_batched_init"))
+COMPILED_CACHES = (
+    ("benchmarks.core.trainer", "_compiled"),
+    ("benchmarks.run.training_loop", "_batched_init"),
+)
 
 
 @pytest.fixture(autouse=True, scope="module")

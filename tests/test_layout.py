@@ -3,7 +3,10 @@ run path, and nothing points outside the repository.
 
 Imports run ``scripts -> benchmarks -> models, tasks``; ``models`` and ``tasks`` import
 nothing from each other or from ``benchmarks``/``scripts``; ``carousel_checks`` (the shared
-validators) imports nothing of the project. Every import statement counts, also those
+validators) imports nothing of the project. Inside ``benchmarks`` the groups run one way
+too: the pure kernel (``core``) and the results side (``analysis``) import only the shared
+modules (``store``, ``stats``, ``tracking``), the run side (``run``) calls the kernel, and
+the entry point and config sit on top. Every import statement counts, also those
 inside functions, because a lazy import is still a dependency.
 """
 
@@ -28,6 +31,21 @@ ALLOWED = {
     "models": {"carousel_checks"},
     "tasks": {"carousel_checks"},
     "carousel_checks": set(),
+}
+# Inside benchmarks: which group may import which (a group may always import itself). A
+# group is a subpackage (core, run, analysis, studies) or a module at the top of benchmarks.
+SHARED = {"benchmarks.store", "benchmarks.stats", "benchmarks.tracking"}
+GROUP_ALLOWED = {
+    "benchmarks.core": SHARED,
+    "benchmarks.analysis": SHARED,
+    "benchmarks.run": SHARED | {"benchmarks.core", "benchmarks.analysis", "benchmarks.config"},
+    "benchmarks.studies": SHARED | {"benchmarks.analysis"},
+    "benchmarks.config": {"benchmarks.core", "benchmarks.run"},
+    "benchmarks.cli": {"benchmarks.config"},
+    "benchmarks.train": {"benchmarks.cli", "benchmarks.config", "benchmarks.run"},
+    "benchmarks.store": set(),
+    "benchmarks.stats": set(),
+    "benchmarks.tracking": set(),
 }
 MAX_FUNCTION_LINES = 60  # signature and body; the docstring (equations, reasons) does not count
 # Functions allowed to be longer, with the reason (a test keeps the list honest).
@@ -113,10 +131,48 @@ def forbidden_edges(edges: dict[str, set[str]]) -> list[str]:
     ]
 
 
+def engine_group(module: str) -> str:
+    """``benchmarks.run.pack`` -> ``benchmarks.run``; ``benchmarks.store`` -> itself."""
+    parts = module.split(".")
+    return ".".join(parts[:2])
+
+
+def forbidden_group_edges(edges: dict[str, set[str]]) -> list[str]:
+    """Imports inside ``benchmarks`` against :data:`GROUP_ALLOWED` (an unknown group too)."""
+    inside = lambda m: m.startswith("benchmarks.")  # noqa: E731
+    return [
+        f"{m} -> {t}"
+        for m, ts in edges.items()
+        if inside(m)
+        for t in ts
+        if inside(t)
+        and engine_group(t) != engine_group(m)
+        and engine_group(t) not in GROUP_ALLOWED.get(engine_group(m), set())
+    ]
+
+
 def test_no_import_cycle_and_no_forbidden_edge():
     edges = import_edges(project_modules())
     assert find_cycle(edges) is None, " -> ".join(find_cycle(edges) or [])
     assert forbidden_edges(edges) == []
+    assert forbidden_group_edges(edges) == []
+
+
+def test_every_module_of_the_engine_is_in_a_known_group():
+    groups = {engine_group(m) for m in project_modules() if m.startswith("benchmarks.")}
+    assert groups == set(GROUP_ALLOWED)
+
+
+def test_the_group_check_would_fail_on_the_kernel_importing_the_run_side():
+    edges = {
+        "benchmarks.core.trainer": {"benchmarks.run.history", "benchmarks.stats"},
+        "benchmarks.analysis.results": {"benchmarks.core.optim"},
+        "benchmarks.run.pack": {"benchmarks.core.trainer", "benchmarks.analysis.results"},
+    }
+    assert sorted(forbidden_group_edges(edges)) == [
+        "benchmarks.analysis.results -> benchmarks.core.optim",
+        "benchmarks.core.trainer -> benchmarks.run.history",
+    ]
 
 
 def test_the_checks_would_fail_on_a_cycle_and_on_a_forbidden_edge(tmp_path):
@@ -207,7 +263,7 @@ def test_no_tracked_file_points_outside_the_repository():
 
 
 def test_the_outside_check_would_fail():
-    tracked = ["benchmarks/figures/draw.py", "data/" + OUTSIDE_DIR + "x.csv"]
+    tracked = ["benchmarks/analysis/figures/draw.py", "data/" + OUTSIDE_DIR + "x.csv"]
     names = "see " + OUTSIDE_NAMES[0] + " and " + OUTSIDE_NAMES[2].lower()
     assert outside_references(names, tracked) == [OUTSIDE_NAMES[0], OUTSIDE_NAMES[2]]
     assert outside_references("/work/" + OUTSIDE_DIR + "notes", tracked) == ["/work/" + OUTSIDE_DIR]
@@ -220,7 +276,8 @@ def test_the_outside_check_would_fail():
 # the step is traced, outermost first.
 RUN_PATH_SPY = """
 import inspect, json, sys
-from benchmarks import train, trainer
+from benchmarks import train
+from benchmarks.core import trainer
 norm, stacks = trainer.tree_norm, []
 def spy(tree):
     stacks.append([f.frame.f_globals.get("__name__", "") for f in reversed(inspect.stack(0))])
@@ -236,7 +293,7 @@ print("STACK", json.dumps(stacks[0]))
 def test_a_plain_run_reaches_its_training_step_through_five_modules(tmp_path, strategy):
     """``python -m benchmarks.train`` to the compiled training step of a plain run, as the
     call stack has it: the entry point, the experiment, the training loop, the strategy,
-    the trainer. A reader also opens ``benchmarks/strategies/__init__.py`` (``make_strategy``):
+    the trainer. A reader also opens ``benchmarks/run/strategies/__init__.py`` (``make_strategy``):
     six modules in all. (The ``processes`` strategy traces the same step in its workers.)"""
     args = ["model=rnn", "model.hidden=4", "task.length=10", "seeds=1", "train.steps=2"]
     args += ["train.eval_every=2", "train.eval_size=8", "train.batch_size=4", "diagnostics=none"]
@@ -250,8 +307,8 @@ def test_a_plain_run_reaches_its_training_step_through_five_modules(tmp_path, st
     path = list(dict.fromkeys(m for m in stack if m.split(".")[0] in PACKAGES))
     assert path == [
         "benchmarks.train",
-        "benchmarks.experiment",
-        "benchmarks.training_loop",
-        f"benchmarks.strategies.{strategy}",
-        "benchmarks.trainer",
+        "benchmarks.run.experiment",
+        "benchmarks.run.training_loop",
+        f"benchmarks.run.strategies.{strategy}",
+        "benchmarks.core.trainer",
     ]

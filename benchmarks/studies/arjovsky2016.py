@@ -9,7 +9,7 @@ text is *uncertain*, not confirmed):
   the LSTM beats the baseline MSE 0.167 up to T = 400, the tanh RNN never.
 
 Protocol from the authors' code (``amarshah/complex_RNN``): RMSProp (decay 0.9: optax's
-default, ``benchmarks/optim.py``), learning rate 0.001, batch 20, 20,000 iterations, every
+default, ``benchmarks/core/optim.py``), learning rate 0.001, batch 20, 20,000 iterations, every
 gradient entry clipped to [-1, 1] (``optim.clip=elementwise``). Every seed trains every step
 (``train.stop_when_solved=false``), so each curve runs to the end. The networks are this
 suite's presets (orthogonal recurrent and Glorot input weights, LSTM forget-gate bias 1),
@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.figures import study_arjovsky2016
+from benchmarks.analysis.figures import study_arjovsky2016
 from benchmarks.stats import mean_interval
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, Grid, RunRecord, Study

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import store
-from benchmarks.results import find_runs
+from benchmarks.analysis.results import find_runs
 
 SCALES = ("smoke", "cpu", "paper")
 DEFAULT_SEEDS, DEFAULT_STEPS = 4, 2000  # the entry point's ``seeds`` and ``train.steps``

@@ -1,9 +1,9 @@
 """What the paper studies share: seeds pooled by config, success rates with intervals,
 evaluation curves with bands over seeds, and verdicts against a published number. Their
-figures are drawn in :mod:`benchmarks.figures` (``study_<name>``).
+figures are drawn in :mod:`benchmarks.analysis.figures` (``study_<name>``).
 
 Pooling counts each seed once per group (the first run that holds it, in path order), as
-:func:`benchmarks.results.collect` does. Success rates carry the 95% Wilson interval; curve
+:func:`benchmarks.analysis.results.collect` does. Success rates carry the 95% Wilson interval; curve
 bands are the 95% Student-t interval of the mean over seeds (say so in a caption).
 """
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.figures import study_gers2000
+from benchmarks.analysis.figures import study_gers2000
 from benchmarks.stats import median, wilson_interval
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, Grid, RunRecord, Study

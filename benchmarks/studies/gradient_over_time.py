@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import store
-from benchmarks.figures import study_gradient_over_time
+from benchmarks.analysis.figures import study_gradient_over_time
 from benchmarks.stats import decay_rate, mean_interval
 from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 

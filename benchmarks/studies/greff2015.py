@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.figures import study_greff2015
+from benchmarks.analysis.figures import study_greff2015
 from benchmarks.stats import fisher_p, holm, mannwhitney_p, quartiles
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, Grid, RunRecord, Study

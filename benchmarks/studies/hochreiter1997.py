@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.figures import study_hochreiter1997
+from benchmarks.analysis.figures import study_hochreiter1997
 from benchmarks.stats import wilson_interval
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, Grid, RunRecord, Study

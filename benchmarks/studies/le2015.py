@@ -31,7 +31,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmarks.figures import study_le2015
+from benchmarks.analysis.figures import study_le2015
 from benchmarks.stats import median
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, Grid, RunRecord, Study

@@ -5,7 +5,7 @@ variant ``pascanu2013``) against the sequence length, for a 50-unit RNN under th
 initialisations (panels: sigmoid N(0, 0.01^2); basic tanh N(0, 0.1^2); smart tanh, a sparse
 W_hh rescaled to spectral radius 0.95) and three training methods (series): MSGD (SGD, lr
 0.01, minibatch 20, no clipping), MSGD-C (plus global-norm clipping at 1) and MSGD-CR (plus
-their vanishing-gradient regulariser, :mod:`benchmarks.regulariser`, alpha 2 as in the
+their vanishing-gradient regulariser, :mod:`benchmarks.core.regulariser`, alpha 2 as in the
 authors' code; the text says 4). The methods are the optim presets ``pascanu2013_msgd``,
 ``pascanu2013`` and ``pascanu2013_cr``. The smart tanh init draws W_in and W_out from
 N(0, 0.01^2) as the code does; its sparse W_hh keeps 15 non-zero *incoming* weights per
@@ -27,7 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmarks.figures import study_pascanu2013
+from benchmarks.analysis.figures import study_pascanu2013
 from benchmarks.studies import common
 from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 

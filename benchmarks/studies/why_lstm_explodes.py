@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.figures import study_why_lstm_explodes
+from benchmarks.analysis.figures import study_why_lstm_explodes
 from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 
 LAGS = (10, 50, 90)

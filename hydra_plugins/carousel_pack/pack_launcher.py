@@ -5,10 +5,10 @@
 
 Every job is composed and given its run directory as with Hydra's own launcher (its
 ``.hydra/`` files, its ``train.log``); then the jobs that share a compiled program are
-trained side by side in it (:mod:`benchmarks.pack`), and each job's run directory gets its
+trained side by side in it (:mod:`benchmarks.run.pack`), and each job's run directory gets its
 usual files. Jobs that cannot share (another model size, task length, optimizer, ...) make
 further packs, trained one after another, each in a child process of its own
-(:mod:`benchmarks.isolation`), so a pack whose process dies fails alone. A job that fails
+(:mod:`benchmarks.run.isolation`), so a pack whose process dies fails alone. A job that fails
 to build, or a pack that fails, is recorded in each job's ``error.json`` and named at the
 end, as for any sweep; a directory another run holds gets none (it is not ours), and the
 final line says so.
@@ -43,8 +43,8 @@ def _collect(cfg: DictConfig) -> Any:
     """The task of one job in the first pass: its experiment and run directory, or None
     when its config does not build (recorded like any failed sweep job)."""
     from benchmarks.config import build
-    from benchmarks.experiment import record_failure
-    from benchmarks.pack import Job
+    from benchmarks.run.experiment import record_failure
+    from benchmarks.run.pack import Job
 
     out = Path(HydraConfig.get().runtime.output_dir)
     try:
@@ -67,8 +67,8 @@ class PackLauncher(Launcher):
         self.config, self.hydra_context = config, hydra_context
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from benchmarks import pack
-        from benchmarks.experiment import record_failure
+        from benchmarks.run import pack
+        from benchmarks.run.experiment import record_failure
 
         setup_globals()
         logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "no TPU" notices

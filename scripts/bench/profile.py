@@ -33,7 +33,7 @@ def lstm_parts(B: int, T: int, H: int) -> dict[str, Callable[[], None]]:
     import jax
     import optax
 
-    from benchmarks import diagnostics as dg
+    from benchmarks.core import diagnostics as dg
 
     trainer = carousel_trainer("lstm", B, T, H)
     model, task = trainer.model, trainer.task

@@ -25,7 +25,7 @@ ratios compare systems under the same machine load. Workloads:
    ``sweep_jobs``, ``sweep_packed``, ``sweep_packed_vmap``: a sweep of 3 learning rates x
    3 clipping thresholds x 4 seeds (36 paper-scale LSTMs, 100 Adam steps each, every
    result file written), run job by job as Hydra's launcher does (each job's default
-   strategy, compiled programs shared in-process), then packed (:mod:`benchmarks.pack`,
+   strategy, compiled programs shared in-process), then packed (:mod:`benchmarks.run.pack`,
    ``hydra/launcher=pack``) with the default strategy and with ``vmap``; each in a fresh
    process with an empty compile cache, so compilation and worker start-up are counted.
    The packed runs' files are compared with the job-by-job ones: identical, or the largest
@@ -77,9 +77,9 @@ def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
 
 
 def carousel_trainer(cell: str, B: int, T: int, H: int, level: str = "none", eval_size: int = 64):
-    from benchmarks.diagnostics import DiagnosticsSpec
-    from benchmarks.optim import OptimSpec
-    from benchmarks.trainer import Trainer, TrainSpec
+    from benchmarks.core.diagnostics import DiagnosticsSpec
+    from benchmarks.core.optim import OptimSpec
+    from benchmarks.core.trainer import Trainer, TrainSpec
     from models import make_model
     from tasks.adding import AddingTask
 
@@ -143,7 +143,7 @@ def carousel_many(n_models: int, steps: int, strategy: str) -> tuple[float, str]
     """Wall time of ``train`` for n_models LSTMs at paper scale (compilation included)."""
     import dataclasses
 
-    from benchmarks.training_loop import train
+    from benchmarks.run.training_loop import train
 
     trainer = carousel_trainer("lstm", PAPER["B"], PAPER["T"], PAPER["H"])
     trainer = dataclasses.replace(
@@ -167,8 +167,8 @@ def sweep_jobs(
     import dataclasses
 
     from benchmarks.config import Experiment, LoggerSpec
-    from benchmarks.optim import OptimSpec
-    from benchmarks.pack import Job
+    from benchmarks.core.optim import OptimSpec
+    from benchmarks.run.pack import Job
 
     steps = 20 if quick else SWEEP_STEPS
     grid = [(lr, clip, PAPER["T"]) for lr in SWEEP_LR for clip in SWEEP_CLIP]
@@ -228,7 +228,7 @@ def _compare_with_jobs(root: Path, prior: dict[str, Any]) -> dict[str, Any]:
 def workload_sweep_jobs(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
     import tempfile
 
-    from benchmarks.experiment import run_experiment
+    from benchmarks.run.experiment import run_experiment
 
     _setup(quick, torch_too=False)
     root = Path(tempfile.mkdtemp(prefix="carousel-bench-sweep-jobs-"))
@@ -246,7 +246,7 @@ def _packed(
 ) -> dict[str, Any]:
     import tempfile
 
-    from benchmarks.pack import run_jobs
+    from benchmarks.run.pack import run_jobs
 
     _setup(quick, torch_too=False)
     root = Path(tempfile.mkdtemp(prefix=f"carousel-bench-{name}-"))
@@ -449,15 +449,15 @@ def raw_norms() -> Iterator[None]:
     import jax.numpy as jnp
     import optax
 
-    import benchmarks.diagnostics
-    import benchmarks.trainer
+    import benchmarks.core.diagnostics
+    import benchmarks.core.trainer
     import models.backward
 
     names = [
         (models.backward, "norm"),
-        (benchmarks.diagnostics, "norm"),
-        (benchmarks.trainer, "tree_norm"),
-        (benchmarks.trainer, "tree_all_finite"),
+        (benchmarks.core.diagnostics, "norm"),
+        (benchmarks.core.trainer, "tree_norm"),
+        (benchmarks.core.trainer, "tree_all_finite"),
     ]
     saved = [getattr(module, name) for module, name in names]
 

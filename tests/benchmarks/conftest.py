@@ -2,8 +2,8 @@
 
 import pytest
 
-from benchmarks.optim import OptimSpec
-from benchmarks.trainer import Trainer, TrainSpec
+from benchmarks.core.optim import OptimSpec
+from benchmarks.core.trainer import Trainer, TrainSpec
 from models import make_model
 from tasks.adding import AddingTask
 

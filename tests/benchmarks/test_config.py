@@ -182,8 +182,10 @@ def test_normal_lengths_pass_the_memory_check_on_this_machine(monkeypatch):
     sets), and the copy task at 10,000 with full ones (21.6 GiB); the default LSTM's full
     diagnostics at T=10,000 (the Jacobians of two workers, 23.6 GiB) and 16 seeds vmapped
     at once (189 GiB) do not fit, nor does T=100,000,000 in any strategy."""
-    monkeypatch.setattr("benchmarks.memory.memory_available", lambda: (int(23.5 * 2**30), "physical memory"))
-    monkeypatch.setattr("benchmarks.memory.usable_cores", lambda: [0, 1])
+    monkeypatch.setattr(
+        "benchmarks.run.memory.memory_available", lambda: (int(23.5 * 2**30), "physical memory")
+    )
+    monkeypatch.setattr("benchmarks.run.memory.usable_cores", lambda: [0, 1])
     check_argv(["task.length=10000", "diagnostics=basic"])
     check_argv(["task=copy", "task.length=10000"])
     check_argv(["train.strategy=vmap", "task.length=1000"])

@@ -14,16 +14,16 @@ import yaml
 
 from benchmarks import tracking
 from benchmarks.config import Experiment, LoggerSpec
-from benchmarks.diagnostics import DiagnosticsSpec
-from benchmarks.experiment import run_experiment
-from benchmarks.optim import OptimSpec
-from benchmarks.trainer import Trainer, TrainSpec
+from benchmarks.core.diagnostics import DiagnosticsSpec
+from benchmarks.core.optim import OptimSpec
+from benchmarks.core.trainer import Trainer, TrainSpec
+from benchmarks.run.experiment import run_experiment
 from models import make_model
 from tasks.adding import AddingTask
 
 
 class RecordingLogger:
-    """Records what :class:`benchmarks.experiment.Tracker` sends, per seed run."""
+    """Records what :class:`benchmarks.run.experiment.Tracker` sends, per seed run."""
 
     live = True
 
@@ -68,7 +68,7 @@ def recorded(tmp_path_factory):
         return made[-1]
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("benchmarks.experiment.make_logger", make_logger)
+        mp.setattr("benchmarks.run.experiment.make_logger", make_logger)
         summary = run_experiment(tiny_experiment("rnn"), out, progress=False)
     return out, summary, made[0]
 

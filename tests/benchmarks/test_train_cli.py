@@ -302,7 +302,7 @@ def test_a_job_too_large_fails_alone_and_the_sweep_goes_on(tmp_path, launcher):
     """``model.hidden=8,100000,16``: H=100000 passed the old memory check (which counted no
     parameters) and XLA then aborted the whole sweep; now the middle job fails with its
     error.json, the other two finish, and ``collect`` says so."""
-    from benchmarks.results import collect
+    from benchmarks.analysis.results import collect
 
     proc = run_cli(
         "-m", *launcher, "model.hidden=8,100000,16", "task.length=10", "train.steps=4", "train.eval_every=2",

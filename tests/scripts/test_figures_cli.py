@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks import figures
+from benchmarks.analysis import figures
 from scripts.figures import main
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""The offline HTML report (scripts/report.py, benchmarks/html_report.py) in a real headless browser.
+"""The offline HTML report (scripts/report.py, benchmarks/analysis/html_report.py) in a real headless browser.
 
 The two figure runs (tests/conftest.py: an LSTM trained 200 steps and an RNN at
 initialisation, adding T=20, 2 seeds each) are copied into a study root with a
@@ -25,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import binomtest
 
-from benchmarks import html_report
+from benchmarks.analysis import html_report
 from scripts.report import main
 
 CLAIM = {

@@ -14,8 +14,8 @@ def test_load_runs_reads_the_finished_runs_only(tmp_path, fake_runs):
 
 
 def test_grid_cost_counts_jobs_and_model_steps():
-    from benchmarks.trainer import TrainSpec
     from benchmarks.config import Config
+    from benchmarks.core.trainer import TrainSpec
     from benchmarks.studies.base import DEFAULT_SEEDS, DEFAULT_STEPS, Grid, grid_cost, scale_cost
 
     grid = Grid("grid", ("model=rnn,lstm", "task.length=10,20,30", "seeds=5", "train.steps=100"))

@@ -1,0 +1,76 @@
+"""The trainer's pure per-seed program: one update, its spec, its precision."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from benchmarks.core.diagnostics import DiagnosticsSpec
+from benchmarks.core.trainer import TrainSpec
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm", "lstm_nofg", "gru"])
+def test_one_step_changes_every_parameter(small_trainer, name):
+    trainer = small_trainer(name)
+    params = trainer.model.init(jax.random.key(0))
+    state = trainer.init_state(params)
+    new, metrics = jax.jit(trainer.train_chunk)(state, jax.random.key(1), jnp.arange(1))
+    for k in params:
+        assert not np.allclose(new.params[k], params[k]), k
+    assert np.isfinite(metrics.loss).all() and metrics.grad_norm[0] > 0
+
+
+def test_train_spec_validation():
+    with pytest.raises(ValueError, match="non-negative"):
+        TrainSpec(steps=-1)
+    with pytest.raises(ValueError, match="valid: auto, loop, processes, vmap"):
+        TrainSpec(strategy="threads")
+
+
+def test_a_parameter_set_to_nan_diverges_its_seed_at_that_step(small_trainer):
+    trainer = small_trainer("lstm")
+    params = trainer.model.init(jax.random.key(0))
+    bad = {**params, "b_out": params["b_out"].at[0].set(jnp.nan)}
+    state = trainer.init_state(bad)
+    new, metrics = jax.jit(trainer.train_chunk)(state, jax.random.key(1), jnp.arange(3))
+    assert int(new.diverged_at) == 0
+    for k in params:  # frozen at their values before the step
+        np.testing.assert_array_equal(new.params[k], bad[k])
+
+
+def test_precision_validation():
+    with pytest.raises(
+        ValueError, match="unknown train.precision 'fp8'; valid: .*default, float32, tensorfloat32"
+    ):
+        TrainSpec(precision="fp8")
+
+
+def _dot_lines(lowered_text):
+    lines = [line for line in lowered_text.splitlines() if "dot_general" in line]
+    assert lines, "the program has no matrix product"
+    return lines
+
+
+@pytest.mark.parametrize(
+    ("precision", "marker"),
+    [("float32", "precision = [HIGHEST, HIGHEST]"), ("BF16_BF16_F32", "lhs_precision_type = bf16")],
+)
+def test_precision_reaches_every_product_of_the_compiled_programs(small_trainer, precision, marker):
+    """CPUs compute float32 products in float32 whatever the setting, so the test reads the
+    lowered programs: every dot of the training chunk (forward, the hand-written backward,
+    the optimizer), of the evaluation and of the full diagnostics names the precision."""
+    trainer = dataclasses.replace(small_trainer("lstm"), spec=TrainSpec(precision=precision, batch_size=4))
+    trainer = dataclasses.replace(trainer, diagnostics=DiagnosticsSpec(level="full", batch_size=4))
+    params = trainer.model.init(jax.random.key(0))
+    state = trainer.init_state(params)
+    texts = {
+        "chunk": jax.jit(trainer.train_chunk).lower(state, jax.random.key(1), jnp.arange(2)).as_text(),
+        "evaluate": jax.jit(trainer.evaluate).lower(params, jax.random.key(2)).as_text(),
+        "diagnostics": jax.jit(trainer.full_diagnostics).lower(params, jax.random.key(3)).as_text(),
+    }
+    for name, text in texts.items():
+        lines = _dot_lines(text)
+        missing = [line for line in lines if marker not in line]
+        assert not missing, (name, missing[:2])
