@@ -13,6 +13,31 @@ import yaml
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+
+def _session_compilation_cache() -> None:
+    """One JAX compilation cache on disk for this test session, shared by the pytest
+    workers (``make test`` runs one per core) and every process they start.
+
+    Why: the suite compiles the same programs again and again: after each module (the
+    caches are emptied, see ``_free_compiled_programs``), in each pytest worker, and in
+    each ``python -m benchmarks.train`` it starts. Every compilation is cached (no minimum
+    time or size), so a program compiled once anywhere in the session is read back
+    everywhere else. The folder is new per session (``make test`` on a fresh clone pays
+    what CI pays; a user's own cache is neither read nor written) and is keyed by
+    pytest-xdist's run id, which every worker of one run shares. Set
+    ``CAROUSEL_TEST_JAX_CACHE`` to choose the folder yourself."""
+    import tempfile
+
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
+    default = os.path.join(tempfile.gettempdir(), f"carousel-test-jax-{run}")
+    folder = os.environ.get("CAROUSEL_TEST_JAX_CACHE") or default
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = folder
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+
+
+_session_compilation_cache()
+
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

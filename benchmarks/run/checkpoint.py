@@ -49,6 +49,7 @@ SIGNALS = tuple(
 )
 FILE = "checkpoint.npz"
 PREVIOUS = "checkpoint.prev.npz"
+NEXT = "checkpoint.next.npz"  # a save in progress; never read
 
 
 class Unreadable(ValueError):
@@ -93,6 +94,7 @@ class Checkpointer:
     def __init__(self, run_dir: Path, every: int):
         self.path = Path(run_dir) / FILE
         self.previous_path = Path(run_dir) / PREVIOUS
+        self.next_path = Path(run_dir) / NEXT
         self.chosen: tuple[dict[str, Any], list[np.ndarray]] | None = None
         self.every = every
         self.last_saved = 0
@@ -136,9 +138,13 @@ class Checkpointer:
         checksum = _digest(list(arrays.values()), meta.encode())
         arrays["meta"] = np.frombuffer(meta.encode(), np.uint8)  # NaN round-trips
         arrays["checksum"] = np.frombuffer(checksum.encode(), np.uint8)
+        # written whole beside the others first, then two renames: a kill at any moment
+        # leaves the newest complete checkpoint readable, and at most for the instant
+        # between the renames only the previous one
+        store.write_npz(self.next_path, arrays)
         if self.path.exists():
             os.replace(self.path, self.previous_path)
-        store.write_npz(self.path, arrays)
+        os.replace(self.next_path, self.path)
         self.last_saved, self.saves = done, self.saves + 1
         self.seconds += time.perf_counter() - start
 
@@ -157,8 +163,8 @@ class Checkpointer:
         return None if self.chosen is None else int(self.chosen[0]["done"])
 
     def remove(self) -> None:
-        """Both checkpoint files, once the run's results are written."""
-        for path in (self.path, self.previous_path):
+        """The checkpoint files, once the run's results are written."""
+        for path in (self.path, self.previous_path, self.next_path):
             path.unlink(missing_ok=True)
 
     def load(self, template: Any) -> tuple[Any, dict[str, Any]] | None:

@@ -240,6 +240,7 @@ def test_a_truncated_checkpoint_resumes_from_the_previous_one_to_the_same_number
     proc.send_signal(signal.SIGKILL)
     finish(proc)
     newest = tmp_path / "checkpoint.npz"
+    assert newest.exists()  # a save writes the new file whole before it renames the old
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
     code, out, err = finish(start(tmp_path))
     assert code == 0, err[-2000:]
