@@ -28,7 +28,7 @@ browser:
 	  ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver)
 
 test: $(STAMP) browser
-	WANDB_MODE=disabled $(PY) -m pytest -q -n auto --dist loadfile --durations=40
+	WANDB_MODE=disabled $(PY) -m pytest -q -n auto --dist loadfile --durations=20
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
