@@ -12,7 +12,8 @@ bit-identical to the ``loop`` strategy's.
 
 A worker that dies (the out-of-memory killer's SIGKILL, a crash) is noticed at once
 through its process sentinel and ends the run with :class:`WorkerFailed` naming its
-seeds; workers are daemonic and also leave when the parent's end of their pipe closes,
+seeds; workers are daemonic, leave when the parent's end of their pipe closes, and within a
+quarter second of the parent's death whatever they are doing (a thread watches its pid),
 so none outlives its run.
 """
 
@@ -23,6 +24,8 @@ import multiprocessing as mp
 import multiprocessing.connection as mp_connection
 import os
 import signal
+import threading
+import time
 import traceback
 from typing import Any
 
@@ -47,11 +50,27 @@ def usable_cores() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
+def _leave_with_the_parent(every_s: float = 0.25) -> None:
+    """Exit this worker within ``every_s`` of its parent's death, also in the middle of a
+    compilation or a chunk (the pipe's end-of-file is seen only between requests, which on
+    a loaded machine can be tens of seconds apart). A daemon thread watches the parent's
+    pid; XLA releases the GIL while it compiles and runs, so the thread gets its turn."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="carousel-parent-watch", daemon=True).start()
+
+
 def _serve(conn: Any, trainer: Trainer, seeds: list[int], core: int | None) -> None:
     """A worker's life: pin, go single-threaded, then answer (method, args) requests with
     the loop strategy until told to close or the parent goes away. Ctrl-C is the parent's
     to handle (the terminal sends it to every process of the group): the worker ignores it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _leave_with_the_parent()
     if core is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {core})
     # XLA reads its flags when the backend starts, at the first JAX operation (not import).
