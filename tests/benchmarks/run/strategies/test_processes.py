@@ -120,3 +120,19 @@ def test_no_worker_outlives_a_killed_parent(tmp_path, sig):
     parent.wait(timeout=60)
     gone, alive = psutil.wait_procs(children, timeout=15)
     assert alive == []
+
+
+def test_the_workers_compile_each_program_once_through_the_cache(tmp_path, monkeypatch, capfd):
+    """With the persistent compilation cache on, worker 0 compiles each program and the
+    other reads it back: of the two workers' compilations of each, one is a cache hit."""
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "cache"))  # empty
+    monkeypatch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    monkeypatch.setenv("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+    monkeypatch.setenv("JAX_LOG_COMPILES", "1")  # logs every compilation and every cache hit
+    result = train(lstm_trainer(steps=200, level="full"), [0, 1], strategy="processes")
+    assert result.strategy == "processes"
+    err = capfd.readouterr().err
+    for program in ("train_chunk", "evaluate", "full_diagnostics"):
+        compiled = err.count(f"Finished XLA compilation of jit({program})")
+        hits = err.count(f"Persistent compilation cache hit for 'jit_{program}'")
+        assert (compiled, hits) == (2, 1), (program, compiled, hits)
