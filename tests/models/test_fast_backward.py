@@ -152,4 +152,6 @@ def test_norm_probes_are_the_norms_of_the_probe_gradients(name):
             # tiny (sqrt(sum x^2) in float32 read 0 there, below ~1e-19)
             expect = np.linalg.norm(np.asarray(g, np.float64), axis=-1)
             assert np.all((expect > 0) == (np.asarray(n) > 0))
-            np.testing.assert_allclose(n, expect, rtol=1e-5, atol=0)
+            # two float32 backward passes of 120 steps each: their rounding may part by
+            # about T float32 epsilons (1.4e-5 here), however XLA orders the arithmetic
+            np.testing.assert_allclose(n, expect, rtol=4 * 120 * np.finfo(np.float32).eps, atol=0)
