@@ -30,7 +30,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from benchmarks import cli
 from benchmarks.config import build, register
-from benchmarks.run.experiment import FAILED, HELD, RunDirConflict, record_failure, run_experiment, run_job
+from benchmarks.run.experiment import (
+    FAILED,
+    HELD,
+    RunDirConflict,
+    finished_summary,
+    record_failure,
+    report,
+    run_experiment,
+    run_job,
+)
 from benchmarks.run.isolation import run_in_child
 from benchmarks.run.strategies.processes import WorkerFailed
 
@@ -55,6 +64,9 @@ def _sweep_job(cfg: DictConfig, out: Path) -> dict[str, Any] | None:
     whether it raised or killed the child, is recorded (:func:`record_failure`) and the
     sweep goes on with its other jobs; the process then exits with status 2 naming the
     failed jobs."""
+    done = _already_finished(cfg, out)
+    if done is not None:
+        return done
     logging_config = typing.cast(
         dict[str, Any], OmegaConf.to_container(HydraConfig.get().job_logging, resolve=True)
     )
@@ -63,6 +75,24 @@ def _sweep_job(cfg: DictConfig, out: Path) -> dict[str, Any] | None:
     except Exception as e:  # noqa: BLE001 - recorded, then the next job runs
         record_failure(out, e)
         return None
+
+
+def _already_finished(cfg: DictConfig, out: Path) -> dict[str, Any] | None:
+    """The summary of a job already finished in ``out`` with this config, read here in the
+    sweep's process: a sweep launched again (a study resumed, a requeued array) then starts
+    no child process, hence no forkserver and its imports, for the jobs it has. Only a
+    directory with a ``summary.json`` is looked at; anything else, and any doubt (a config
+    that does not build, a directory holding another run), is left to the child, which
+    reports it as usual."""
+    if not (out / "summary.json").is_file():
+        return None
+    try:
+        done = finished_summary(out, build(cfg).describe())
+    except Exception:  # noqa: BLE001 - the child raises it again and records it
+        return None
+    if done is not None:
+        report(f"already finished: {out}")
+    return done
 
 
 def main() -> None:
