@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -57,6 +58,34 @@ def _quick_compilation() -> None:
 _quick_compilation()
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The test files that took longest (seconds summed over their tests, ``make test`` on 2
+# cores, 2026-12-06), longest first. ``make test`` hands whole files to its two pytest
+# workers in collection order (``--dist loadfile --no-loadscope-reorder``); starting with
+# the longest and ending with the many short ones lets both workers finish together
+# (longest-processing-time-first scheduling) instead of one running a long file alone at
+# the end. A file missing here only runs later; nothing else depends on the order.
+LONGEST_FILES = (
+    "tests/benchmarks/run/test_pack.py",  # 155 s
+    "tests/benchmarks/run/test_resume.py",  # 138 s
+    "tests/benchmarks/test_train_cli.py",  # 131 s
+    "tests/scripts/test_reproduce.py",  # 88 s
+    "tests/benchmarks/run/test_memory.py",  # 79 s
+    "tests/benchmarks/run/strategies/test_processes.py",  # 56 s
+    "tests/benchmarks/core/test_diagnostics.py",  # 41 s
+    "tests/benchmarks/analysis/figures/test_figures.py",  # 28 s
+    "tests/benchmarks/test_model_task_pairs.py",  # 27 s
+    "tests/benchmarks/core/test_regulariser.py",  # 23 s
+    "tests/scripts/test_report.py",  # 23 s
+    "tests/benchmarks/run/test_training_loop.py",  # 21 s
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -118,18 +147,48 @@ def _train(run_dir: Path, model: str, steps: int) -> subprocess.Popen:
     )
 
 
+def _train_figure_runs(root: Path) -> None:
+    procs = {"lstm": _train(root / "lstm", "lstm", 200), "rnn": _train(root / "rnn", "rnn", 0)}
+    for name, proc in procs.items():
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"{name} run failed:\n{err[-2000:]}"
+
+
+def _once_per_session(name: str, build: Callable[[Path], None]) -> Path | None:
+    """A folder that ``build`` fills once per test session, whichever pytest worker asks
+    first (the others wait on a lock, then find it done); None outside pytest-xdist, where
+    a session fixture already runs once."""
+    import fcntl
+    import tempfile
+
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run:
+        return None
+    shared = Path(tempfile.gettempdir()) / f"carousel-test-{name}-{run}"
+    with open(f"{shared}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / ".done").exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            build(shared)
+            (shared / ".done").touch()
+    return shared
+
+
 @pytest.fixture(scope="session")
 def figure_runs(tmp_path_factory) -> dict[str, Path]:
     """Run directories for the figure tests (renderer and command line): an LSTM trained
     200 steps and an RNN at initialisation (no training, so no grad_time.npz or
-    grad_norms.npz), both with full diagnostics, trained concurrently to halve the wall time."""
+    grad_norms.npz), both with full diagnostics, trained concurrently to halve the wall time.
+    Trained once per test session and copied into each pytest worker's own folder (the
+    tests write figures into them)."""
     root = tmp_path_factory.mktemp("figure_runs")
-    dirs = {"lstm": root / "lstm", "rnn": root / "rnn"}
-    procs = {"lstm": _train(dirs["lstm"], "lstm", 200), "rnn": _train(dirs["rnn"], "rnn", 0)}
-    for name, proc in procs.items():
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, f"{name} run failed:\n{err[-2000:]}"
-    return dirs
+    shared = _once_per_session("figure-runs", _train_figure_runs)
+    if shared is None:
+        _train_figure_runs(root)
+    else:
+        for name in ("lstm", "rnn"):
+            shutil.copytree(shared / name, root / name)
+    return {"lstm": root / "lstm", "rnn": root / "rnn"}
 
 
 def _png_size(path: Path) -> tuple[int, int]:

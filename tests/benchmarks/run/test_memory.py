@@ -117,7 +117,7 @@ PEAK_RUNS = {
     "diagnostics": [
         "model=lstm",
         "model.hidden=128",
-        "task.length=400",
+        "task.length=200",
         "train.eval_size=64",
         "train.batch_size=8",
     ],
