@@ -103,6 +103,7 @@ def test_no_worker_outlives_a_killed_parent(tmp_path, sig):
     env = {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(repo)}
     args = ["model=lstm", "model.hidden=8", "task.length=10", "seeds=2", "train.steps=100000"]
     args += ["train.strategy=processes", "train.workers=2", "diagnostics=none", "logger=none"]
+    args += ["train.eval_every=20", "train.eval_size=64"]  # the first evaluation comes soon
     parent = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.train", *args, f"hydra.run.dir={tmp_path}"],
         cwd=repo,
