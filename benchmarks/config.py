@@ -34,12 +34,14 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from benchmarks.core.diagnostics import LEVELS, DiagnosticsSpec
+from benchmarks.core.online import SCHEDULES
 from benchmarks.core.optim import CLIPPING, OPTIMIZERS, OptimSpec
 from benchmarks.core.trainer import PRECISIONS, STRATEGIES, Trainer, TrainSpec
 from benchmarks.run.memory import check_memory
 from carousel_checks import check_choice
 from models import make_model
 from models.base import ACTIVATIONS, CELLS, INITIALIZERS, InitSpec, ModelSpec
+from models.scan import GRADIENTS
 from tasks import TASKS, make_task
 
 LOGGERS = ("none", "wandb")
@@ -76,6 +78,8 @@ Optimizer = choices("Optimizer", OPTIMIZERS, "optimizer")
 Clipping = choices("Clipping", CLIPPING)
 Strategy = choices("Strategy", STRATEGIES)
 Precision = choices("Precision", PRECISIONS, "matmul precision {key}", ordered=True)
+Gradient = choices("Gradient", GRADIENTS)
+Schedule = choices("Schedule", SCHEDULES)
 Level = choices("Level", LEVELS)
 LoggerName = choices("LoggerName", LOGGERS)
 WandbMode = choices("WandbMode", WANDB_MODES, ordered=True)  # the default (offline) first
@@ -126,7 +130,11 @@ def _schema(
 
 OptimConfig = _schema("OptimConfig", OptimSpec, {"name": Optimizer, "clip": Clipping})
 DiagnosticsConfig = _schema("DiagnosticsConfig", DiagnosticsSpec, {"level": Level})
-TrainConfig = _schema("TrainConfig", TrainSpec, {"strategy": Strategy, "precision": Precision})
+TrainConfig = _schema(
+    "TrainConfig",
+    TrainSpec,
+    {"strategy": Strategy, "precision": Precision, "gradient": Gradient, "schedule": Schedule},
+)
 LoggerConfig = _schema("LoggerConfig", LoggerSpec, {"name": LoggerName, "mode": WandbMode})
 InitConfig = _schema("InitConfig", InitSpec, dict.fromkeys(("input", "recurrent", "readout"), Initializer))
 ModelConfig = _schema(

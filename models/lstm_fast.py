@@ -25,6 +25,14 @@ returned h_t and c_t:
     dW += x_t^T da_t,  dR += h_{t-1}^T da_t,  db += sum_b da_t,  dx_t = da_t W^T
 
 The probe cotangents are dh_t and dc_t (the total dL/dh_t and dL/dc_t).
+
+``truncated=True`` is Hochreiter & Schmidhuber 1997's learning rule (their App. A.1;
+Gers et al. 2000 with forget gates): the error that arrives at the gates' net inputs a(t+1)
+is not sent back to h_t, so the term da(t+1) R^T above is dropped and dh_t = g_h[t], the
+error from the readout (and the layer above) at that step only. Within a cell the error
+still flows back along the carousel, dc_t = ... + f_{t+1} dc_{t+1}, and every weight gets
+its local gradient from da_t. It is the gradient :func:`benchmarks.core.diagnostics.hop_ablation`
+computes with no hop open, and one matrix product per step cheaper than full BPTT.
 """
 
 from __future__ import annotations
@@ -64,14 +72,21 @@ def _out(spec: ModelSpec, c: jax.Array) -> jax.Array:
     return jnp.tanh(c) if spec.output_activation else c
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(0,))
 def lstm_scan(
-    spec: ModelSpec, w: dict[str, jax.Array], x: jax.Array, probes: Any
+    spec: ModelSpec, w: dict[str, jax.Array], x: jax.Array, probes: Any, truncated: bool = False
 ) -> tuple[jax.Array, jax.Array]:
     """States (h, c), each [T, B, H], of one LSTM layer over time-major inputs x [T, B, D];
     ``w`` is :meth:`models.lstm.LSTMCell.fuse`'s {W, R, b}; ``probes`` None, (p_h, p_c) or
     norm probes (:func:`models.backward.is_norm_probe`), whose cotangents are the per-step
-    norms of dL/dh_t and dL/dc_t, computed in the backward loop."""
+    norms of dL/dh_t and dL/dc_t, computed in the backward loop. ``truncated``: the
+    backward pass is the 1997 truncated gradient (module docstring); the states are the same."""
+    return _lstm_scan(spec, truncated, w, x, probes)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _lstm_scan(
+    spec: ModelSpec, truncated: bool, w: dict[str, jax.Array], x: jax.Array, probes: Any
+) -> tuple[jax.Array, jax.Array]:
     zeros = jnp.zeros((x.shape[1], w["R"].shape[0]), x.dtype)
 
     def body(carry, inputs):
@@ -90,13 +105,13 @@ def lstm_scan(
     return jax.lax.scan(body, (zeros, zeros), (x, added))[1]
 
 
-def _fwd(spec, w, x, probes):
+def _fwd(spec, truncated, w, x, probes):
     w, x, probes = primal_values((w, x, probes))
-    states = lstm_scan(spec, w, x, probes)
+    states = _lstm_scan(spec, truncated, w, x, probes)
     return states, (w, x, states, probes)
 
 
-def _bwd(spec, residuals, cotangents):
+def _bwd(spec, truncated, residuals, cotangents):
     w, x, (h, c), probes = residuals
     g_h, g_c = (nonzero(g) for g in cotangents)
     norms = is_norm_probe(probes)
@@ -118,7 +133,7 @@ def _bwd(spec, residuals, cotangents):
         parts.append(dh * tc * o * (1.0 - o))
         da = jnp.concatenate(parts, axis=-1)
         carry = (
-            jnp.einsum("bg,hg->bh", da, R),
+            jnp.zeros_like(dh) if truncated else jnp.einsum("bg,hg->bh", da, R),
             dc if f is None else dc * f,
             dW + jnp.einsum("bd,bg->dg", x_t, da),
             dR + jnp.einsum("bh,bg->hg", hp, da),
@@ -134,4 +149,4 @@ def _bwd(spec, residuals, cotangents):
     return {"W": dW, "R": dR, "b": db}, dx, None if probes is None else (dh, dc)
 
 
-lstm_scan.defvjp(_fwd, _bwd, symbolic_zeros=True)
+_lstm_scan.defvjp(_fwd, _bwd, symbolic_zeros=True)

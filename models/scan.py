@@ -23,6 +23,10 @@ each cell's ``__call__`` (``test_each_cells_flax_call_gives_what_training_comput
 ``tests/models/test_lstm_fast.py`` and ``tests/models/test_fast_backward.py`` keep the
 hand-written scans' states and gradients equal to autodiff of ``step``.
 
+``RecurrentNet.gradient`` chooses what the backward pass of ``apply`` computes: full
+backpropagation through time, or the LSTM's 1997 truncated gradient (:data:`GRADIENTS`;
+the trainer sets it from ``train.gradient``); the forward pass is the same.
+
 ``apply`` optionally takes additive *probes*, zeros shaped like the states, which each
 cell adds where the state is formed (the LSTM adds the c probe before h_t = o tanh(c_t)
 reads it); the gradient of the loss with respect to the probes is then the total dL/dh_t
@@ -59,6 +63,12 @@ FAST_SCANS: dict[Any, Any] = {
 }
 
 
+# How the gradient reaches the past (``train.gradient``): ``full`` backpropagation through
+# time, or ``truncated``, Hochreiter & Schmidhuber 1997's rule for LSTMs, where error flows
+# back in time only along the cell state (see :func:`scan_cell`).
+GRADIENTS = ("full", "truncated")
+
+
 def layer_prefix(k: int) -> str:
     return "" if k == 0 else f"layer{k}."
 
@@ -69,6 +79,7 @@ def scan_cell(
     weights: dict[str, Array],
     x_TBD: Array,
     probes: States | None = None,
+    truncated: bool = False,
     **step_options: Any,
 ) -> States:
     """Run one layer over time (time-major), returning its states at every step: through
@@ -79,8 +90,20 @@ def scan_cell(
     ``probes`` (time-major, shaped like the states) go to the cell's step, which adds
     them where each state is formed; ``step_options`` (e.g. the LSTM's ``through``) too.
     Norm probes ([T, B] per state, :func:`models.backward.is_norm_probe`) have the per-step
-    norms of dL/dh_t (and dL/dc_t) as their gradient, without the [T, B, H] arrays."""
-    if not step_options:  # same numbers, hand-written backward passes
+    norms of dL/dh_t (and dL/dc_t) as their gradient, without the [T, B, H] arrays.
+
+    ``truncated`` (LSTM layers only): the same states, with the 1997 truncated gradient
+    (:mod:`models.lstm_fast`): no error crosses a recurrent hop h_{t-1} -> a(t) (nor a
+    peephole c_{t-1} -> a_i, a_f, nor FGR's Q), only the carousel c_{t-1} -> c_t. The
+    fast scan's own backward pass where it supports the spec, else the step with every hop
+    blocked (``through=()``, as the diagnostics' hop ablation)."""
+    if truncated:
+        if spec.cell != "lstm":
+            raise ValueError(f"the truncated gradient is an LSTM's, not a {spec.cell!r} layer's")
+        if lstm_fast.supports(spec) and not step_options:
+            return lstm_fast.lstm_scan(spec, weights, x_TBD, probes, truncated=True)
+        step_options = {**step_options, "through": ()}
+    elif not step_options:  # same numbers, hand-written backward passes
         for fast, scan in FAST_SCANS.items():
             if fast.supports(spec):
                 return scan(spec, weights, x_TBD, probes)
@@ -104,6 +127,7 @@ class RecurrentNet:
     spec: ModelSpec
     input_size: int
     output_size: int
+    gradient: str = "full"  # GRADIENTS: what the backward pass of apply computes
 
     @property
     def cell_class(self) -> Any:
@@ -173,7 +197,10 @@ class RecurrentNet:
     ) -> States:
         """Layer ``k``'s states over the time-major ``inputs`` (see :func:`scan_cell`)."""
         weights = self.cell_class.fuse(self.spec, self.layer_params(params, k))
-        return scan_cell(self.cell_class, self.spec, weights, inputs, probes, **(step_options or {}))
+        if step_options:  # the diagnostics' hop ablation: its own choice of hops
+            return scan_cell(self.cell_class, self.spec, weights, inputs, probes, **step_options)
+        truncated = self.gradient == "truncated"
+        return scan_cell(self.cell_class, self.spec, weights, inputs, probes, truncated)
 
     def apply_above(
         self, params: Params, h_TBH: Float[Array, "time batch hidden"], k: int

@@ -35,13 +35,14 @@ import jax.numpy as jnp
 import optax
 
 from benchmarks.core import diagnostics as dg
+from benchmarks.core import online
 from benchmarks.core import regulariser as reg
 from benchmarks.core.diagnostics import DiagnosticsSpec
 from benchmarks.core.optim import Hyper, OptimSpec, hyper, make_optimizer
 from carousel_checks import check_choice, check_positive
 from models.base import ModelSpec
 from models.linalg import tree_all_finite, tree_norm
-from models.scan import Params, RecurrentNet
+from models.scan import GRADIENTS, Params, RecurrentNet
 from tasks.base import Batch, Task
 
 STRATEGIES = ("auto", "vmap", "loop", "processes")
@@ -77,7 +78,16 @@ class TrainSpec:
     stop_when_solved: a seed stops training (its parameters freeze) once solved, and the
     run ends when every seed is solved or diverged; so a seed's results never depend on
     the other seeds or on the strategy; precision: the matmul precision of training,
-    evaluation and diagnostics (:data:`PRECISIONS`; default true float32 everywhere)."""
+    evaluation and diagnostics (:data:`PRECISIONS`; default true float32 everywhere);
+    gradient: what trains the weights (:data:`models.scan.GRADIENTS`): ``full``
+    backpropagation through time, or ``truncated``, Hochreiter & Schmidhuber 1997's rule
+    for LSTMs (error reaches the past only along the cell state; :func:`models.scan.scan_cell`).
+    The per-step gradient norms recorded during training are those of the gradient that
+    trains; the full diagnostics measure the network itself and stay full BPTT;
+    schedule: when the weights change (:data:`benchmarks.core.online.SCHEDULES`): ``batch``,
+    once per batch from its whole gradient, or ``step``, after every time step of the
+    sequences, the 1997 and 2000 papers' online learning (:mod:`benchmarks.core.online`;
+    truncated gradient, plain SGD)."""
 
     steps: int = 2000
     batch_size: int = 20
@@ -88,6 +98,8 @@ class TrainSpec:
     workers: int | None = None
     checkpoint_every: int = 1000
     precision: str = "float32"
+    gradient: str = "full"
+    schedule: str = "batch"
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 0:
@@ -98,6 +110,8 @@ class TrainSpec:
             check_positive("train.eval_size", self.eval_size)
         check_choice("seed strategy", self.strategy, STRATEGIES)
         check_choice("train.precision", self.precision, tuple(PRECISIONS))
+        check_choice("train.gradient", self.gradient, GRADIENTS)
+        check_choice("train.schedule", self.schedule, online.SCHEDULES)
         if self.workers is not None:
             check_positive("train.workers", self.workers)
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
@@ -156,6 +170,19 @@ class Trainer:
 
     def __post_init__(self) -> None:
         reg.check_model(self.model, self.optim.regulariser)
+        if self.spec.gradient == "truncated" and self.model.spec.cell != "lstm":
+            raise ValueError(
+                "train.gradient=truncated is the LSTM's 1997 rule (error flows back in time only"
+                f" along the cell state), and a {self.model.spec.cell!r} cell has no cell state;"
+                " valid here: full"
+            )
+        if self.spec.schedule == "step":
+            online.check_online(self.model, self.spec.gradient, self.optim.name, self.optim.clip)
+
+    @property
+    def learner(self) -> RecurrentNet:
+        """The model as the training step differentiates it (``train.gradient``)."""
+        return dataclasses.replace(self.model, gradient=self.spec.gradient)
 
     def optimizer(self, h: Hyper | None = None) -> optax.GradientTransformation:
         """The optimizer with the numbers ``h`` (default: this trainer's own)."""
@@ -167,7 +194,11 @@ class Trainer:
         (``model.init``, ``model.forget_bias``, ``model.bias``) set to its default: the
         same programs, so trainers that differ only there share their compiled functions.
         The regulariser stays on or off (its pass is part of the program)."""
-        optim = OptimSpec(name=self.optim.name, regulariser=1.0 if self.optim.regulariser else 0.0)
+        optim = OptimSpec(
+            name=self.optim.name,
+            regulariser=1.0 if self.optim.regulariser else 0.0,
+            clip="none" if self.spec.schedule == "step" else OptimSpec.clip,  # online: never clipped
+        )
         defaults = ModelSpec()
         spec = dataclasses.replace(
             self.model.spec, init=defaults.init, forget_bias=defaults.forget_bias, bias=defaults.bias
@@ -199,17 +230,24 @@ class Trainer:
 
         def one_step(state: TrainState, step: jax.Array):
             batch = self.task.sample(jax.random.fold_in(data_key, step), self.spec.batch_size)
-            if regularised:
-                loss, grads, probe_grads, _ = reg.loss_and_grads(
-                    self.model, self.task, state.params, batch, state.hyper.regulariser, layer
+            if self.spec.schedule == "step":  # the weights change inside the sequences
+                params, loss, grads, state_norms = online.online_sequence(
+                    self.model, self.task, state.params, batch, state.hyper.lr
                 )
+                opt_state = state.opt_state
             else:
-                loss, grads, probe_grads = dg.loss_and_grads(
-                    self.model, self.task, state.params, batch, layer, norms=True
-                )
+                if regularised:
+                    loss, grads, probe_grads, _ = reg.loss_and_grads(
+                        self.model, self.task, state.params, batch, state.hyper.regulariser, layer
+                    )
+                else:
+                    loss, grads, probe_grads = dg.loss_and_grads(
+                        self.learner, self.task, state.params, batch, layer, norms=True
+                    )
+                state_norms = dg.state_grad_norms(probe_grads) if diag.probes else {}
+                updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+                params = optax.apply_updates(state.params, updates)
             grad_norm = tree_norm(grads)  # the true norm: finite for any finite gradient below 3.4e38
-            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-            params = optax.apply_updates(state.params, updates)
             finite = jnp.isfinite(loss) & tree_all_finite(grads) & tree_all_finite(params)
             live = finite & (state.diverged_at < 0) & ~state.stopped
             keep = lambda new, old: jnp.where(live, new, old)  # noqa: E731
@@ -223,7 +261,7 @@ class Trainer:
             )
             extra: dict[str, jax.Array] = {}
             if diag.probes:  # per-step norms: batch means over time, and every parameter's
-                extra = {k: jnp.mean(v, axis=1) for k, v in dg.state_grad_norms(probe_grads).items()}
+                extra = {k: jnp.mean(v, axis=1) for k, v in state_norms.items()}
                 extra.update({f"param.{k}": v for k, v in dg.param_grad_norms(grads).items()})
             return new, ChunkMetrics(loss, grad_norm, extra)
 

@@ -45,6 +45,7 @@ from benchmarks.studies.base import Claim, Grid, RunRecord, Study
 MODELS = ("lstm_nofg", "lstm")
 PRIMARY = "lstm_nofg"  # closest to the 1997 architecture; its seeds decide the verdicts
 TASK_KEYS = ("task.name", "task.variant", "task.length", "task.n_info")  # pooled per model
+RULES = {"full": "full BPTT", "truncated": "truncated gradient"}  # train.gradient, in a row's words
 BUDGET_FACTOR = 10  # paper scale: train up to 10x the published count (an order of magnitude)
 
 
@@ -369,6 +370,7 @@ def _entry(row: Row, group: dict[str, Any], records: list[RunRecord], model: str
         "median": float(np.median(sequences)) if sequences else None,
         "budget": max(int(r.get("train.steps")) * int(r.get("train.batch_size")) for r in runs),
         "hidden": first.get("model.hidden"),
+        "rule": RULES[first.get("train.gradient") or "full"],  # runs stored before the field: full
         "optim": f"{first.get('optim.name')} lr {first.get('optim.lr')}",
         "batch": first.get("train.batch_size"),
         "eval_size": first.get("train.eval_size"),
@@ -411,7 +413,8 @@ def protocol(row: Row, e: dict[str, Any]) -> str:
     """The difference every row must state: the 1997 LSTM and learning rule against ours."""
     return (
         f"paper: 1997 LSTM ({row.cells} cells in gate-sharing blocks, no forget gate, truncated "
-        f"online learning, batch 1, lr {row.lr}); ours: {e['model']} H={e['hidden']}, full BPTT, "
+        f"online learning, batch 1, lr {row.lr}); ours: {e['model']} H={e['hidden']}, "
+        f"{e.get('rule', 'full BPTT')}, "
         f"{e['optim']}, batch {e['batch']}" + (f"; {row.uncertain}" if row.uncertain else "")
     )
 

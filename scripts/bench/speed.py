@@ -18,7 +18,9 @@ ratios compare systems under the same machine load. Workloads:
    core (``torch_procs``) and a loop of a jitted Flax step (``flax``). Model-steps/s.
 3. ``scaling``: carousel's model-steps/s for 1..256 seeds per strategy (10 steps per seed,
    the whole ``train`` call after a warm-up call), and the LSTM step time against T.
-4. ``overhead``: the per-step gradient probes (``diagnostics=basic``) over a plain step,
+4. ``truncated``: the step time of the 1997 truncated gradient over full BPTT (``lstm``,
+   ``lstm_nofg``; same shapes as ``single``, interleaved rounds).
+   ``overhead``: the per-step gradient probes (``diagnostics=basic``) over a plain step,
    and what the scaled norms (exact over float32's range) cost against sqrt(sum x^2) of
    the raw values, in the plain step (the global norm, the finiteness checks) and with
    probes (the per-step norms inside the backward loop too); all four in interleaved rounds.
@@ -76,7 +78,9 @@ def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
 # ----------------------------------------------------------------------------- carousel
 
 
-def carousel_trainer(cell: str, B: int, T: int, H: int, level: str = "none", eval_size: int = 64):
+def carousel_trainer(
+    cell: str, B: int, T: int, H: int, level: str = "none", eval_size: int = 64, gradient: str = "full"
+):
     from benchmarks.core.diagnostics import DiagnosticsSpec
     from benchmarks.core.optim import OptimSpec
     from benchmarks.core.trainer import Trainer, TrainSpec
@@ -91,19 +95,22 @@ def carousel_trainer(cell: str, B: int, T: int, H: int, level: str = "none", eva
         eval_every=PAPER["steps"],
         eval_size=eval_size,
         stop_when_solved=False,
+        gradient=gradient,
     )
     return Trainer(
         model, task, OptimSpec(name="adam", lr=1e-3, clip="none"), spec, DiagnosticsSpec(level=level)
     )
 
 
-def carousel_step(cell: str, B: int, T: int, H: int, level: str = "none") -> Callable[[], None]:
+def carousel_step(
+    cell: str, B: int, T: int, H: int, level: str = "none", gradient: str = "full"
+) -> Callable[[], None]:
     """One jitted training step (data sampled inside, as in real training), each call the
     next step of the same model."""
     import jax
     import jax.numpy as jnp
 
-    trainer = carousel_trainer(cell, B, T, H, level)
+    trainer = carousel_trainer(cell, B, T, H, level, gradient=gradient)
     state = trainer.init_state(trainer.model.init(jax.random.key(0)))
     chunk = jax.jit(trainer.train_chunk)
     key = jax.random.key(1)
@@ -509,6 +516,23 @@ def workload_overhead(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
     return w
 
 
+def workload_truncated(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
+    """The 1997 truncated gradient (``train.gradient=truncated``) against full BPTT: one
+    training step of ``lstm`` and ``lstm_nofg``, all four in interleaved rounds."""
+    w, reps, B, T, H, D = _setup(quick, torch_too=False)
+    fns = {
+        f"{cell}_{gradient}": carousel_step(cell, B, T, H, gradient=gradient)
+        for cell in ("lstm", "lstm_nofg")
+        for gradient in ("full", "truncated")
+    }
+    t = interleaved(fns, reps // 2, 4)
+    w["truncated"] = {"unit": "truncated step / full step", **{f"{k}_step_s": v for k, v in t.items()}}
+    for cell in ("lstm", "lstm_nofg"):
+        w["truncated"][cell] = t[f"{cell}_truncated"] / t[f"{cell}_full"]
+        print(f"truncated over full BPTT, {cell}: {w['truncated'][cell]:.2f}x the step time", flush=True)
+    return w
+
+
 def workload_roofline(quick: bool, prior: dict[str, Any]) -> dict[str, Any]:
     import torch  # noqa: F401
 
@@ -573,6 +597,7 @@ WORKLOADS = (
     "many_seeds",
     "scaling",
     "overhead",
+    "truncated",
     "roofline",
     "roofline_1core",
     "sweep_jobs",
@@ -664,6 +689,9 @@ def print_table(result: dict[str, Any]) -> None:
         f"scaled norms over sqrt(sum x^2): plain step {o['scaled_norm_plain']:+.1f}%,"
         f" with probes {o['scaled_norm_basic']:+.1f}%"
     )
+    if "truncated" in w:
+        r = w["truncated"]
+        print(f"truncated gradient over full BPTT: lstm {r['lstm']:.2f}x, lstm_nofg {r['lstm_nofg']:.2f}x")
     for name in ("sweep_jobs", "sweep_packed", "sweep_packed_vmap"):
         if name in w:
             r = w[name]

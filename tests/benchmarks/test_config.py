@@ -87,6 +87,19 @@ BAD = [
     (["diagnostics=everything"], "unknown diagnostics 'everything'; valid: basic, full, none"),
     (["diagnostics.layer=3"], "diagnostics.layer must be < model.layers"),
     (["train.strategy=threads"], "valid: auto, loop, processes, vmap"),
+    (["train.gradient=rtrl"], "valid: full, truncated"),
+    (["train.schedule=online"], "valid: batch, step"),
+    (["train.schedule=step"], "computes the truncated gradient; set train.gradient=truncated"),
+    (["train.schedule=step", "train.gradient=truncated"], "is plain SGD; set optim.name=sgd and optim.clip="),
+    (
+        ["model=lstm_peephole", "train.schedule=step", "train.gradient=truncated", "optim=sgd"],
+        "implemented for one layer of lstm or lstm_nofg, not this 'lstm' model with 1 layer(s)",
+    ),
+    (
+        ["model=gru", "train.gradient=truncated"],
+        "train.gradient=truncated is the LSTM's 1997 rule (error flows back in time only along the"
+        " cell state), and a 'gru' cell has no cell state; valid here: full",
+    ),
     (["logger.mode=cloud"], "valid: offline, online, disabled"),
     (["experiment=nope"], "unknown experiment 'nope'; valid: demo, gradient_flow"),
     (["logger=cloud"], "unknown logger 'cloud'; valid: none, wandb"),
@@ -139,6 +152,9 @@ def test_bad_input_is_one_line_naming_valid_choices(argv, message, capsys):
 
 def test_good_input_passes():
     check_argv(["model=gru", "task=copy", "task.length=10", "seeds=2", "hydra.run.dir=/tmp/x"])
+    check_argv(["model=lstm_peephole", "train.gradient=truncated"])
+    online = ["train.schedule=step", "train.gradient=truncated", "optim.name=sgd", "optim.clip=none"]
+    check_argv(["model=lstm_nofg", "train.batch_size=1", *online])
     check_argv(["seed_offset=4294967292"])  # seeds 2**32 - 4 .. 2**32 - 1: the last distinct keys
 
 

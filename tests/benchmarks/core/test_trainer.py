@@ -74,3 +74,26 @@ def test_precision_reaches_every_product_of_the_compiled_programs(small_trainer,
         lines = _dot_lines(text)
         missing = [line for line in lines if marker not in line]
         assert not missing, (name, missing[:2])
+
+
+@pytest.mark.parametrize("gradient", ["full", "truncated"])
+def test_the_training_step_follows_train_gradient(small_trainer, gradient):
+    """One plain SGD step moves every parameter by exactly -lr times the gradient that
+    ``train.gradient`` names: the truncated one differs from full BPTT in the recurrent
+    matrices, and the trainer uses the one asked for."""
+    from benchmarks.core.optim import OptimSpec
+
+    trainer = small_trainer("lstm", gradient=gradient)
+    trainer = dataclasses.replace(trainer, optim=OptimSpec(name="sgd", lr=0.5, clip="none"))
+    params = trainer.model.init(jax.random.key(0))
+    new, _ = jax.jit(trainer.train_chunk)(trainer.init_state(params), jax.random.key(1), jnp.arange(1))
+    batch = trainer.task.sample(jax.random.fold_in(jax.random.key(1), 0), 8)
+
+    def grads(rule):
+        net = dataclasses.replace(trainer.model, gradient=rule)
+        return jax.grad(lambda p: trainer.task.loss(net.apply(p, batch.x)[0], batch))(params)
+
+    want, other = grads(gradient), grads("truncated" if gradient == "full" else "full")
+    for k in params:
+        np.testing.assert_allclose(new.params[k], params[k] - 0.5 * want[k], rtol=1e-6, atol=1e-7, err_msg=k)
+    assert not np.allclose(want["R_z"], other["R_z"], rtol=1e-3, atol=0)

@@ -1,0 +1,172 @@
+"""The 1997 truncated gradient (``RecurrentNet.gradient="truncated"``) against a float64
+NumPy implementation of Hochreiter & Schmidhuber's rule written here, and against the
+diagnostics' hop ablation with no hop open (the CEC part of dL/dc_t)."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from benchmarks.core.diagnostics import hop_ablation
+from models import lstm_fast, make_model
+from tasks import make_task
+
+
+def _sig(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def truncated_reference(p, x, g_y, forget_gate=True, peepholes=False):
+    """Gradients of L = sum_t,b <y_t, g_y[t]> for a one-layer LSTM with a linear readout
+    y_t = h_t W_out + b_out, by the truncated rule, in float64: the error of h_t is the
+    readout's alone (nothing comes back from the gates' net inputs a(t+1)); inside the cell
+    it flows back along the carousel, dc_t = dh_t o_t tanh'(c_t) [+ da_o p_o] + f_{t+1} dc_{t+1};
+    every weight gets its local gradient. x: [T, B, D] time-major, g_y: [T, B, O]."""
+    p = {k: np.asarray(v, np.float64) for k, v in p.items()}
+    gates = ["z", "i", "f", "o"] if forget_gate else ["z", "i", "o"]
+    T, B, _ = x.shape
+    H = p["R_z"].shape[0]
+    h, c = np.zeros((B, H)), np.zeros((B, H))
+    saved = []
+    for t in range(T):
+        a = {g: x[t] @ p[f"W_{g}"] + h @ p[f"R_{g}"] + p[f"b_{g}"] for g in gates}
+        if peepholes:
+            a["i"] = a["i"] + p["p_i"] * c
+            if forget_gate:
+                a["f"] = a["f"] + p["p_f"] * c
+        z, i = np.tanh(a["z"]), _sig(a["i"])
+        f = _sig(a["f"]) if forget_gate else np.ones_like(c)
+        c_new = f * c + i * z
+        o = _sig(a["o"] + (p["p_o"] * c_new if peepholes else 0.0))
+        h_new = o * np.tanh(c_new)
+        saved.append(
+            {"x": x[t], "h_prev": h, "c_prev": c, "z": z, "i": i, "f": f, "o": o, "c": c_new, "h": h_new}
+        )
+        h, c = h_new, c_new
+    grads = {k: np.zeros_like(v) for k, v in p.items()}
+    dc_next, f_next = np.zeros((B, H)), np.zeros((B, H))
+    dc_path = np.zeros((T, B, H))
+    for t in reversed(range(T)):
+        s = saved[t]
+        grads["W_out"] += s["h"].T @ g_y[t]
+        grads["b_out"] += g_y[t].sum(0)
+        dh = g_y[t] @ p["W_out"].T  # the readout's error only: truncated
+        tc = np.tanh(s["c"])
+        da = {"o": dh * tc * s["o"] * (1 - s["o"])}
+        dc = dh * s["o"] * (1 - tc**2) + f_next * dc_next
+        if peepholes:
+            dc = dc + da["o"] * p["p_o"]  # the in-step peephole c_t -> o_t
+        dc_path[t] = dc
+        da["z"] = dc * s["i"] * (1 - s["z"] ** 2)
+        da["i"] = dc * s["z"] * s["i"] * (1 - s["i"])
+        if forget_gate:
+            da["f"] = dc * s["c_prev"] * s["f"] * (1 - s["f"])
+        for g in gates:
+            grads[f"W_{g}"] += s["x"].T @ da[g]
+            grads[f"R_{g}"] += s["h_prev"].T @ da[g]
+            grads[f"b_{g}"] += da[g].sum(0)
+        if peepholes:
+            grads["p_i"] += (da["i"] * s["c_prev"]).sum(0)
+            grads["p_o"] += (da["o"] * s["c"]).sum(0)
+            if forget_gate:
+                grads["p_f"] += (da["f"] * s["c_prev"]).sum(0)
+        dc_next, f_next = dc, s["f"]
+    return grads, dc_path
+
+
+CASES = {
+    # (preset, fields): the fast scan's backward pass (lstm, lstm_nofg), autodiff with every
+    # hop blocked (the peephole variant); forget bias 3 keeps f near 1, so the carousel
+    # carries the error over the whole sequence
+    "lstm": ("lstm", {"forget_bias": 3.0}),
+    "lstm_nofg": ("lstm_nofg", {}),
+    "lstm_peephole": ("lstm_peephole", {"forget_bias": 1.0}),
+}
+
+
+def _net(name, T=60, B=3, D=2, n_out=2, H=6):
+    preset, fields = CASES[name]
+    model = make_model(preset, D, n_out, hidden=H, **fields)
+    params = model.init(jax.random.key(0))
+    x = np.asarray(jax.random.normal(jax.random.key(1), (B, T, D)), np.float64)
+    g_y = np.asarray(jax.random.normal(jax.random.key(2), (B, T, n_out)), np.float64)
+    return model, params, x, g_y
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_truncated_gradient_equals_the_float64_reference(name):
+    model, params, x, g_y = _net(name)
+    truncated = dataclasses.replace(model, gradient="truncated")
+    assert lstm_fast.supports(model.spec) == (name != "lstm_peephole")
+
+    def loss(p, net):
+        outputs, _ = net.apply(p, jnp.asarray(x, jnp.float32))
+        return jnp.sum(outputs * jnp.asarray(g_y, jnp.float32))
+
+    got = jax.grad(loss)(params, truncated)
+    ref, _ = truncated_reference(
+        params,
+        np.swapaxes(x, 0, 1),
+        np.swapaxes(g_y, 0, 1),
+        forget_gate=model.spec.forget_gate,
+        peepholes=model.spec.peepholes,
+    )
+    assert set(got) == set(ref)
+    for k in ref:
+        scale = np.max(np.abs(ref[k]))
+        assert scale > 0, k
+        np.testing.assert_allclose(
+            np.asarray(got[k], np.float64), ref[k], rtol=0, atol=2e-5 * scale, err_msg=k
+        )
+    # and it is not the full gradient: the recurrent matrices' gradients differ
+    full = jax.grad(loss)(params, model)
+    assert np.max(np.abs(np.asarray(full["R_z"]) - ref["R_z"])) > 1e-3 * np.max(np.abs(ref["R_z"]))
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_truncated_cell_error_is_the_hop_ablations_cec_part(name):
+    """dL/dc_t under the truncated rule (its probe) is what the diagnostics' hop ablation
+    gives with no recurrent hop open: exactly the carousel's share of the full dL/dc_t."""
+    task = make_task("adding", variant="pascanu2013", length=40)
+    batch = task.sample(jax.random.key(3), 4)
+    model = make_model(CASES[name][0], task.input_size, task.output_size, hidden=6, **CASES[name][1])
+    params = model.init(jax.random.key(0))
+    truncated = dataclasses.replace(model, gradient="truncated")
+
+    def loss(probes):
+        outputs, _ = truncated.apply(params, batch.x, probes)
+        return task.loss(outputs, batch)
+
+    probes = truncated.zero_probes(batch.x.shape[0], batch.x.shape[1])
+    dc = jax.grad(loss)(probes)[0][1]
+    cec = hop_ablation(model, task, params, batch, 0, ())
+    np.testing.assert_allclose(dc, cec, rtol=1e-5, atol=1e-30)
+    assert np.max(np.abs(np.asarray(dc[0]))) > 0  # the error did reach the first step
+
+
+def test_truncated_reference_keeps_the_carousel_at_long_lags():
+    """At f == 1 (no forget gate) and a single error at the last step, the truncated
+    dL/dc_t is the same at every earlier step (the constant error carousel) up to the
+    input gate's and z's local factors, which do not enter dc: dc_t = dc_T exactly."""
+    model, params, x, g_y = _net("lstm_nofg", T=200)
+    g_y[:, :-1] = 0.0
+    _, dc = truncated_reference(params, np.swapaxes(x, 0, 1), np.swapaxes(g_y, 0, 1), forget_gate=False)
+    np.testing.assert_allclose(dc[0], dc[-1], rtol=1e-12)
+    truncated = dataclasses.replace(model, gradient="truncated")
+
+    def loss(probes):
+        outputs, _ = truncated.apply(params, jnp.asarray(x, jnp.float32), probes)
+        return jnp.sum(outputs * jnp.asarray(g_y, jnp.float32))
+
+    got = jax.grad(loss)(truncated.zero_probes(x.shape[0], x.shape[1]))[0][1]
+    np.testing.assert_allclose(np.asarray(got[0], np.float64), dc[0], rtol=1e-5)
+    np.testing.assert_array_equal(np.asarray(got[0]), np.asarray(got[-1]))
+
+
+def test_the_truncated_gradient_is_an_lstms():
+    model = make_model("rnn", 2, 1, hidden=3)
+    net = dataclasses.replace(model, gradient="truncated")
+    with pytest.raises(ValueError, match="truncated gradient is an LSTM's, not a 'rnn'"):
+        net.apply(net.init(jax.random.key(0)), jnp.zeros((1, 4, 2)))
