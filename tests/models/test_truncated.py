@@ -142,7 +142,11 @@ def test_the_truncated_cell_error_is_the_hop_ablations_cec_part(name):
     probes = truncated.zero_probes(batch.x.shape[0], batch.x.shape[1])
     dc = jax.grad(loss)(probes)[0][1]
     cec = hop_ablation(model, task, params, batch, 0, ())
-    np.testing.assert_allclose(dc, cec, rtol=1e-5, atol=1e-30)
+    # two float32 computations of one quantity (the fast scan's loop, autodiff of the
+    # blocked step): within 1e-4 of each entry, or 1e-5 of the largest. A cell whose tanh is
+    # saturated at the error's step gets 1 - tanh(c)^2 from a tanh rounded near 1, which two
+    # computations round differently (2% on an entry 1e-4 of the largest, seen here)
+    np.testing.assert_allclose(dc, cec, rtol=1e-4, atol=1e-5 * float(np.max(np.abs(cec))))
     assert np.max(np.abs(np.asarray(dc[0]))) > 0  # the error did reach the first step
 
 
@@ -161,7 +165,11 @@ def test_truncated_reference_keeps_the_carousel_at_long_lags():
         return jnp.sum(outputs * jnp.asarray(g_y, jnp.float32))
 
     got = jax.grad(loss)(truncated.zero_probes(x.shape[0], x.shape[1]))[0][1]
-    np.testing.assert_allclose(np.asarray(got[0], np.float64), dc[0], rtol=1e-5)
+    # float32 against float64 after 200 steps: 1e-4 of the largest entry (a saturated
+    # cell's tanh'(c_T) = 1 - tanh^2 is 3e-11 in float64, float32's rounding of tanh near 1)
+    np.testing.assert_allclose(
+        np.asarray(got[0], np.float64), dc[0], rtol=1e-4, atol=1e-4 * np.max(np.abs(dc[0]))
+    )
     np.testing.assert_array_equal(np.asarray(got[0]), np.asarray(got[-1]))
 
 
