@@ -44,7 +44,7 @@ from models.base import ACTIVATION_DERIVATIVE_BOUND
 from models.linalg import gram_schmidt, norm, spectral_norm
 from models.lstm import lstm_gates, peephole_gates
 from models.scan import Params, RecurrentNet
-from tasks.base import Batch
+from tasks.base import Batch, Task
 
 LEVELS = ("none", "basic", "full")
 
@@ -99,7 +99,7 @@ class DiagnosticsSpec:
 
 
 def loss_and_grads(
-    model: RecurrentNet, task: Any, params: Params, batch: Batch, layer: int | None, norms: bool = False
+    model: RecurrentNet, task: Task, params: Params, batch: Batch, layer: int | None, norms: bool = False
 ) -> tuple[Array, Params, Any]:
     """Loss, parameter gradients and (if ``layer`` is not None) the probe gradients
     (dL/dh_t[, dL/dc_t] of that layer, each [T, B, H]; with ``norms`` their norms over the
@@ -313,7 +313,7 @@ def carousel(source: Float[Array, "time ..."], f_next: Float[Array, "time ..."])
 
 
 def direct_error(
-    model: RecurrentNet, task: Any, params: Params, batch: Batch, states: Any, layer: int
+    model: RecurrentNet, task: Task, params: Params, batch: Batch, states: Any, layer: int
 ) -> Float[Array, "time batch hidden"]:
     """e_t, the error reaching layer ``layer``'s h_t from everything but its own recurrence:
     from the readout at step t, or for a lower layer from the next layer's input at step t
@@ -363,7 +363,7 @@ def _gate_errors(spec: Any, w: Params, v: dict[str, Array], dh: Array, dc: Array
 
 def lstm_paths(
     model: RecurrentNet,
-    task: Any,
+    task: Task,
     params: Params,
     batch: Batch,
     probe_grads: Any,
@@ -442,7 +442,7 @@ def lstm_paths(
 
 
 def hop_ablation(
-    model: RecurrentNet, task: Any, params: Params, batch: Batch, layer: int, through: tuple[str, ...]
+    model: RecurrentNet, task: Task, params: Params, batch: Batch, layer: int, through: tuple[str, ...]
 ) -> Float[Array, "time batch hidden"]:
     """dL/dc_t when only the recurrent hops named in ``through`` are differentiable: gate
     names for R_g, ``"peephole"`` for p_i, p_f, ``"Q"`` for FGR's matrices (see
@@ -468,7 +468,7 @@ def _mean_norm(v: Float[Array, "time batch hidden"]) -> Float[Array, " time"]:
 
 
 def lstm_path_diagnostics(
-    model: RecurrentNet, task: Any, params: Params, batch: Batch, probe_grads: Any, states: Any, layer: int
+    model: RecurrentNet, task: Task, params: Params, batch: Batch, probe_grads: Any, states: Any, layer: int
 ) -> dict[str, Array]:
     """Per step [T], batch means of the norm over units:
 
@@ -496,7 +496,7 @@ def lstm_path_diagnostics(
 
 
 def full_diagnostics(
-    model: RecurrentNet, task: Any, spec: DiagnosticsSpec, params: Params, batch: Batch
+    model: RecurrentNet, task: Task, spec: DiagnosticsSpec, params: Params, batch: Batch
 ) -> dict[str, Array]:
     """Every expensive diagnostic for one seed on one batch (jit with model, task, spec
     static). Arrays are per time step [T] (batch means) unless named otherwise."""
