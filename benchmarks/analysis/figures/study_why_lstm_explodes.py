@@ -54,7 +54,7 @@ def _rate_lines(ax: Axes, series: dict[str, list[dict[str, Any]]], x: str) -> No
 
 def _positive(y: list[float]) -> np.ndarray:
     a = np.asarray(y, float)
-    return np.where(a > 0, a, np.nan)  # underflow (0) is not drawn on a log axis
+    return np.where((a > 0) & np.isfinite(a), a, np.nan)  # underflow (0) and inf: not on a log axis
 
 
 def _profiles(ax: Axes, row: dict[str, Any], when: str, style: str, label: str) -> None:
@@ -120,7 +120,7 @@ def _radius(ax: Axes, result: dict[str, Any], largest: Largest) -> None:
             continue
         for j, (name, values) in enumerate(sorted(row["spectral_radius"].items())):
             label = f"{name}, {'unclipped' if clip == 'none' else 'clip 5'} (H={row['hidden']})"
-            ax.plot(row["steps_measured"], values, style, marker="o", color=f"C{j}", label=label)
+            ax.plot(row["steps_measured"], _positive(values), style, marker="o", color=f"C{j}", label=label)
     ax.set_xlabel("training step")
     ax.set_yscale("log")
     ax.set_ylabel("spectral radius (seed mean)")
