@@ -78,8 +78,11 @@ def run_id(out: Path, seed: int) -> str:
 
 
 def _prefix(config: dict[str, Any]) -> str:
+    """``<model>-<task>-T<length>``; a task without a fixed length (the embedded Reber
+    grammar: ``max_length``; the digits: their data's) is named by what it has."""
     task = config["task"]
-    return f"{config['model']['name']}-{task['name']}-T{task['length']}"
+    length = task.get("length", task.get("max_length"))
+    return f"{config['model']['name']}-{task['name']}" + ("" if length is None else f"-T{length}")
 
 
 def seed_runs(config: dict[str, Any], out: Path, group: str | None = None) -> list[SeedRun]:

@@ -19,6 +19,7 @@ from benchmarks.core.optim import OptimSpec
 from benchmarks.core.trainer import Trainer, TrainSpec
 from benchmarks.run.experiment import run_experiment
 from models import make_model
+from tasks import TASKS
 from tasks.adding import AddingTask
 
 
@@ -227,3 +228,30 @@ def test_a_real_offline_run_writes_one_wandb_run_per_seed(tmp_path, monkeypatch)
     lead = next(r for r in runs if r["config"]["seed"] == 0)
     assert lead["summary"]["experiment/results"]["_type"] == "table-file"
     assert lead["summary"]["figures/grad_norm_distribution"]["_type"] == "image-file"
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_every_task_names_its_experiment_group(name):
+    """The group's readable part comes from the task's config, whatever fields it has: a
+    task without ``length`` (the embedded Reber grammar) once ended every run of it with a
+    KeyError from here, before anything trained."""
+    from test_config import composed
+
+    from benchmarks.config import build
+
+    config = build(composed([f"task={name}"])).describe()
+    group = tracking.experiment_group(config)
+    length = config["task"].get("length", config["task"].get("max_length"))
+    prefix = f"lstm-{name}" + ("" if length is None else f"-T{length}")
+    assert group.startswith(prefix + "-") and len(group) == len(prefix) + 9, group
+
+
+def test_a_reber_run_trains_and_writes_its_summary(tmp_path):
+    from test_config import composed
+
+    from benchmarks.config import build
+
+    overrides = ["task=reber", "model.hidden=4", "seeds=1", "train.steps=2", "train.eval_every=2"]
+    exp = build(composed([*overrides, "train.eval_size=8", "logger=none", "diagnostics=none"]))
+    summary = run_experiment(exp, tmp_path, progress=False)
+    assert summary["steps_run"] == 2 and (tmp_path / "summary.json").is_file()
