@@ -23,11 +23,6 @@ from typing import Any
 # to turn it off. It must be set before JAX starts; worker processes inherit it.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path.home() / ".cache" / "carousel" / "jax"))
 
-if __name__ == "__main__" and {"-m", "--multirun"} & set(sys.argv[1:]):
-    from benchmarks.run.isolation import start_forkserver
-
-    start_forkserver()  # a sweep's jobs run in its children: its imports beside ours
-
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode

@@ -60,16 +60,6 @@ def _context() -> Any:
     return ctx
 
 
-def start_forkserver() -> None:
-    """Start the forkserver now, without waiting for it: its imports (:data:`PRELOAD`, about
-    2.5 s) then run beside the sweep process's own imports and Hydra's composition of the
-    jobs instead of before the first job (each sweep process paid them in full)."""
-    import multiprocessing.forkserver
-
-    _context()
-    multiprocessing.forkserver.ensure_running()
-
-
 def _die_with_parent() -> None:
     """SIGTERM to this process when its parent (the forkserver, which leaves when the
     sweep's process does) dies; Linux only, elsewhere nothing."""
