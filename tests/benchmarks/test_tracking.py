@@ -207,12 +207,26 @@ def read_offline_run(run_dir):
     return out
 
 
+def _offline_runs_when_written(folder, last_key, timeout=30.0):
+    """Every offline run in ``folder``, read once each holds ``last_key`` in its summary: W&B's
+    service process writes the ``.wandb`` files, and was seen (once in five suites on a busy
+    2-core machine) to write the final summary after ``finish`` had returned."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = [read_offline_run(d) for d in sorted(Path(folder).glob("offline-run-*"))]
+        if all(last_key in r["summary"] for r in runs) or time.monotonic() > deadline:
+            return runs
+        time.sleep(0.2)
+
+
 def test_a_real_offline_run_writes_one_wandb_run_per_seed(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     summary = run_experiment(tiny_experiment("rnn", (0, 1), "basic", "wandb"), tmp_path, progress=False)
     group = tracking.experiment_group(yaml.safe_load((tmp_path / "config.yaml").read_text()))
-    runs = [read_offline_run(d) for d in sorted((tmp_path / "wandb").glob("offline-run-*"))]
+    runs = _offline_runs_when_written(tmp_path / "wandb", "experiment/success_rate")
     assert sorted(r["config"]["seed"] for r in runs) == [0, 1]
     for r in runs:
         seed = r["config"]["seed"]
