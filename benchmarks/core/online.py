@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
+from benchmarks.core.diagnostics import carousel
 from models import lstm_fast
 from models.linalg import norm
 from models.lstm import LSTMCell, lstm_gates
@@ -132,20 +133,8 @@ def online_sequence(
     if not per_step:
         w = jax.tree.map(lambda p, g: p - lr * g, w0, total)
 
+    f_next = jnp.concatenate([f[1:], jnp.zeros_like(f[:1])])  # dc_t = e_c(t) + f_{t+1} dc_{t+1}
     new = {**params, **_split(spec, w[0]), "W_out": w[1], "b_out": w[2]}
     summed = {**_split(spec, total[0]), "W_out": total[1], "b_out": total[2]}
     loss = task.loss(jnp.swapaxes(y, 0, 1), batch)
-    return new, loss, summed, {"grad_h": norm(dh, axis=-1), "grad_c": norm(_carousel(e_c, f), axis=-1)}
-
-
-def _carousel(e_c: Array, f: Array) -> Array:
-    """The truncated dL/dc_t from the steps' errors e_c(t) and forget gates [T, B, H]:
-    dc_t = e_c(t) + f_{t+1} dc_{t+1}, what a truncated backward pass would record."""
-
-    def back(dc_next, inputs):
-        e_c_t, f_next = inputs
-        dc = e_c_t + f_next * dc_next
-        return dc, dc
-
-    f_next = jnp.concatenate([f[1:], jnp.zeros_like(f[:1])])
-    return jax.lax.scan(back, jnp.zeros_like(e_c[0]), (e_c, f_next), reverse=True)[1]
+    return new, loss, summed, {"grad_h": norm(dh, axis=-1), "grad_c": norm(carousel(e_c, f_next), axis=-1)}

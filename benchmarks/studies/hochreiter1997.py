@@ -420,7 +420,7 @@ def protocol(row: Row, e: dict[str, Any]) -> str:
     return (
         f"paper: 1997 LSTM ({row.cells} cells in gate-sharing blocks, no forget gate, truncated "
         f"online learning, batch 1, lr {row.lr}); ours: {e['model']} H={e['hidden']}, "
-        f"{e.get('rule', 'full BPTT')}, "
+        f"{e['rule']}, "
         f"{e['optim']}, batch {e['batch']}" + (f"; {row.uncertain}" if row.uncertain else "")
     )
 
