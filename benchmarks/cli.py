@@ -25,6 +25,9 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 from omegaconf.nodes import BooleanNode, EnumNode, FloatNode, IntegerNode, StringNode
 
 CONF_DIR = (Path(__file__).resolve().parent.parent / "conf").resolve()
+# JAX's persistent cache of compiled programs for the entry point and whatever runs jobs in
+# its own process (``JAX_COMPILATION_CACHE_DIR`` chooses another; "" turns it off)
+COMPILE_CACHE = Path.home() / ".cache" / "carousel" / "jax"
 CONFIG_ERRORS: tuple[type[Exception], ...] = (HydraException, OmegaConfBaseException)
 EXPECTED = {
     IntegerNode: "an integer",

@@ -18,17 +18,17 @@ import typing
 from pathlib import Path
 from typing import Any
 
-# Compiled programs are cached on disk (JAX's persistent cache), so a re-run, a sweep's
-# later jobs and the seed worker processes skip recompilation. Set the variable to ""
-# to turn it off. It must be set before JAX starts; worker processes inherit it.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path.home() / ".cache" / "carousel" / "jax"))
-
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from benchmarks import cli
+
+# Compiled programs are cached on disk (JAX's persistent cache), so a re-run, a sweep's
+# later jobs and the seed worker processes skip recompilation. Set the variable to ""
+# to turn it off. It must be set before JAX starts; worker processes inherit it.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cli.COMPILE_CACHE))
 from benchmarks.config import build, register
 from benchmarks.run.experiment import (
     FAILED,

@@ -4,7 +4,8 @@
 the Reproductions tables (the summary in README.md, every claim in
 benchmarks/studies/README.md) from every ``runs/studies/*/S/reproduction.json`` found
 (registry order), so the table's numbers come from the runs' own reports; ``--costs
-[--scale S]`` prints each study's measured throughput at S and its paper scale's cost. A run writes
+[NAME] [--scale S]`` measures what every job of S costs on this machine, on the job's own
+protocol, and prints each study's estimated time (:mod:`scripts.study_costs`). A run writes
 ``runs/studies/NAME/SCALE/`` (or ``--out``): one Hydra multirun per sweep, then
 ``reproduction.json`` (every claim with the paper's value, ours and a verdict, the scale,
 seeds and wall time), ``answer.md`` (the study's paragraph with its numbers),
@@ -23,6 +24,7 @@ from pathlib import Path
 from benchmarks import store
 from benchmarks.studies import SCALES, STUDIES, get_study, reproduce
 from benchmarks.studies.base import readme_rows, scale_cost
+from scripts.study_costs import hours, measure
 
 DEFAULT_SCALE = "smoke"  # the CI scale: minutes on a laptop
 TABLE_HEAD = (
@@ -66,32 +68,29 @@ def table(root: Path, scale: str) -> str:
     return "\n".join(summary) + "\n\n" + TABLE_HEAD + "".join(readme_rows(r) for r in reports)
 
 
-def costs(root: Path, scale: str) -> str:
-    """Per study: what ``scale`` measured (model-steps, wall time, model-steps/s) and what
-    the ``paper`` scale plans (jobs, model-steps: an upper bound, seeds stop when solved),
-    with the time the measured throughput implies (a lower bound where the paper's steps
-    are longer or wider than ``scale``'s)."""
+def costs(root: Path, scale: str, name: str | None = None) -> str:
+    """Per study (or only ``name``): the jobs of ``scale``, their model-steps (an upper
+    bound: seeds stop when solved), the kinds of job measured and the time they take here,
+    measured on each job's own protocol (:mod:`scripts.study_costs`; the
+    measurements are kept in ``ROOT/STUDY/SCALE/costs.json`` and reused)."""
+    studies = [get_study(name)] if name else list(STUDIES.values())
+    if not any(scale in s.scales for s in studies):
+        raise ValueError(f"no study here has the scale {scale!r}")
     lines = [
-        f"| study | {scale}: model-steps | run time | model-steps/s | paper: jobs | model-steps "
-        f"| at {scale}'s throughput |",
-        "|---|---|---|---|---|---|---|",
+        f"| study | {scale}: jobs | model-steps | job kinds measured | estimated time |",
+        "|---|---|---|---|---|",
     ]
-    for name, study in STUDIES.items():
-        path = root / name / scale / "reproduction.json"
-        if not path.is_file() or "paper" not in study.scales:
+    machine = ""
+    for study in studies:
+        if scale not in study.scales:
             continue
-        report = store.read_json_strict(path)
-        rate = report["model_steps_per_s"]
-        jobs, steps = scale_cost(study.scales["paper"])
-        hours = steps / rate / 3600
-        implied = f"{hours:,.1f} h" if hours >= 1 else f"{hours * 60:.1f} min"
+        cost = measure(study.scales[scale], root / study.name / scale / "costs.json")
+        machine = cost["machine"]
         lines.append(
-            f"| {name} | {report['model_steps']:,} | {report['run_time_s'] / 60:.1f} min | {rate:,.0f} "
-            f"| {jobs} | {steps:,} | {implied} |"
+            f"| {study.name} | {cost['jobs']} | {cost['model_steps']:,} | {cost['kinds']} "
+            f"| {hours(cost['seconds'])} |"
         )
-    if len(lines) == 2:
-        raise ValueError(f"no study has run at scale {scale!r} under {root}; run one first")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + f"\n\nmeasured on {machine}\n"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -100,7 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--list", action="store_true", help="list the studies and their scales")
     parser.add_argument("--table", action="store_true", help="print the Reproductions tables at --scale")
     parser.add_argument(
-        "--costs", action="store_true", help="print each study's measured throughput and paper-scale cost"
+        "--costs",
+        action="store_true",
+        help="measure what each study's (or NAME's) jobs at --scale cost here, on their own protocol",
     )
     parser.add_argument(
         "--scale",
@@ -117,9 +118,9 @@ def main(argv: list[str] | None = None) -> None:
         list_studies()
         return
     if args.table or args.costs:
-        show = table if args.table else costs
+        root = args.out or Path("runs/studies")
         try:
-            print(show(args.out or Path("runs/studies"), scale), end="")
+            print(table(root, scale) if args.table else costs(root, scale, args.name), end="")
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)

@@ -89,16 +89,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-# carousel's in-process caches of compiled functions, emptied with JAX's after each module
-COMPILED_CACHES = (
-    ("benchmarks.core.trainer", "_compiled"),
-    ("benchmarks.run.training_loop", "_batched_init"),
-)
-
-
 @pytest.fixture(autouse=True, scope="module")
 def _free_compiled_programs():
-    """After each test module, drop every compiled program (JAX's caches and carousel's).
+    """After each test module, drop every compiled program (JAX's caches and carousel's,
+    :func:`benchmarks.run.training_loop.forget_compiled`).
 
     Why: each XLA CPU executable maps a few memory regions (about 3.3 per program, measured)
     that stay mapped while a cache holds it, and the suite compiles some 20,000 programs in
@@ -111,12 +105,9 @@ def _free_compiled_programs():
         return
     import gc
 
-    import jax
+    from benchmarks.run.training_loop import forget_compiled
 
-    for module, name in COMPILED_CACHES:
-        if module in sys.modules:
-            getattr(sys.modules[module], name).cache_clear()
-    jax.clear_caches()
+    forget_compiled()
     gc.collect()
 
 

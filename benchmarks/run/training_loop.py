@@ -308,6 +308,17 @@ class Recorder:
         )
 
 
+def forget_compiled() -> None:
+    """Drop every compiled program this process holds: JAX's caches and carousel's
+    (:func:`benchmarks.core.trainer.compiled`'s, :func:`_batched_init`'s). The next run
+    traces again and compiles or reads its programs back from the disk cache."""
+    from benchmarks.core import trainer
+
+    trainer._compiled.cache_clear()
+    _batched_init.cache_clear()
+    jax.clear_caches()
+
+
 @functools.lru_cache(maxsize=64)
 def _batched_init(model: RecurrentNet) -> Callable[[jax.Array], Params]:
     """One compiled initialiser per model in this process (a fresh ``jax.jit`` per call

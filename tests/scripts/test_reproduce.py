@@ -122,11 +122,6 @@ def test_table_is_built_from_the_reports_found(tmp_path):
         "| Why do LSTMs still explode? | c2 (s2) | p2 | o2 (cpu) | disagrees: r2 | 19 min | "
         "`scripts/reproduce.py why_lstm_explodes --scale cpu` |"
     )
-    cost = _run("--costs", "--scale", "cpu", "--out", str(tmp_path)).stdout.splitlines()
-    assert cost[0].startswith("| study | cpu: model-steps | run time | model-steps/s | paper: jobs |")
-    # the paper scale: 54 jobs, 2.7M model-steps (benchmarks/studies/README.md); at 45 model-steps/s:
-    # 16.7 hours
-    assert cost[2:] == ["| why_lstm_explodes | 50,400 | 19.0 min | 45 | 54 | 2,700,000 | 16.7 h |"]
     missing = _run("--table", "--scale", "paper", "--out", str(tmp_path))
     assert missing.returncode == 2
     assert (
