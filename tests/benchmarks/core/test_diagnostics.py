@@ -129,6 +129,7 @@ def expected_families(spec):
 # H&S 1997's blocks of cells sharing their gates, at hidden 6: the preset (three blocks, one
 # input-gate bias each) and blocks with every extra hop into a block's gates
 BLOCKS = [
+    ("lstm1997", {"hidden": 6, "input_gate_biases": (-1.0, -2.0, -3.0)}),
     (
         "lstm_nofg",
         {
@@ -204,7 +205,7 @@ def test_full_diagnostics_runs_for_every_cell_family():
     """rnn, gru, lstm, and the LSTM with every extra hop (peepholes, FGR: its state for the
     Jacobians and Lyapunov exponents is (h, c, previous gates), 5 x 4 wide)."""
     spec = dg.DiagnosticsSpec(level="full", batch_size=6, jacobian_sequences=2, lyapunov_k=30)
-    for name, state_size in (("rnn", 4), ("lstm", 8), ("gru", 4), ("lstm_fgr", 20)):
+    for name, state_size in (("rnn", 4), ("lstm", 8), ("gru", 4), ("lstm_fgr", 20), ("lstm1997", 8)):
         model = make_model(name, 2, 1, hidden=4)
         params = model.init(jax.random.key(0))
         out = jax.jit(dg.full_diagnostics, static_argnums=(0, 1, 2))(model, TASK, spec, params, batch())
@@ -216,6 +217,8 @@ def test_full_diagnostics_runs_for_every_cell_family():
             assert families == expected_families(model.spec)
         if name == "lstm_fgr":
             assert {"spectral_radius.Q_o_i", "sigma_max.Q_f_f"} <= set(dg.spectra(model, params))
+        if name == "lstm1997":
+            assert families == {"cec", "R_z", "R_i", "R_o"} and np.isfinite(out["lyapunov"]).all()
 
 
 def test_a_block_gates_spectrum_is_its_hop_as_a_map_of_h():
