@@ -13,8 +13,8 @@ forget gate, no peepholes; Greff et al.'s NFG is ``lstm_nofg`` + ``model.peephol
 
 ``lstm1997`` is Hochreiter & Schmidhuber 1997's cell as the paper describes it, where
 ``lstm_nofg`` keeps only its carousel. Each field and the paper fact it implements (Sec. 4
-for the cell, Sec. 5 for the experiments; *uncertain* marks what this suite could not check
-against the paper's text):
+for the cell, Sec. 5 for the experiments, App. A for the squashing functions; *uncertain*
+marks what this suite could not check against the paper's text):
 
 - ``forget_gate=False``: no forget gate, f == 1 exactly (the forget gate came in 2000).
 - ``block_size=2``: memory-cell blocks of 2 cells sharing one input and one output gate.

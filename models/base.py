@@ -96,15 +96,17 @@ class ModelSpec:
     bias:                 initial value of every bias except the forget gate's (and the
                           input gates' when ``input_gate_biases`` is given)
     block_size:           LSTM: memory cells per block; the cells of one block share one
-                          input, forget and output gate (H&S 1997 Sec. 4, "memory cell
-                          blocks"), so each gate has hidden / block_size units; 1: one gate
-                          set per cell (today's LSTM). hidden must be a multiple of it
+                          input and one output gate (H&S 1997 Sec. 4, "memory cell blocks")
+                          and one forget gate where there is one (Gers et al. 2000), so each
+                          gate has hidden / block_size units; 1: one gate set per cell
+                          (today's LSTM). hidden must be a multiple of it
     input_gate_biases:    LSTM: the initial input-gate bias of each block, one value per
                           block (H&S 1997 start blocks at increasingly negative values);
                           empty: every input gate starts at ``bias``
     squashing:            LSTM: "tanh" (g = h = tanh) or "hochreiter1997": the cell input
                           z = g(a_z) = 4 sigmoid(a_z) - 2 in [-2, 2] and the cell output
-                          h = o * h(c) with h(c) = 2 sigmoid(c) - 1 in [-1, 1] (H&S 1997 Sec. 4)
+                          h = o * h(c) with h(c) = 2 sigmoid(c) - 1 in [-1, 1] (the functions
+                          of H&S 1997's experiments, written out in their App. A)
     readout:              every family: "linear" (y = W_out h + b_out) or "sigmoid"
                           (y = sigmoid(W_out h + b_out), H&S 1997's output units); a sigmoid
                           readout suits a squared error on targets in [0, 1] only, and a task

@@ -18,8 +18,9 @@ and (Greff et al. 2015, Sec. 2; Hochreiter & Schmidhuber 1997; Gers et al. 2000)
     h_t = o_t * h(c_t)      (h_t = o_t * c_t when output_activation=False: NOAF)
 
 with the squashing functions g = h = tanh (``squashing="tanh"``, today's LSTM) or, with
-``squashing="hochreiter1997"``, H&S 1997's (their Sec. 4): g(x) = 4 sigmoid(x) - 2, range
-[-2, 2], and h(x) = 2 sigmoid(x) - 1, range [-1, 1] (h(x) = tanh(x / 2)).
+``squashing="hochreiter1997"``, those of H&S 1997's experiments (their App. A):
+g(x) = 4 sigmoid(x) - 2, range [-2, 2], and h(x) = 2 sigmoid(x) - 1, range [-1, 1]
+(h(x) = tanh(x / 2)).
 
 **Memory-cell blocks** (``block_size=S``, H&S 1997 Sec. 4): the hidden cells form
 hidden / S blocks of S consecutive cells, and the cells of one block share one input gate,
