@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from omegaconf import ListConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 from omegaconf.nodes import BooleanNode, EnumNode, FloatNode, IntegerNode, StringNode
 
@@ -35,6 +36,7 @@ EXPECTED = {
     BooleanNode: "true or false",
     StringNode: "a string",
 }
+ELEMENTS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
 def fail(message: str) -> NoReturn:
@@ -77,6 +79,11 @@ def explain(exc: BaseException) -> str:
         return _bad_choice(cause.full_key, cause.value, cause.child_node.enum_type)
     if isinstance(cause, ValidationError) and type(cause.child_node) in EXPECTED:
         return f"{cause.full_key} must be {EXPECTED[type(cause.child_node)]}, got {cause.value!r}"
+    if isinstance(cause, ValidationError) and isinstance(cause.child_node, ListConfig):
+        return f"{cause.full_key} must be a list ([1, 2]; [] for none), got {cause.value!r}"
+    if isinstance(cause, ValidationError) and isinstance(cause.parent_node, ListConfig):  # an element
+        element = ELEMENTS.get(cause.parent_node._metadata.element_type, "of the list's type")
+        return f"{cause.full_key} must be {element}, got {cause.value!r}"
     first = str(cause.msg or type(cause).__name__).splitlines()[0]
     return f"{cause.full_key}: {first}" if cause.full_key else first
 

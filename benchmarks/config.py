@@ -40,7 +40,7 @@ from benchmarks.core.trainer import PRECISIONS, STRATEGIES, Trainer, TrainSpec
 from benchmarks.run.memory import check_memory
 from carousel_checks import check_choice
 from models import make_model
-from models.base import ACTIVATIONS, CELLS, INITIALIZERS, InitSpec, ModelSpec
+from models.base import ACTIVATIONS, CELLS, INITIALIZERS, READOUTS, SQUASHINGS, InitSpec, ModelSpec
 from models.scan import GRADIENTS
 from tasks import TASKS, make_task
 
@@ -73,6 +73,8 @@ def choices(name: str, values: Iterable[str], kind: str = "{key}", *, ordered: b
 
 Cell = choices("Cell", CELLS)
 Activation = choices("Activation", ACTIVATIONS)
+Squashing = choices("Squashing", SQUASHINGS)
+Readout = choices("Readout", READOUTS)
 Initializer = choices("Initializer", INITIALIZERS, "{key} initializer")
 Optimizer = choices("Optimizer", OPTIMIZERS, "optimizer")
 Clipping = choices("Clipping", CLIPPING)
@@ -140,7 +142,7 @@ InitConfig = _schema("InitConfig", InitSpec, dict.fromkeys(("input", "recurrent"
 ModelConfig = _schema(
     "ModelConfig",
     ModelSpec,
-    {"cell": Cell, "activation": Activation, "init": InitConfig},
+    {"cell": Cell, "activation": Activation, "squashing": Squashing, "readout": Readout, "init": InitConfig},
     first={"name": (str, MISSING)},  # the preset, chosen as the group option model=<name>
 )
 
@@ -199,15 +201,23 @@ class Experiment:
     task_name: str
 
     def describe(self) -> dict[str, Any]:
-        """The resolved objects (every default filled in), for the result store."""
+        """The resolved objects (every default filled in), for the result store; YAML's
+        types only (a tuple field, ``model.input_gate_biases``, as a list)."""
         return {
-            "model": {"name": self.model_name, **dataclasses.asdict(self.trainer.model.spec)},
+            "model": {"name": self.model_name, **_lists(dataclasses.asdict(self.trainer.model.spec))},
             "task": {"name": self.task_name, **dataclasses.asdict(self.trainer.task)},
             "optim": dataclasses.asdict(self.trainer.optim),
             "train": dataclasses.asdict(self.trainer.spec),
             "diagnostics": dataclasses.asdict(self.trainer.diagnostics),
             "seeds": self.seeds,
         }
+
+
+def _lists(spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: _lists(v) if isinstance(v, dict) else list(v) if isinstance(v, tuple) else v
+        for k, v in spec.items()
+    }
 
 
 def _dict(node: Any) -> dict[str, Any]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from carousel_checks import check_choice, check_finite_fields, check_positive
+from carousel_checks import check_choice, check_finite, check_finite_fields, check_positive
 from models import linalg
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
@@ -36,6 +37,12 @@ ACTIVATION_DERIVATIVE_BOUND: dict[str, float] = {
 }
 INITIALIZERS = ("uniform", "normal", "orthogonal", "identity", "glorot", "sparse")
 CELLS = ("rnn", "lstm", "gru")
+# The LSTM's squashing functions g (cell input) and h (cell output): today's tanh for both,
+# or Hochreiter & Schmidhuber 1997's logistic ones, g = 4 sigmoid - 2 and h = 2 sigmoid - 1
+SQUASHINGS = ("tanh", "hochreiter1997")
+# What the readout does with W_out h + b_out: nothing (the outputs are logits or values), or
+# the logistic sigmoid of H&S 1997's output units (outputs in (0, 1), for squared errors)
+READOUTS = ("linear", "sigmoid")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,10 +93,29 @@ class ModelSpec:
     reset_after:          GRU: apply the reset gate after the recurrent matmul (cuDNN style)
                           instead of before it (Cho et al. 2014)
     init:                 the initialisers (:class:`InitSpec`)
-    bias:                 initial value of every bias except the forget gate's
+    bias:                 initial value of every bias except the forget gate's (and the
+                          input gates' when ``input_gate_biases`` is given)
+    block_size:           LSTM: memory cells per block; the cells of one block share one
+                          input and one output gate (H&S 1997 Sec. 4, "memory cell blocks")
+                          and one forget gate where there is one (Gers et al. 2000), so each
+                          gate has hidden / block_size units; 1: one gate set per cell
+                          (today's LSTM). hidden must be a multiple of it
+    input_gate_biases:    LSTM: the initial input-gate bias of each block, one value per
+                          block (H&S 1997 start blocks at increasingly negative values);
+                          empty: every input gate starts at ``bias``
+    squashing:            LSTM: "tanh" (g = h = tanh) or "hochreiter1997": the cell input
+                          z = g(a_z) = 4 sigmoid(a_z) - 2 in [-2, 2] and the cell output
+                          h = o * h(c) with h(c) = 2 sigmoid(c) - 1 in [-1, 1] (the functions
+                          of H&S 1997's experiments, written out in their App. A)
+    readout:              every family: "linear" (y = W_out h + b_out) or "sigmoid"
+                          (y = sigmoid(W_out h + b_out), H&S 1997's output units); a sigmoid
+                          readout suits a squared error on targets in [0, 1] only, and a task
+                          whose loss reads logits refuses it (:class:`benchmarks.core.trainer.Trainer`)
 
     The LSTM variants are those of Greff et al. 2015, "LSTM: A Search Space Odyssey"
-    (see :mod:`models.lstm` for the equations).
+    (see :mod:`models.lstm` for the equations); ``block_size``, ``input_gate_biases``,
+    ``squashing`` and ``readout`` are the pieces of Hochreiter & Schmidhuber 1997's cell
+    that today's LSTM dropped (the ``lstm1997`` preset assembles them).
     """
 
     cell: str = "lstm"
@@ -108,16 +134,28 @@ class ModelSpec:
     reset_after: bool = False
     init: InitSpec = InitSpec()
     bias: float = 0.0
+    block_size: int = 1
+    input_gate_biases: tuple[float, ...] = ()
+    squashing: str = "tanh"
+    readout: str = "linear"
 
     def __post_init__(self) -> None:
         check_choice("model cell", self.cell, CELLS)
         check_positive("model.hidden", self.hidden)
         check_positive("model.layers", self.layers)
         check_choice("model activation", self.activation, tuple(ACTIVATIONS))
+        check_positive("model.block_size", self.block_size)
+        check_choice("model squashing", self.squashing, SQUASHINGS)
+        check_choice("model readout", self.readout, READOUTS)
         check_finite_fields(self, "model")
+        # a list from YAML or the command line becomes a tuple: the spec stays hashable
+        object.__setattr__(
+            self, "input_gate_biases", _numbers("model.input_gate_biases", self.input_gate_biases)
+        )
         if not isinstance(self.init, InitSpec):
             raise ValueError(f"model.init must be an InitSpec, got {self.init!r}")
         if self.cell == "lstm":
+            self._check_blocks()
             for gate in ("forget_gate", "input_gate"):
                 if self.coupled and not getattr(self, gate):
                     raise ValueError(f"model.coupled=true (CIFG, f = 1 - i) needs model.{gate}=true")
@@ -126,6 +164,37 @@ class ModelSpec:
                     "model.full_gate_recurrence=true needs at least one of"
                     " input_gate, forget_gate, output_gate"
                 )
+
+    @property
+    def blocks(self) -> int:
+        """LSTM memory-cell blocks per layer: the units of each gate."""
+        return self.hidden // self.block_size
+
+    def _check_blocks(self) -> None:
+        if self.hidden % self.block_size:
+            sizes = ", ".join(str(d) for d in range(1, self.hidden + 1) if self.hidden % d == 0)
+            raise ValueError(
+                f"model.hidden={self.hidden} is not a whole number of blocks of model.block_size="
+                f"{self.block_size} cells (a block's cells share its gates); valid block sizes here: {sizes}"
+            )
+        biases = self.input_gate_biases
+        if biases and not self.input_gate:
+            raise ValueError("model.input_gate_biases needs model.input_gate=true (there is no input gate)")
+        if biases and len(biases) != self.blocks:
+            raise ValueError(
+                f"model.input_gate_biases has {len(biases)} value(s), one per block, and model.hidden="
+                f"{self.hidden} / model.block_size={self.block_size} makes {self.blocks} block(s);"
+                f" valid: {self.blocks} values, or [] for model.bias on every input gate"
+            )
+
+
+def _numbers(name: str, values: object) -> tuple[float, ...]:
+    """``values`` (any sequence of finite numbers) as a tuple of floats, else a one-line error."""
+    if isinstance(values, str) or not isinstance(values, tuple | list):
+        raise ValueError(f"{name} must be a list of numbers, got {values!r}")
+    for k, v in enumerate(values):
+        check_finite(f"{name}[{k}]", v)
+    return tuple(float(v) for v in values)
 
 
 def spectral_radius(w: Float[Array, "*batch n n"]) -> Float[Array, "*batch"]:
@@ -152,8 +221,8 @@ def initialize(
     kind: str, scale: float, key: Array, shape: tuple[int, int], *, nonzero: int = 15, recurrent: bool = False
 ) -> Float[Array, "m n"]:
     """Draw a kernel of ``shape`` with the named initialiser (see :class:`InitSpec`);
-    ``recurrent`` marks a square recurrent matrix, which ``sparse`` rescales to spectral
-    radius ``scale``."""
+    ``recurrent`` marks a recurrent matrix, which ``sparse`` rescales to spectral radius
+    ``scale`` (of its :func:`hop_matrix` when it is an LSTM block gate's [hidden, blocks])."""
     fan_in, fan_out = shape
     if kind == "uniform":
         return jax.random.uniform(key, shape, jnp.float32, -scale, scale)
@@ -170,7 +239,7 @@ def initialize(
         w = sparse(key, shape, nonzero)
         if not recurrent:
             return scale * w
-        radius = spectral_radius(w)
+        radius = spectral_radius(hop_matrix(w))
         return w * jnp.where(radius > 0, scale / jnp.where(radius > 0, radius, 1.0), 1.0)
     raise ValueError(f"unknown initializer {kind!r}; valid: {', '.join(INITIALIZERS)}")
 
@@ -179,12 +248,30 @@ def input_kernel(init: InitSpec, key: Array, shape: tuple[int, int]) -> Float[Ar
     return initialize(init.input, init.input_scale, key, shape, nonzero=init.recurrent_nonzero)
 
 
-def recurrent_kernel(init: InitSpec, key: Array, hidden: int) -> Float[Array, "n n"]:
+def recurrent_kernel(
+    init: InitSpec, key: Array, hidden: int, units: int | None = None
+) -> Float[Array, "n m"]:
+    """A recurrent matrix from ``hidden`` states into ``units`` units (default ``hidden``:
+    square; fewer for an LSTM's block gates, see :func:`hop_matrix`)."""
     return initialize(
         init.recurrent,
         init.recurrent_scale,
         key,
-        (hidden, hidden),
+        (hidden, hidden if units is None else units),
         nonzero=init.recurrent_nonzero,
         recurrent=True,
     )
+
+
+Matrix = TypeVar("Matrix", Array, np.ndarray)  # [*batch, n, m], JAX or NumPy
+
+
+def hop_matrix(w: Matrix, xp: Any = jnp) -> Matrix:
+    """A recurrent matrix as the square map of the state it is one hop of: [n, m] with m
+    dividing n (an LSTM gate shared by the n / m cells of each block, :mod:`models.lstm`)
+    has each column repeated n / m times, as the block's gate value reaches each of its
+    cells; a square matrix as it is. Its eigenvalues are the hop's; the nonzero ones are
+    those of the m x m matrix of block sums, and its singular values are sqrt(n / m) times
+    w's. ``xp``: ``jnp`` or ``np``."""
+    n, m = w.shape[-2:]
+    return w if n == m else xp.repeat(w, n // m, axis=-1)

@@ -46,7 +46,9 @@ import jax.numpy as jnp
 from models.backward import is_norm_probe, nonzero, per_step_norm, previous, primal_values
 from models.base import ModelSpec
 
-# Fields whose non-default values this path does not implement.
+# Fields whose non-default values this path does not implement. Not among them: the
+# initial values (``bias``, ``forget_bias``, ``input_gate_biases``), which the step does not
+# read, and ``readout``, which acts on the layer's h outside it (autodiff differentiates it).
 _DEFAULTS = {
     "peepholes": False,
     "coupled": False,
@@ -54,6 +56,8 @@ _DEFAULTS = {
     "input_gate": True,
     "output_gate": True,
     "input_activation": True,
+    "block_size": 1,
+    "squashing": "tanh",
 }
 
 

@@ -1,4 +1,4 @@
-"""The scan wrapper: any cell family run over time, stacked, with a readout.
+"""The scan wrapper: any cell family run over time, stacked, with a readout (linear or sigmoid).
 
 :class:`RecurrentNet` is a frozen (hashable) description of a network; its parameters
 are a flat ``dict[str, Array]`` whose keys are the cells' own parameter names
@@ -122,7 +122,8 @@ def scan_cell(
 
 @dataclasses.dataclass(frozen=True)
 class RecurrentNet:
-    """A stack of ``spec.layers`` recurrent layers and a linear readout at every step."""
+    """A stack of ``spec.layers`` recurrent layers and a readout at every step (linear, or
+    sigmoid: ``spec.readout``)."""
 
     spec: ModelSpec
     input_size: int
@@ -213,8 +214,13 @@ class RecurrentNet:
         return self.readout(params, h_TBH)
 
     def readout(self, params: Params, h_TBH: Array) -> Float[Array, "batch time output"]:
-        """The linear readout of the top layer's h at every step, batch-major."""
-        return jnp.swapaxes(h_TBH @ params["W_out"] + params["b_out"], 0, 1)
+        """The readout of the top layer's h at every step, batch-major: y = W_out h + b_out,
+        or with ``spec.readout="sigmoid"`` y = sigmoid(W_out h + b_out), Hochreiter &
+        Schmidhuber 1997's sigmoid output units (for squared errors on targets in [0, 1])."""
+        y = h_TBH @ params["W_out"] + params["b_out"]
+        if self.spec.readout == "sigmoid":
+            y = jax.nn.sigmoid(y)
+        return jnp.swapaxes(y, 0, 1)
 
     def apply(
         self,

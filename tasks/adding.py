@@ -167,6 +167,12 @@ class _MarkedPairTask(Task):
             raise ValueError(f"{self.name}/{self.variant} needs task.length >= {minimum}, got {self.length}")
 
     @property
+    def target_range(self) -> tuple[float, float]:
+        """Squared error on 0.5 + (X1 + X2) / 4 or X1 X2 in [0, 1], (X1 + X2) / 2 in [0, 1]
+        (pascanu2013), X1 + X2 in [0, 2] (arjovsky2016)."""
+        return (0.0, 2.0) if self.variant == "arjovsky2016" and not self._MULTIPLY else (0.0, 1.0)
+
+    @property
     def input_size(self) -> int:
         return 2
 

@@ -69,6 +69,14 @@ class Task(Protocol):
         ...
 
     @property
+    def target_range(self) -> tuple[float, float] | None:
+        """(lo, hi) holding every target when the loss compares the outputs themselves with
+        the targets (a squared error); None when it reads the outputs as logits (softmax
+        cross-entropy, sigmoid binary cross-entropy). A readout squashed into (0, 1)
+        (``model.readout=sigmoid``) can only serve a range inside [0, 1]."""
+        ...
+
+    @property
     def input_size(self) -> int: ...
     @property
     def output_size(self) -> int: ...

@@ -54,6 +54,7 @@ class CopyTask(Task):
     name: ClassVar[str] = "copy"
     VARIANTS: ClassVar[tuple[str, ...]] = ("arjovsky2016",)
     target: ClassVar[str] = "classification"
+    target_range: ClassVar[None] = None  # softmax cross-entropy on logits
 
     def __post_init__(self) -> None:
         check_choice("copy variant", self.variant, self.VARIANTS)

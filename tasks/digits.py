@@ -184,6 +184,7 @@ class SequentialDigitsTask(Task):
         "mnist_permuted",
     )
     target: ClassVar[str] = "classification"
+    target_range: ClassVar[None] = None  # softmax cross-entropy on logits
     held_out: ClassVar[bool] = True  # evaluated on the test split, eval_batch()
 
     def __post_init__(self) -> None:

@@ -61,6 +61,7 @@ class LatchingTask(Task):
     name: ClassVar[str] = "latching"
     VARIANTS: ClassVar[tuple[str, ...]] = ("hochreiter1997",)
     target: ClassVar[str] = "regression"
+    target_range: ClassVar[tuple[float, float]] = (0.0, 1.0)  # squared error on 1 or 0
 
     def __post_init__(self) -> None:
         check_choice("latching variant", self.variant, self.VARIANTS)

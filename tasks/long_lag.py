@@ -80,6 +80,7 @@ class LongLagTask(Task):
     name: ClassVar[str] = "long_lag"
     VARIANTS: ClassVar[tuple[str, ...]] = ("hochreiter1997_2a", "hochreiter1997_2c")
     target: ClassVar[str] = "classification"
+    target_range: ClassVar[None] = None  # softmax cross-entropy on logits
 
     def __post_init__(self) -> None:
         check_choice("long_lag variant", self.variant, self.VARIANTS)

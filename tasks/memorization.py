@@ -76,6 +76,7 @@ class MemorizationTask(Task):
     name: ClassVar[str] = "memorization"
     VARIANTS: ClassVar[tuple[str, ...]] = ("pascanu2013",)
     target: ClassVar[str] = "classification"
+    target_range: ClassVar[None] = None  # softmax cross-entropy on logits
 
     def __post_init__(self) -> None:
         check_choice("memorization variant", self.variant, self.VARIANTS)
@@ -149,6 +150,7 @@ class PermutationTask(Task):
     name: ClassVar[str] = "permutation"
     VARIANTS: ClassVar[tuple[str, ...]] = ("pascanu2013",)
     target: ClassVar[str] = "classification"
+    target_range: ClassVar[None] = None  # softmax cross-entropy on logits
 
     def __post_init__(self) -> None:
         check_choice("permutation variant", self.variant, self.VARIANTS)

@@ -203,6 +203,7 @@ class EmbeddedReberTask(Task):
     name: ClassVar[str] = "reber"
     VARIANTS: ClassVar[tuple[str, ...]] = ("hochreiter1997",)
     target: ClassVar[str] = "regression"  # float multi-hot targets (multi-label)
+    target_range: ClassVar[None] = None  # sigmoid binary cross-entropy on logits
     SYMBOLS: ClassVar[str] = SYMBOLS
 
     def __post_init__(self) -> None:
@@ -300,6 +301,7 @@ class ContinualReberTask(Task):
     name: ClassVar[str] = "continual_reber"
     VARIANTS: ClassVar[tuple[str, ...]] = ("gers2000",)
     target: ClassVar[str] = "regression"  # float multi-hot targets (multi-label)
+    target_range: ClassVar[None] = None  # sigmoid binary cross-entropy on logits
     SYMBOLS: ClassVar[str] = SYMBOLS
     PERFECT_RUN: ClassVar[int] = 10**6
 

@@ -143,6 +143,11 @@ class TemporalOrderTask(Task):
         return "regression" if self.is_hochreiter else "classification"
 
     @property
+    def target_range(self) -> tuple[float, float] | None:
+        """H&S: squared error on one-hot targets in [0, 1]; Pascanu: cross-entropy on logits."""
+        return (0.0, 1.0) if self.is_hochreiter else None
+
+    @property
     def input_size(self) -> int:
         return 8 if self.is_hochreiter else 6
 

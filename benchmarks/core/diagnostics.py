@@ -40,9 +40,9 @@ from jaxtyping import Array, Float
 
 from benchmarks.stats import decay_rate
 from carousel_checks import check_choice, check_finite_fields, check_positive
-from models.base import ACTIVATION_DERIVATIVE_BOUND
+from models.base import ACTIVATION_DERIVATIVE_BOUND, hop_matrix
 from models.linalg import gram_schmidt, norm, spectral_norm
-from models.lstm import lstm_gates, peephole_gates
+from models.lstm import block_sum, expand, input_slope, lstm_gates, output_slope, peephole_gates, per_block
 from models.scan import Params, RecurrentNet
 from tasks.base import Batch, Task
 
@@ -187,11 +187,16 @@ def explode_events(norms: np.ndarray, factor: float, window: int) -> np.ndarray:
 def spectra(model: RecurrentNet, params: Params) -> dict[str, np.ndarray]:
     """Spectral radius and largest singular value of every recurrent matrix (host NumPy,
     leading seed axis allowed), plus Pascanu et al.'s sufficient condition for vanishing:
-    sigma_max < 1/gamma, gamma the bound on the activation's derivative."""
+    sigma_max < 1/gamma, gamma the bound on the activation's derivative.
+
+    An LSTM gate shared by the cells of a block (``model.block_size`` > 1) has a non-square
+    R_g [hidden, blocks], which has no eigenvalues; it is measured as the hop it makes,
+    h_{t-1} -> the gate's value at each cell: R_g with each column repeated block_size times
+    (:func:`models.base.hop_matrix`), whose singular values are sqrt(block_size) times R_g's."""
     gamma = ACTIVATION_DERIVATIVE_BOUND[model.spec.activation] if model.spec.cell == "rnn" else 1.0
     out: dict[str, np.ndarray] = {}
     for name in model.recurrent_names():
-        w = np.asarray(params[name], np.float64)
+        w = hop_matrix(np.asarray(params[name], np.float64), xp=np)
         radius = np.max(np.abs(np.linalg.eigvals(w)), axis=-1)
         sigma = np.linalg.svd(w, compute_uv=False)[..., 0]
         out[f"spectral_radius.{name}"] = radius.astype(np.float32)
@@ -332,17 +337,18 @@ def direct_error(
 def _gate_errors(spec: Any, w: Params, v: dict[str, Array], dh: Array, dc: Array, c_prev: Array):
     """da_g(t) for every step and gate from the total dh_t, dc_t and the forward values v
     (see :func:`lstm_paths`), and dq_g(t), the FGR error on each gate value (``{}``
-    without FGR)."""
+    without FGR). A gate's errors are per block ([..., blocks]): the sums over the block's
+    cells, whose values it sets; the cell input's, da_z, are per cell."""
     sig = lstm_gates(spec)[1:]
-    slope = {g: v[g] * (1 - v[g]) for g in sig}  # sigmoid' at each gate
+    slope = {g: per_block(spec, v[g]) * (1 - per_block(spec, v[g])) for g in sig}  # sigmoid' at each gate
 
     def errors(dh_t, dc_t, c_prev_t, z_t, i_t, slope_t, tc_t, dq):
         dgate = {
-            "i": dc_t * ((z_t - c_prev_t) if spec.coupled else z_t),
-            "f": dc_t * c_prev_t,
-            "o": dh_t * tc_t,
+            "i": block_sum(spec, dc_t * ((z_t - c_prev_t) if spec.coupled else z_t)),
+            "f": block_sum(spec, dc_t * c_prev_t),
+            "o": block_sum(spec, dh_t * tc_t),
         }
-        da = {"z": dc_t * i_t * ((1 - z_t**2) if spec.input_activation else 1.0)}
+        da = {"z": dc_t * i_t * input_slope(spec, z_t)}
         da.update({g: (dgate[g] + dq.get(g, 0.0)) * slope_t[g] for g in sig})
         return da
 
@@ -356,7 +362,7 @@ def _gate_errors(spec: Any, w: Params, v: dict[str, Array], dh: Array, dc: Array
         da = errors(*step_inputs, dq)
         return jnp.concatenate([da[g] for g in sig], axis=-1), (da, dq)
 
-    da0 = jnp.zeros(dh.shape[1:-1] + (len(sig) * dh.shape[-1],), dh.dtype)
+    da0 = jnp.zeros(dh.shape[1:-1] + (len(sig) * spec.blocks,), dh.dtype)
     _, (da, dq) = jax.lax.scan(back, da0, inputs, reverse=True)
     return da, dq
 
@@ -379,11 +385,12 @@ def lstm_paths(
                + da_i(t+1) * p_i + da_f(t+1) * p_f          (peepholes from c_t)
                + dq_o(t) * o_t (1 - o_t) * p_o               (FGR hops into o_t, see below)
 
-    with l_t = dh_t/dc_t within step t = o_t tanh'(c_t) + tanh(c_t) o_t (1 - o_t) p_o (the
-    p_o peephole reads c_t in the same step: local, not a hop; tanh -> identity under
-    NOAF, o -> 1 under NOG), and dh_t = e_t + sum_g da_g(t+1) @ R_g^T: the direct error e_t
-    from the loss (or the layer above; :func:`direct_error`) plus one recurrent hop per
-    gate. A path from the loss to c_t is classified by its recurrent hop nearest to t:
+    with l_t = dh_t/dc_t within step t = o_t h'(c_t) + h(c_t) o_t (1 - o_t) p_o (h the
+    output squashing, tanh or H&S 1997's 2 sigmoid - 1; the p_o peephole reads c_t in the
+    same step: local, not a hop; h -> identity under NOAF, o -> 1 under NOG), and
+    dh_t = e_t + sum_g da_g(t+1) @ R_g^T: the direct error e_t from the loss (or the layer
+    above; :func:`direct_error`) plus one recurrent hop per gate. A path from the loss to
+    c_t is classified by its recurrent hop nearest to t:
 
     - ``cec``: no hop at all: loss -> h_s -> c_s, then c_s -> ... -> c_t along the
       carousel, scaled by the forget gates: cec_t = e_t l_t + f_{t+1} * cec_{t+1};
@@ -406,6 +413,14 @@ def lstm_paths(
     with the local factors dL/di_t = dc_t z_t (dc_t (z_t - c_{t-1}) under CIFG, where
     f = 1 - i), dL/df_t = dc_t c_{t-1}, dL/do_t = dh_t tanh(c_t), plus under FGR the error
     dq_g(t) from the next step's gates, which makes them a backward recurrence.
+
+    Blocks of cells sharing their gates (``model.block_size`` S > 1, H&S 1997): a gate's
+    error da_g(t) is per block, the sum over the block's cells of their local factors times
+    sigma'(a_g); the hop da_g(t+1) @ R_g^T (R_g [hidden, blocks]) reaches every cell, and a
+    peephole hop reaches cell j as da_g(t+1) of its block times p_g[j]. The in-step output
+    peephole then couples the cells of a block, so l_t is no longer a factor per cell but
+    the map e -> e o_t h'(c_t) + p_o o_t (1 - o_t) sum_{k in block} e_k h(c_k), applied
+    to each family's hop error in the same way (it is linear): the parts still add up to dc_t.
     """
     spec, cls = model.spec, model.cell_class
     gates = lstm_gates(spec)
@@ -423,18 +438,24 @@ def lstm_paths(
     carry = tuple(prev_step(s) for s in states[layer])  # (h, c[, gates]) at t-1
     v = cls.gate_values(spec, w, carry, x)
     da, dq = _gate_errors(spec, w, v, dh, dc, carry[1])
-    dtc = (1 - v["tc"] ** 2) if spec.output_activation else 1.0
+    cell_factor = v["o"] * output_slope(spec, v["tc"])  # through h(c_t), per cell
     o_peep = v["o"] * (1 - v["o"]) * p["p_o"] if "o" in gates and spec.peepholes else None
-    local = v["o"] * dtc + (0.0 if o_peep is None else v["tc"] * o_peep)
+
+    def local(err):  # dL/dc_t within step t from an error err on h_t
+        if o_peep is None:
+            return err * cell_factor
+        if spec.block_size == 1:
+            return err * (cell_factor + v["tc"] * o_peep)
+        return err * cell_factor + o_peep * expand(spec, block_sum(spec, err * v["tc"]))
 
     e = direct_error(model, task, params, batch, states, layer)
     hops = {g: next_step(da[g]) @ p[f"R_{g}"].T for g in gates}
-    sources = {"cec": e * local, **{f"R_{g}": hops[g] * local for g in gates}}
-    peep = [next_step(da[g]) * p[f"p_{g}"] for g in ("i", "f") if g in peephole_gates(spec)]
+    sources = {"cec": local(e), **{f"R_{g}": local(hops[g]) for g in gates}}
+    peep = [expand(spec, next_step(da[g])) * p[f"p_{g}"] for g in ("i", "f") if g in peephole_gates(spec)]
     if peep:
         sources["peephole"] = sum(peep)
     if spec.full_gate_recurrence and o_peep is not None:
-        sources["Q"] = dq["o"] * o_peep
+        sources["Q"] = expand(spec, dq["o"]) * o_peep
     f_next = next_step(v["f"])
     parts = {name: carousel(src, f_next) for name, src in sources.items()}
     parts["total"] = flush_underflow(dc)

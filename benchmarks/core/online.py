@@ -26,8 +26,10 @@ the whole sequence (a test holds the two equal). The traces hold (D + H + 1) x H
 gate and sequence: fine at the papers' sizes and batch 1, not meant for large H.
 
 Supported: one LSTM layer of the fused kinds :func:`models.lstm_fast.supports` accepts
-(``lstm``, ``lstm_nofg``), plain SGD. Every task's loss is a sum over steps of per-step terms
-(masked), so e_y(t) is the loss's gradient with respect to y_t alone.
+(``lstm``, ``lstm_nofg``) with a linear readout, plain SGD; not yet H&S 1997's own cell
+(``lstm1997``: blocks of cells sharing gates, its squashing and sigmoid output units).
+Every task's loss is a sum over steps of per-step terms (masked), so e_y(t) is the loss's
+gradient with respect to y_t alone.
 """
 
 from __future__ import annotations
@@ -56,9 +58,12 @@ def check_online(model: RecurrentNet, gradient: str, optimizer: str, clip: str) 
     where = "train.schedule=step (a weight update after every time step, the 1997 rule)"
     if not (lstm_fast.supports(spec) and spec.layers == 1):
         raise ValueError(
-            f"{where} is implemented for one layer of lstm or lstm_nofg, not this"
-            f" {spec.cell!r} model with {spec.layers} layer(s); valid here: train.schedule=batch"
+            f"{where} is implemented for one layer of lstm or lstm_nofg (one gate set per cell,"
+            f" tanh squashing, none of Greff et al.'s variants), not this {spec.cell!r} model with"
+            f" {spec.layers} layer(s); valid here: train.schedule=batch"
         )
+    if spec.readout != "linear":
+        raise ValueError(f"{where} is implemented for a linear readout; set model.readout=linear")
     if gradient != "truncated":
         raise ValueError(f"{where} computes the truncated gradient; set train.gradient=truncated")
     if optimizer != "sgd" or clip != "none":

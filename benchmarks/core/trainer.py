@@ -43,6 +43,7 @@ from carousel_checks import check_choice, check_positive
 from models.base import ModelSpec
 from models.linalg import tree_all_finite, tree_norm
 from models.scan import GRADIENTS, Params, RecurrentNet
+from tasks import TASKS, make_task
 from tasks.base import Batch, Task
 
 STRATEGIES = ("auto", "vmap", "loop", "processes")
@@ -158,6 +159,46 @@ def at_precision(method: Callable[..., Any]) -> Callable[..., Any]:
     return traced
 
 
+def _in_unit_interval(task: Task) -> bool:
+    span = task.target_range
+    return span is not None and span[0] >= 0.0 and span[1] <= 1.0
+
+
+@functools.cache
+def sigmoid_readout_tasks() -> str:
+    """Every task and variant a sigmoid readout can serve, as ``task (variant, ...)``; a
+    variant that cannot be built from its defaults (a data file to give) is left out."""
+    out = []
+    for name, cls in sorted(TASKS.items()):
+        ok = []
+        for variant in cls.VARIANTS:
+            try:
+                task = make_task(name, variant=variant)
+            except ValueError:
+                continue
+            if _in_unit_interval(task):
+                ok.append(variant)
+        if ok:
+            out.append(f"{name} ({', '.join(ok)})")
+    return ", ".join(out)
+
+
+def check_readout(model: ModelSpec, task: Task) -> None:
+    """A one-line error for a sigmoid readout (H&S 1997's output units, every output in
+    (0, 1)) with a task it cannot serve: one whose loss reads the outputs as logits
+    (cross-entropy would squash them a second time, and could never reach its optimum), or
+    a squared error on targets outside [0, 1], which no output could reach."""
+    if model.readout != "sigmoid" or _in_unit_interval(task):
+        return
+    span = task.target_range
+    why = "reads the outputs as logits" if span is None else f"has targets in [{span[0]:g}, {span[1]:g}]"
+    raise ValueError(
+        "model.readout=sigmoid puts every output in (0, 1), for a squared error on targets in [0, 1];"
+        f" task {task.name} (variant {task.variant}) {why}; valid tasks: {sigmoid_readout_tasks()};"
+        " or model.readout=linear"
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class Trainer:
     """Pure training functions for one (model, task, optimizer, schedule)."""
@@ -178,6 +219,7 @@ class Trainer:
             )
         if self.spec.schedule == "step":
             online.check_online(self.model, self.spec.gradient, self.optim.name, self.optim.clip)
+        check_readout(self.model.spec, self.task)
 
     @property
     def learner(self) -> RecurrentNet:
@@ -191,7 +233,8 @@ class Trainer:
     def program(self) -> Trainer:
         """This trainer with every number that is an input of the compiled programs (the
         optimizer's :class:`~benchmarks.core.optim.Hyper`) or used only to initialise
-        (``model.init``, ``model.forget_bias``, ``model.bias``) set to its default: the
+        (``model.init``, ``model.forget_bias``, ``model.bias``, ``model.input_gate_biases``)
+        set to its default: the
         same programs, so trainers that differ only there share their compiled functions.
         The regulariser stays on or off (its pass is part of the program)."""
         optim = OptimSpec(
@@ -201,7 +244,11 @@ class Trainer:
         )
         defaults = ModelSpec()
         spec = dataclasses.replace(
-            self.model.spec, init=defaults.init, forget_bias=defaults.forget_bias, bias=defaults.bias
+            self.model.spec,
+            init=defaults.init,
+            forget_bias=defaults.forget_bias,
+            bias=defaults.bias,
+            input_gate_biases=defaults.input_gate_biases,
         )
         model = dataclasses.replace(self.model, spec=spec)
         return dataclasses.replace(self, model=model, optim=optim)

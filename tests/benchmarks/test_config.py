@@ -93,7 +93,7 @@ BAD = [
     (["train.schedule=step", "train.gradient=truncated"], "is plain SGD; set optim.name=sgd and optim.clip="),
     (
         ["model=lstm_peephole", "train.schedule=step", "train.gradient=truncated", "optim=sgd"],
-        "implemented for one layer of lstm or lstm_nofg, not this 'lstm' model with 1 layer(s)",
+        "none of Greff et al.'s variants), not this 'lstm' model with 1 layer(s)",
     ),
     (
         ["model=gru", "train.gradient=truncated"],
@@ -137,6 +137,41 @@ BAD = [
     (["seeds=2", "seed_offset=4294967295"], "got 4294967295 + 2 = 4294967297"),
     (["seed_offset=-1"], "seed_offset must be an integer >= 0, got -1"),
     (["task.length=100000000"], "GiB for diagnostics: diagnostics: 4 x 109999999 step Jacobians of 100"),
+    (["model.squashing=logistic"], "unknown model.squashing 'logistic'; valid: hochreiter1997, tanh"),
+    (["model.readout=softmax"], "unknown model.readout 'softmax'; valid: linear, sigmoid"),
+    (
+        ["model.input_gate_biases=high"],
+        "model.input_gate_biases must be a list ([1, 2]; [] for none), got 'high'",
+    ),
+    (["model.input_gate_biases=[-1,a]"], "model.input_gate_biases[1] must be a number, got 'a'"),
+    (
+        ["model=lstm1997", "model.hidden=5"],
+        "model.hidden=5 is not a whole number of blocks of model.block_size=2",
+    ),
+    (
+        ["model=lstm1997", "model.input_gate_biases=[-1]"],
+        "model.input_gate_biases has 1 value(s), one per block, and model.hidden=4 / model.block_size=2"
+        " makes 2 block(s); valid: 2 values, or [] for model.bias on every input gate",
+    ),
+    (
+        ["model=lstm1997", "task=copy"],
+        "model.readout=sigmoid puts every output in (0, 1), for a squared error on targets in [0, 1];"
+        " task copy (variant arjovsky2016) reads the outputs as logits; valid tasks: adding (hochreiter1997,",
+    ),
+    (
+        ["model=lstm1997", "train.schedule=step", "train.gradient=truncated", "optim=sgd", "optim.clip=none"],
+        "not this 'lstm' model with 1 layer(s); valid here: train.schedule=batch",
+    ),
+    (
+        [
+            "model=lstm",
+            "model.readout=sigmoid",
+            "train.schedule=step",
+            "train.gradient=truncated",
+            "optim=sgd",
+        ],
+        "is implemented for a linear readout; set model.readout=linear",
+    ),
 ]
 
 
@@ -156,6 +191,24 @@ def test_good_input_passes():
     online = ["train.schedule=step", "train.gradient=truncated", "optim.name=sgd", "optim.clip=none"]
     check_argv(["model=lstm_nofg", "train.batch_size=1", *online])
     check_argv(["seed_offset=4294967292"])  # seeds 2**32 - 4 .. 2**32 - 1: the last distinct keys
+    check_argv(["model=lstm1997", "task.variant=hochreiter1997", "train.gradient=truncated"])
+
+
+def test_the_1997_fields_come_from_the_command_line():
+    """Each field of the 1997 cell as a config key; a list from the command line (or YAML)
+    becomes a tuple of floats, so the spec stays hashable (a static jit argument)."""
+    keys = ["model.hidden=6", "model.block_size=3", "model.input_gate_biases=[-1,-2.5]"]
+    keys += ["model.squashing=hochreiter1997", "model.readout=sigmoid", "model.forget_gate=false"]
+    spec = build(composed(["model=lstm", *keys])).trainer.model.spec
+    assert spec.input_gate_biases == (-1.0, -2.5) and all(type(b) is float for b in spec.input_gate_biases)
+    assert (spec.blocks, spec.squashing, spec.readout) == (2, "hochreiter1997", "sigmoid")
+    assert hash(spec) == hash(dataclasses.replace(spec))
+    fields = {"block_size": 3, "squashing": "hochreiter1997", "readout": "sigmoid", "forget_gate": False}
+    assert spec == make_spec("lstm", hidden=6, input_gate_biases=[-1, -2.5], **fields)
+    assert (
+        build(composed(["model=lstm1997", "model.input_gate_biases=[]"])).trainer.model.spec.input_gate_biases
+        == ()
+    )
 
 
 def _float_keys(node, prefix=""):
@@ -305,6 +358,9 @@ def test_the_saved_config_holds_plain_strings():
     assert type(described["model"]["cell"]) is str and described["model"]["init"]["recurrent"] == "identity"
     assert type(described["task"]["variant"]) is str and described["optim"]["clip"] == "global_norm"
     assert type(exp.trainer.spec.strategy) is str and type(exp.logger.mode) is str
+    described = build(composed(["model=lstm1997"])).describe()
+    assert yaml.safe_load(yaml.safe_dump(described)) == described
+    assert described["model"]["input_gate_biases"] == [-3.0, -6.0]
 
 
 def test_a_composed_config_pickles():

@@ -1,5 +1,6 @@
-"""The LSTM cell and its Greff et al. 2015 variants against a NumPy re-implementation,
-the removed gates exactly 1, and the CEC identity."""
+"""The LSTM cell and its Greff et al. 2015 variants against a NumPy re-implementation (with
+H&S 1997's blocks of cells sharing gates and their squashing, alone and combined with each
+variant), the removed gates exactly 1, and the CEC identity."""
 
 import jax
 import jax.numpy as jnp
@@ -11,13 +12,26 @@ from models import MODELS, make_model, make_spec
 from models.lstm import LSTMCell
 
 LSTM_PRESETS = sorted(n for n, p in MODELS.items() if p["cell"] == "lstm")
+# at hidden 6: lstm1997's three blocks of two cells need three input-gate biases
+SIZED = {"lstm1997": {"input_gate_biases": (-1.0, -2.0, -3.0)}}
 # presets plus combinations no preset covers (FGR without peepholes, Greff's NFG with
-# peepholes, CIFG with FGR, FGR with a single gate)
-VARIANTS = [(n, {}) for n in LSTM_PRESETS] + [
+# peepholes, CIFG with FGR, FGR with a single gate), and H&S 1997's blocks and squashing
+# with each kind of extra input of a block's gates (peepholes, FGR, CIFG, NOAF, NIAF)
+VARIANTS = [(n, SIZED.get(n, {})) for n in LSTM_PRESETS] + [
     ("lstm", {"full_gate_recurrence": True}),
     ("lstm_nofg", {"peepholes": True, "full_gate_recurrence": True}),
     ("lstm_cifg", {"full_gate_recurrence": True, "input_activation": False}),
     ("lstm_nig", {"output_gate": False, "full_gate_recurrence": True, "output_activation": False}),
+    (
+        "lstm_nofg",
+        {"block_size": 2, "squashing": "hochreiter1997", "peepholes": True, "full_gate_recurrence": True},
+    ),
+    ("lstm_peephole", {"block_size": 2}),
+    ("lstm_fgr", {"block_size": 3, "squashing": "hochreiter1997"}),
+    ("lstm_cifg", {"block_size": 2, "squashing": "hochreiter1997"}),
+    ("lstm_noaf", {"block_size": 3, "squashing": "hochreiter1997"}),
+    ("lstm_niaf", {"block_size": 2, "squashing": "hochreiter1997"}),
+    ("lstm_nog", {"block_size": 6}),
 ]
 
 
@@ -30,12 +44,18 @@ def sigmoid(a):
 
 
 def numpy_lstm_step(s, p, h, c, g_prev, x):
-    """Greff et al. 2015's equations written out per gate from the spec's flags."""
+    """Greff et al. 2015's equations written out per gate from the spec's flags; a gate has
+    one unit per block of ``s.block_size`` cells (H&S 1997), reads the sum of its block's
+    peephole terms and multiplies each of its cells; returns the gates per block."""
     gates = [
         g
         for g, on in (("i", s.input_gate), ("f", s.forget_gate and not s.coupled), ("o", s.output_gate))
         if on
     ]
+    size = s.block_size
+
+    def cells(v):  # a block's value at each of its cells
+        return np.repeat(v, size, axis=-1) if isinstance(v, np.ndarray) else v
 
     def pre(g):
         a = x @ p[f"W_{g}"] + h @ p[f"R_{g}"] + p[f"b_{g}"]
@@ -43,13 +63,21 @@ def numpy_lstm_step(s, p, h, c, g_prev, x):
             a = a + sum(g_prev[src] @ p[f"Q_{src}_{g}"] for src in gates)
         return a
 
-    peep = (lambda g, cell: p[f"p_{g}"] * cell) if s.peepholes else (lambda g, cell: 0.0)
-    z = np.tanh(pre("z")) if s.input_activation else pre("z")
+    def peep(g, cell):
+        if not s.peepholes:
+            return 0.0
+        per_cell = p[f"p_{g}"] * cell
+        return per_cell.reshape(*per_cell.shape[:-1], -1, size).sum(-1)
+
+    squash_in, squash_out = np.tanh, np.tanh
+    if s.squashing == "hochreiter1997":
+        squash_in, squash_out = (lambda a: 4.0 * sigmoid(a) - 2.0), (lambda a: 2.0 * sigmoid(a) - 1.0)
+    z = squash_in(pre("z")) if s.input_activation else pre("z")
     i = sigmoid(pre("i") + peep("i", c)) if s.input_gate else 1.0
     f = 1.0 - i if s.coupled else (sigmoid(pre("f") + peep("f", c)) if s.forget_gate else 1.0)
-    c_new = f * c + i * z
+    c_new = cells(f) * c + cells(i) * z
     o = sigmoid(pre("o") + peep("o", c_new)) if s.output_gate else 1.0
-    h_new = o * (np.tanh(c_new) if s.output_activation else c_new)
+    h_new = cells(o) * (squash_out(c_new) if s.output_activation else c_new)
     return h_new, c_new, {"i": i, "f": f, "o": o}, gates
 
 
@@ -69,7 +97,7 @@ def test_step_matches_numpy(variant):
     p = {k: np.asarray(v, np.float64) for k, v in model.init(jax.random.key(1)).items()}
     rng = np.random.default_rng(0)
     h, c, x = rng.normal(size=(4, 6)), rng.normal(size=(4, 6)), rng.normal(size=(4, 3))
-    g_prev = {g: rng.uniform(size=(4, 6)) for g in "ifo"}
+    g_prev = {g: rng.uniform(size=(4, s.blocks)) for g in "ifo"}
     h_ref, c_ref, g_ref, gates = numpy_lstm_step(s, p, h, c, g_prev, x)
     carry = (h, c) + ((np.concatenate([g_prev[g] for g in gates], -1),) if s.full_gate_recurrence else ())
     w = LSTMCell.fuse(s, {k: jnp.asarray(v, jnp.float32) for k, v in p.items()})

@@ -47,7 +47,7 @@ def test_unknown_activation_and_initialiser_are_one_line_errors():
     with pytest.raises(ValueError, match="valid:.*orthogonal"):
         make_model("rnn", 2, 1, init={"recurrent": "he"})
     with pytest.raises(
-        ValueError, match="valid: gru, gru_reset_after, irnn, lstm, lstm_cifg, .*, rnn_tanh_smart$"
+        ValueError, match="valid: gru, gru_reset_after, irnn, lstm, lstm1997, lstm_cifg, .*, rnn_tanh_smart$"
     ):
         make_model("transformer", 2, 1)
     with pytest.raises(ValueError, match="recurrent_nonzero must be a positive integer"):

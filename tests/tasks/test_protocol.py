@@ -18,6 +18,7 @@ REQUIRED = (
     "variant",
     "length",
     "target",
+    "target_range",
     "input_size",
     "output_size",
     "max_length",
@@ -77,3 +78,27 @@ def test_only_a_task_with_a_held_out_split_has_an_eval_batch(name):
     else:
         with pytest.raises(TypeError, match="has no held-out split"):
             task.eval_batch()
+
+
+VARIANTS = [(n, v) for n, cls in sorted(TASKS.items()) for v in cls.VARIANTS if not v.startswith("mnist")]
+
+
+@pytest.mark.parametrize(("name", "variant"), VARIANTS, ids=[f"{n}-{v}" for n, v in VARIANTS])
+def test_the_target_range_holds_the_targets_of_a_squared_error(name, variant):
+    """``target_range`` (what a sigmoid readout needs): every target of a fresh batch inside
+    it, and a loss that compares the outputs themselves with the targets (exactly 0 there,
+    positive off them); None for a loss on logits, which the targets as outputs do not zero."""
+    task = make_task(name, variant=variant)
+    batch = task.sample(jax.random.key(0), 64)
+    span = task.target_range
+    if span is None:
+        if task.target == "regression":  # the Reber tasks: sigmoid cross-entropy on logits
+            assert float(task.loss(batch.y, batch)) > 0.1
+        return
+    assert task.target == "regression"
+    lo, hi = span
+    y = np.asarray(batch.y)[np.asarray(batch.mask) > 0]
+    assert lo <= y.min() and y.max() <= hi
+    assert hi - lo <= 1.0 or y.max() > 1.0  # the range is tight where it leaves [0, 1]
+    assert float(task.loss(batch.y, batch)) == 0.0
+    assert float(task.loss(batch.y + 0.1, batch)) > 0.0

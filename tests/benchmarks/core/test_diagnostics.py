@@ -100,7 +100,7 @@ def paths_and_ablations(model, params, b):
 
 
 def lstm_parts(name, zero=(), **kw):
-    model = make_model(name, 2, 1, hidden=5, **kw)
+    model = make_model(name, 2, 1, **{"hidden": 5, **kw})
     params = model.init(jax.random.key(2))
     params = {k: (jnp.zeros_like(v) if k in zero else v) for k, v in params.items()}
     b = batch()
@@ -126,9 +126,30 @@ def expected_families(spec):
     return families
 
 
+# H&S 1997's blocks of cells sharing their gates, at hidden 6: the preset (three blocks, one
+# input-gate bias each) and blocks with every extra hop into a block's gates
+BLOCKS = [
+    ("lstm1997", {"hidden": 6, "input_gate_biases": (-1.0, -2.0, -3.0)}),
+    (
+        "lstm_nofg",
+        {
+            "hidden": 6,
+            "block_size": 2,
+            "squashing": "hochreiter1997",
+            "peepholes": True,
+            "full_gate_recurrence": True,
+        },
+    ),
+    ("lstm_fgr", {"hidden": 6, "block_size": 3, "squashing": "hochreiter1997"}),
+    ("lstm_cifg", {"hidden": 6, "block_size": 2}),
+]
+
+
 @pytest.mark.parametrize(
     ("name", "extra"),
-    [(n, {}) for n in LSTM_PRESETS] + [("lstm", {"full_gate_recurrence": True})],  # FGR, no Q family
+    [(n, {}) for n in LSTM_PRESETS if n != "lstm1997"]  # sized in BLOCKS
+    + [("lstm", {"full_gate_recurrence": True})]  # FGR, no Q family
+    + BLOCKS,
 )
 def test_lstm_path_parts_sum_to_the_total_and_the_cec_part_is_the_hopless_gradient(name, extra):
     model, _, _, parts, (none, full) = lstm_parts(name, **extra)
@@ -184,7 +205,7 @@ def test_full_diagnostics_runs_for_every_cell_family():
     """rnn, gru, lstm, and the LSTM with every extra hop (peepholes, FGR: its state for the
     Jacobians and Lyapunov exponents is (h, c, previous gates), 5 x 4 wide)."""
     spec = dg.DiagnosticsSpec(level="full", batch_size=6, jacobian_sequences=2, lyapunov_k=30)
-    for name, state_size in (("rnn", 4), ("lstm", 8), ("gru", 4), ("lstm_fgr", 20)):
+    for name, state_size in (("rnn", 4), ("lstm", 8), ("gru", 4), ("lstm_fgr", 20), ("lstm1997", 8)):
         model = make_model(name, 2, 1, hidden=4)
         params = model.init(jax.random.key(0))
         out = jax.jit(dg.full_diagnostics, static_argnums=(0, 1, 2))(model, TASK, spec, params, batch())
@@ -196,6 +217,32 @@ def test_full_diagnostics_runs_for_every_cell_family():
             assert families == expected_families(model.spec)
         if name == "lstm_fgr":
             assert {"spectral_radius.Q_o_i", "sigma_max.Q_f_f"} <= set(dg.spectra(model, params))
+        if name == "lstm1997":
+            assert families == {"cec", "R_z", "R_i", "R_o"} and np.isfinite(out["lyapunov"]).all()
+
+
+def test_a_block_gates_spectrum_is_its_hop_as_a_map_of_h():
+    """R_i of blocks of 2 cells is [hidden, blocks]: measured as the map h_{t-1} -> the input
+    gate's net input at every cell, R_i E with E [blocks, hidden] the 0/1 matrix copying each
+    block to its cells (built here by hand); the square R_z as it is."""
+    init = {"recurrent": "normal", "recurrent_scale": 0.5}
+    model = make_model("lstm_nofg", 2, 1, hidden=6, block_size=2, init=init)
+    params = model.init(jax.random.key(0))
+    out = dg.spectra(model, params)
+    copy = np.zeros((3, 6))
+    for j in range(6):
+        copy[j // 2, j] = 1.0
+    for name in ("R_i", "R_o", "R_z"):
+        w = np.asarray(params[name], np.float64)
+        hop = w @ copy if w.shape[1] == 3 else w
+        assert out[f"spectral_radius.{name}"] == pytest.approx(
+            np.max(np.abs(np.linalg.eigvals(hop))), rel=1e-5
+        )
+        assert out[f"sigma_max.{name}"] == pytest.approx(np.linalg.norm(hop, 2), rel=1e-5)
+    # the singular values of R_i E are sqrt(2) times R_i's own, its eigenvalues those of E R_i
+    w = np.asarray(params["R_i"], np.float64)
+    assert out["sigma_max.R_i"] == pytest.approx(np.sqrt(2) * np.linalg.norm(w, 2), rel=1e-5)
+    assert out["spectral_radius.R_i"] == pytest.approx(np.max(np.abs(np.linalg.eigvals(copy @ w))), rel=1e-5)
 
 
 def test_explode_events():

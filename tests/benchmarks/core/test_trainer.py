@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from benchmarks.core.diagnostics import DiagnosticsSpec
-from benchmarks.core.trainer import TrainSpec
+from benchmarks.core.optim import OptimSpec
+from benchmarks.core.trainer import Trainer, TrainSpec
+from models import make_model
+from tasks import make_task
 
 
 @pytest.mark.parametrize("name", ["rnn", "lstm", "lstm_nofg", "gru"])
@@ -97,3 +100,58 @@ def test_the_training_step_follows_train_gradient(small_trainer, gradient):
     for k in params:
         np.testing.assert_allclose(new.params[k], params[k] - 0.5 * want[k], rtol=1e-6, atol=1e-7, err_msg=k)
     assert not np.allclose(want["R_z"], other["R_z"], rtol=1e-3, atol=0)
+
+
+def test_a_sigmoid_readout_refuses_a_task_no_output_of_it_could_serve():
+    """Outputs in (0, 1) suit a squared error on targets in [0, 1]; a loss on logits would
+    squash them twice, targets in [0, 2] are out of reach: one line naming the valid tasks."""
+    valid = (
+        "adding (hochreiter1997, pascanu2013), latching (hochreiter1997), multiplication"
+        " (hochreiter1997, pascanu2013), temporal_order (hochreiter1997_6a, hochreiter1997_6b)"
+    )
+    for task, why in (
+        (make_task("reber"), "task reber (variant hochreiter1997) reads the outputs as logits"),
+        (
+            make_task("temporal_order"),
+            "task temporal_order (variant pascanu2013) reads the outputs as logits",
+        ),
+        (
+            make_task("adding", variant="arjovsky2016"),
+            "task adding (variant arjovsky2016) has targets in [0, 2]",
+        ),
+    ):
+        model = make_model("lstm", task.input_size, task.output_size, readout="sigmoid")
+        with pytest.raises(ValueError) as info:
+            Trainer(model, task, OptimSpec(), TrainSpec())
+        assert str(info.value) == (
+            "model.readout=sigmoid puts every output in (0, 1), for a squared error on targets in"
+            f" [0, 1]; {why}; valid tasks: {valid}; or model.readout=linear"
+        )
+        Trainer(make_model("lstm", task.input_size, task.output_size), task, OptimSpec(), TrainSpec())
+    for name, variant in (
+        ("adding", "hochreiter1997"),
+        ("latching", "hochreiter1997"),
+        ("temporal_order", "hochreiter1997_6b"),
+    ):
+        task = make_task(name, variant=variant)
+        Trainer(
+            make_model("gru", task.input_size, task.output_size, readout="sigmoid"),
+            task,
+            OptimSpec(),
+            TrainSpec(),
+        )
+
+
+def test_trainers_that_differ_only_in_the_input_gate_biases_share_their_programs():
+    task = make_task("adding")
+    a, b = (
+        Trainer(
+            make_model("lstm_nofg", 2, 1, hidden=4, block_size=2, input_gate_biases=biases),
+            task,
+            OptimSpec(),
+            TrainSpec(),
+        )
+        for biases in ([-1, -2], [-3, -6])
+    )
+    assert a != b and a.program() == b.program()
+    assert a.program().model.spec.block_size == 2  # the shapes stay
