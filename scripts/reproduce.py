@@ -1,4 +1,4 @@
-"""Reproduce a study: ``python scripts/reproduce.py NAME --scale smoke|cpu|paper [overrides]``.
+"""Reproduce a study: ``python scripts/reproduce.py NAME --scale smoke|cpu|faithful|paper [overrides]``.
 
 ``--list`` names the studies with their source and scales; ``--table [--scale S]`` prints
 the Reproductions tables (the summary in README.md, every claim in
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         "--scale",
         default=None,
         choices=SCALES,
-        help=f"smoke (CI), cpu (~30 min), paper (default {DEFAULT_SCALE})",
+        help=f"smoke (CI), cpu (~30 min), faithful (papers' protocol, ~3 h), paper (default {DEFAULT_SCALE})",
     )
     parser.add_argument(
         "--out", type=Path, default=None, help="study directory (default runs/studies/NAME/SCALE)"

@@ -44,25 +44,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.studies.base import Grid
+from benchmarks.studies.base import Grid, jobs
 
 # keys a cost measurement sets on the job it probes: no early stop (a probe's steps all
 # run), no checkpoints between its steps, no experiment tracker
 PROBE = ("train.stop_when_solved=false", "train.checkpoint_every=0", "logger=none")
 MIN_DIFF_S = 1.0  # the k-step difference is read only when it is at least this long ...
 MAX_PROBE_S = 120.0  # ... or when the 2k run took this long: then k is as long as it gets
-
-
-def jobs(grid: Grid) -> list[list[str]]:
-    """Each job's overrides, in the order Hydra's basic sweeper runs them (a comma list is
-    swept; a key given twice takes its last value, as on Hydra's command line)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    own = [o for o in grid.overrides if not o.startswith("hydra")]  # the launcher's are not the job's
-    parsed = OverridesParser.create().parse_overrides(own)
-    (batch,) = BasicSweeper.split_arguments(parsed, None)
-    return batch
 
 
 def build_job(overrides: list[str]) -> Any:

@@ -1,8 +1,10 @@
 """What a study is, and how one runs: grids, scales, the comparison with a published claim.
 
 A :class:`Study` is one published result (or one question) turned into Hydra multiruns.
-Each named scale (``smoke`` for CI, ``cpu`` for about half an hour on 2 cores, ``paper``
-for the published protocol on a GPU or a cluster) lists its :class:`Grid`s; a grid is a
+Each named scale (``smoke`` for CI, ``cpu`` for about half an hour on 2 cores, ``faithful``
+for the published protocol on the rows whose runs fit about three hours on 2 cores,
+``paper`` for the published protocol on every row, a GPU or a cluster) lists its
+:class:`Grid`s; a study has the scales it can fill (``scripts/reproduce.py --list``); a grid is a
 set of ``-m`` overrides that the ordinary entry point (``python -m benchmarks.train -m``)
 runs as one Hydra multirun, a sweep, so the same study runs on a laptop, one GPU or SLURM
 (``hydra/launcher=...``) unchanged.
@@ -18,7 +20,6 @@ with the paper's statements, each with a verdict: ``agrees``, ``disagrees`` or
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import subprocess
 import sys
 import time
@@ -32,7 +33,7 @@ import pandas as pd
 from benchmarks import store
 from benchmarks.analysis.results import find_runs
 
-SCALES = ("smoke", "cpu", "paper")
+SCALES = ("smoke", "cpu", "faithful", "paper")
 DEFAULT_SEEDS, DEFAULT_STEPS = 4, 2000  # the entry point's ``seeds`` and ``train.steps``
 VERDICTS = ("agrees", "disagrees", "not comparable")
 
@@ -46,20 +47,28 @@ class Grid:
     overrides: tuple[str, ...]
 
 
+def jobs(grid: Grid) -> list[list[str]]:
+    """Each job's overrides, in the order Hydra's basic sweeper runs them (its own parser and
+    expansion: a comma list is swept, a bracketed list is one value, a key given twice takes
+    its last value); the launcher's ``hydra...`` settings are not the jobs'."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    own = [o for o in grid.overrides if not o.startswith("hydra")]
+    (batch,) = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(own), None)
+    return batch
+
+
 def grid_cost(grid: Grid) -> tuple[int, int]:
     """Jobs and model-steps (seeds x ``train.steps`` summed over jobs) of a grid, read
     from its overrides with the entry point's defaults. An upper bound: a seed that solves
     stops early when ``train.stop_when_solved`` is on."""
-    axes = []
-    for override in grid.overrides:
-        key, _, value = override.partition("=")
-        axes.append([(key, v) for v in value.split(",")])
-    jobs = model_steps = 0
-    for combo in itertools.product(*axes):
-        job = dict(combo)
-        jobs += 1
+    model_steps = 0
+    listed = jobs(grid)
+    for overrides in listed:
+        job = dict(o.split("=", 1) for o in overrides)
         model_steps += int(job.get("seeds", DEFAULT_SEEDS)) * int(job.get("train.steps", DEFAULT_STEPS))
-    return jobs, model_steps
+    return len(listed), model_steps
 
 
 def scale_cost(grids: tuple[Grid, ...]) -> tuple[int, int]:

@@ -144,7 +144,7 @@ def test_without_scale_the_first_line_names_the_default_scale(tmp_path, monkeypa
     done = ["the answer", f"reproduction: {tmp_path / 'reproduction.json'}"]
     cli.main(["why_lstm_explodes", "--out", str(tmp_path), "seeds=1"])
     assert capsys.readouterr().out.splitlines() == [
-        "scale: smoke (the default; --scale cpu|paper for more)",
+        "scale: smoke (the default; --scale cpu|faithful|paper for more)",
         *done,
     ]
     cli.main(["why_lstm_explodes", "--scale", "cpu", "--out", str(tmp_path), "seeds=1"])

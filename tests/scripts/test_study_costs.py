@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from benchmarks.studies.base import Grid
+from benchmarks.studies.base import Grid, grid_cost
 from scripts import reproduce, study_costs
 
 TINY = (
@@ -31,6 +31,11 @@ def test_jobs_are_the_product_of_the_swept_values_in_order_the_last_of_a_repeate
         for m, t in itertools.product(("rnn", "lstm"), ("5", "10", "20"))
     ]
     assert study_costs.jobs(grid) == expected
+    assert grid_cost(grid) == (6, 6 * 2 * 2000)  # seeds 2, the default 2,000 steps
+    bracketed = Grid("b", ("model=lstm1997", "model.input_gate_biases=[-1,-2]", "optim.lr=0.1,0.2"))
+    assert study_costs.jobs(bracketed) == [
+        ["model=lstm1997", "model.input_gate_biases=[-1,-2]", f"optim.lr={lr}"] for lr in ("0.1", "0.2")
+    ]
 
 
 class Clock:

@@ -33,7 +33,7 @@ def _draw_counts(
             e = find(result, row, model)
             if e is None:
                 continue
-            x = i + (j - 0.5) * 0.3
+            x = i + (j - (len(models) - 1) / 2) * 0.3
             c = f"C{j}"
             xs = x + np.linspace(-0.05, 0.05, max(len(e["sequences"]), 1))[: len(e["sequences"])]
             ax.plot(xs, e["sequences"], "o", color=c, alpha=0.6, markersize=4)
@@ -68,7 +68,7 @@ def _draw_rates(
             e = find(result, row, model)
             if e is None:
                 continue
-            x = i + (j - 0.5) * 0.3
+            x = i + (j - (len(models) - 1) / 2) * 0.3
             err = [[e["rate"] - e["ci95"][0]], [e["ci95"][1] - e["rate"]]]
             ax.errorbar([x], [e["rate"]], yerr=err, marker="o", color=f"C{j}", capsize=3)
     reber = next(i for i, r in enumerate(rows) if r.task == "reber")

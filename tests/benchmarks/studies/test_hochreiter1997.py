@@ -222,13 +222,15 @@ def test_smoke_scale_end_to_end(tmp_path):
 
 def test_paper_scale_is_the_published_protocol_with_a_10x_budget():
     sweeps = {s.name: s.overrides for s in STUDY.scales["paper"]}
-    assert len(sweeps) == 9  # the two multiplication rows share one configuration
-    adding = sweeps["adding_T100"]
+    # the two multiplication rows share one configuration: 9 configurations x 3 models
+    assert len(sweeps) == 27
+    adding = sweeps["adding_T100_lstm_nofg"]
     for o in ("optim=sgd", "optim.lr=0.5", "optim.clip=none", "train.batch_size=1", "model.hidden=4"):
         assert o in adding
     assert "train.steps=740000" in adding and "seeds=10" in adding
-    assert "train.steps=12730000" in sweeps["multiplication_T100"]  # 10x the larger count
-    assert "train.steps=397400" in sweeps["embedded_Reber"] and "seeds=30" in sweeps["embedded_Reber"]
+    assert "train.steps=12730000" in sweeps["multiplication_T100_lstm1997"]  # 10x the larger count
+    reber = sweeps["embedded_Reber_lstm"]
+    assert "train.steps=397400" in reber and "seeds=30" in reber
     budgets = {
         "adding_T100": (740_000, 10),
         "adding_T500": (2_090_000, 10),
@@ -240,7 +242,57 @@ def test_paper_scale_is_the_published_protocol_with_a_10x_budget():
         "two-sequence_T1000_N3": (4_468_500, 10),
         "embedded_Reber": (397_400, 30),
     }
-    assert set(budgets) == set(sweeps)
-    assert paper_cost()[0] == sum(steps * seeds * 2 for steps, seeds in budgets.values())
+    models = ("lstm1997", "lstm_nofg", "lstm")
+    assert set(sweeps) == {f"{name}_{m}" for name in budgets for m in models}
+    assert paper_cost()[0] == sum(steps * seeds * 3 for steps, seeds in budgets.values())
     cpu_tasks = {o for s in STUDY.scales["cpu"] for o in s.overrides if o.startswith("task=")}
     assert cpu_tasks == {"task=adding,multiplication,latching", "task=temporal_order", "task=reber"}
+
+
+def test_faithful_scale_is_the_1997_cell_on_the_rows_that_fit():
+    """The 1997 cell with each row's cells in blocks, the blocks' negative input-gate biases
+    and sigmoid outputs (not on Reber, whose loss reads its outputs as sigmoid units), on
+    the paper's learning rule: SGD at batch 1, the truncated gradient, the paper's rates."""
+    sweeps = {s.name: s.overrides for s in STUDY.scales["faithful"]}
+    assert set(sweeps) == {"adding_T100", "temporal_order_6a", "two-sequence_T100_N3", "embedded_Reber"}
+    expected = {  # cells, block size, input-gate biases, lr, seeds, budget (10x the published count)
+        "adding_T100": (4, 2, "[-3,-6]", 0.5, 10, 740_000),
+        "temporal_order_6a": (4, 2, "[-1,-2]", 0.5, 10, 313_900),
+        "two-sequence_T100_N3": (3, 1, "[-1,-2,-3]", 1.0, 10, 273_800),
+        "embedded_Reber": (6, 2, "[-1,-2,-3]", 0.5, 30, 397_400),
+    }
+    for name, (cells, block, biases, lr, seeds, steps) in expected.items():
+        o = sweeps[name]
+        for want in (
+            "model=lstm1997",
+            f"model.hidden={cells}",
+            f"model.block_size={block}",
+            f"model.input_gate_biases={biases}",
+            "optim=sgd",
+            f"optim.lr={lr}",
+            "optim.clip=none",
+            "train.gradient=truncated",
+            "train.batch_size=1",
+            f"seeds={seeds}",
+            f"train.steps={steps}",
+        ):
+            assert want in o, (name, want)
+        assert ("model.readout=linear" in o) == (name == "embedded_Reber")
+    # every job builds (the blocks divide the cells, one bias per block, a readout the task takes)
+    from benchmarks.studies.base import jobs
+    from scripts.study_costs import build_job
+
+    for grid in STUDY.scales["faithful"]:
+        for job in jobs(grid):
+            spec = build_job(job).trainer.model.spec
+            assert spec.hidden % spec.block_size == 0 and len(spec.input_gate_biases) == spec.blocks
+
+
+def test_the_1997_cell_decides_the_verdicts_where_it_ran(store):
+    from benchmarks.studies.hochreiter1997 import primary
+
+    result = analyse(load_runs(store))
+    assert primary(result) == "lstm_nofg"  # the fixture's runs: the suite's own LSTMs
+    renamed = {**result, "entries": [{**e, "model": "lstm1997"} for e in result["entries"]]}
+    assert primary(renamed) == "lstm1997"
+    assert all("(lstm1997" in c.claim for c in claims(renamed, "faithful"))
