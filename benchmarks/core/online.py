@@ -69,9 +69,10 @@ from models.scan import Params, RecurrentNet
 from tasks import TASKS
 from tasks.base import Batch, Task
 
-# train.schedule: one weight update per batch from its whole gradient, or one after every
-# time step (this module)
-SCHEDULES = ("batch", "step")
+# train.schedule: one weight update per batch from its whole gradient; one after every
+# time step of the batch's sequences; or one after every symbol of continual streams that
+# end at their first error (both online: this module)
+SCHEDULES = ("batch", "step", "stream")
 ONLINE = ("step", "stream")
 _RULE = {
     "step": "train.schedule=step (a weight update after every time step, the 1997 rule)",

@@ -287,3 +287,33 @@ def test_the_readouts_bias_learns_symbol_by_symbol_and_streams_stop_at_their_fir
     for k in params:
         if k != "b_out":
             np.testing.assert_array_equal(new[k], 0.0, err_msg=k)
+
+
+def test_the_trainer_carries_the_streams_from_step_to_step(stream_trainer):
+    """``train.schedule=stream`` in the training chunk: a step is the next ``task.length``
+    symbols of each lane's stream, drawn from ``fold_in(data, step)`` at the position the
+    step before left; four steps in one chunk equal two chunks of two, and the stream
+    pass run by hand."""
+    trainer = stream_trainer()
+    params = trainer.model.init(jax.random.key(0))
+    state, key = trainer.init_state(params), jax.random.key(1)
+    run = jax.jit(trainer.train_chunk)
+    whole, metrics = run(state, key, jnp.arange(4))
+    half, _ = run(state, key, jnp.arange(2))
+    halves, _ = run(half, key, jnp.arange(2, 4))
+    for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(halves), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    p, carry, position, ended = params, state.stream.carry, state.stream.position, []
+    for step in range(4):
+        chunk = trainer.task.sample_stream(jax.random.fold_in(key, step), 2, position)
+        p, carry, _, _, records = online.stream_chunk(
+            trainer.model, trainer.task, p, carry, chunk.batch, chunk.starts, jnp.float32(0.5)
+        )
+        position = chunk.position
+        ended.append(records["ended"])
+    for k in params:
+        np.testing.assert_allclose(whole.params[k], p[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    np.testing.assert_array_equal(metrics.streams["ended"], np.stack(ended))
+    np.testing.assert_array_equal(whole.stream.position.state, position.state)
+    assert metrics.streams["trained"].shape == (4, 2) and metrics.loss.shape == (4,)
