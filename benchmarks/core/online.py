@@ -26,27 +26,31 @@ the whole sequence (a test holds the two equal). The traces hold (D + H + 1) x H
 gate and sequence: fine at the papers' sizes and batch 1, not meant for large H.
 
 ``train.schedule=stream`` (:func:`stream_chunk`) is Gers et al. 2000's protocol on the
-continual embedded Reber grammar: one continual stream of strings per lane of the batch,
-never reset while the net predicts it right, the same rule and update after every symbol,
-and a training stream that ends at its first wrong prediction (the task's step criterion:
-the units with sigmoid(logit) > 0.5 are exactly the legal next symbols). The stream is
-processed in chunks of ``task.length`` symbols, one per training step, and everything the
-stream carries goes from one chunk to the next (:class:`StreamCarry`: h, c, the traces,
-whether a stream is live and its correct predictions so far; the task's automaton
-position, :meth:`tasks.reber.ContinualReberTask.sample_stream`), so a chunked stream is
-the same computation as one piece (a test) and a stream can be millions of symbols long
-in bounded memory. After an error the lane's h, c and traces are reset to zero and it waits
-for the data stream's next string start (its outer ``B``), where a fresh training stream
-begins: what follows a string start is independent of what came before, so that is a
-fresh stream without a second sampler. The symbols skipped while waiting (at most one
-string's rest) are not trained on and not counted. Each step's error is that of the
-symbol's own loss, ``task.loss`` of a one-step batch (the mean over the 7 units and over
-the lanes whose stream is live), so the update per symbol does not depend on the chunk
-length (under ``step`` it is the gradient of the whole sequence's mean loss, 1/T of it).
-Protocol facts and what is uncertain: :mod:`benchmarks.studies.gers2000` and
-``tasks/README.md``; that a new stream starts from a reset state is this module's reading
-(*uncertain*: Gers et al. say a training stream stops at its first error and a new one
-begins).
+continual embedded Reber grammar: a continual stream of strings, never reset while the net
+predicts it right, the same rule with an update after every symbol, and a training stream
+that ends at its first wrong prediction (the task's step criterion, ``task.correct`` of
+that one symbol: the units with sigmoid(logit) > 0.5 are exactly the legal next symbols).
+After an error the lane's h, c and traces are reset to zero and it waits for the data
+stream's next string start (an outer ``B``, ``starts``), where a fresh training stream
+begins: what follows a string start does not depend on what came before, so that is a
+fresh stream without a second sampler; the symbols skipped while waiting (the rest of one
+string at most) are neither trained on nor counted. The stream is processed in chunks of
+``task.length`` symbols, one per training step, and everything it carries goes from one
+chunk to the next (:class:`StreamCarry`: h, c, the traces, whether a training stream is
+live and its correct predictions so far; and the task's automaton position,
+:meth:`tasks.reber.ContinualReberTask.sample_stream`): a stream cut into chunks is the same
+computation as in one piece, bit for bit (a test), and can be millions of symbols long in
+bounded memory. The paper trained one stream; ``train.batch_size`` lanes are independent
+streams, each with its own position, whose errors are averaged into every update (the same
+program fills an accelerator). Each symbol's error is that of its own loss, ``task.loss``
+of a one-step batch (the mean over the 7 units and over the live lanes), so the step size
+per symbol does not depend on the chunk length (under ``step`` the error is that of the
+whole sequence's mean loss, 1/T of it). Gers et al.'s lr 0.5 belongs to their own error
+function (*uncertain* which: not the mean sigmoid cross-entropy used here), so the same
+number here is not the same step. That a new stream starts from a reset state is this
+module's reading (*uncertain*: the paper says a training stream stops at its first error
+and a new one begins); the other protocol facts: :mod:`benchmarks.studies.gers2000` and
+``tasks/README.md``.
 
 Supported: one LSTM layer of the fused kinds :func:`models.lstm_fast.supports` accepts
 (``lstm``, ``lstm_nofg``), plain SGD. Every task's loss is a sum over steps of per-step terms
