@@ -35,6 +35,8 @@ EVAL_KEYS = {
     "eval_correct": "eval/correct",
     "grad_norm_mean": "grad_norm/mean",
     "grad_norm_max": "grad_norm/max",
+    "streams": "train/streams",  # train.schedule=stream: training streams ended so far
+    "symbols": "train/symbols",  # and symbols trained on
 }
 TABLE_COLUMNS = (
     "seed",

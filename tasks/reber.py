@@ -40,7 +40,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -120,19 +120,45 @@ MIN_STRING_LENGTH = int(_DIST[_START])  # 9, e.g. BTBTXSETE
 DEFAULT_MAX_LENGTH = 64
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
-def _run_automaton(
-    key: jax.Array, batch_size: int, n_steps: int, continual: bool, budget: int | None
-) -> tuple[Array, Array, Array]:
-    """Walk the automaton for ``n_steps`` steps per sequence.
+class StreamPosition(NamedTuple):
+    """Where a continual stream's automaton stands after its last symbol, per stream:
+    ``state`` int32[B] (the flattened automaton's state, :data:`_NEXT`) and ``branch``
+    int32[B] (the current string's outer branch, 0 for T and 1 for P; read only until the
+    string's penultimate symbol repeats it)."""
+
+    state: Array
+    branch: Array
+
+
+class StreamChunk(NamedTuple):
+    """The next symbols of a batch of continual streams (:meth:`ContinualReberTask.sample_stream`):
+    ``batch`` (inputs, legal-next targets, a mask of ones), ``starts`` bool[B, T] (the
+    symbol is a string's first ``B``) and ``position``, where each stream stands after
+    the chunk (pass it to the next call to go on)."""
+
+    batch: Batch
+    starts: Array
+    position: StreamPosition
+
+
+def stream_start(batch_size: int) -> StreamPosition:
+    """The position of fresh streams: before a string's first symbol."""
+    return StreamPosition(jnp.full((batch_size,), _START, jnp.int32), jnp.zeros((batch_size,), jnp.int32))
+
+
+def _walk(
+    bits: Array, position: StreamPosition, continual: bool, budget: int | None
+) -> tuple[Array, Array, Array, Array, StreamPosition]:
+    """Walk the automaton from ``position`` with one random bit per step (``bits [T, B]``).
 
     Returns symbols ``[B, T]`` (int32, -1 where nothing is emitted), the legal-next
-    multi-hot ``[B, T, 7]`` after each emitted symbol, and the state after each step.
-    With ``continual`` the outer E leads back to _START (a stream of strings). With a
-    ``budget`` (a string must end within that many symbols), a random choice that would
-    leave too few steps to finish is replaced by a shortest way out.
+    multi-hot ``[B, T, 7]`` after each emitted symbol, the state after each step, whether
+    each step started at a string's beginning (``_START``), and the position after the
+    last step. With ``continual`` the outer E leads back to _START (a stream of strings).
+    With a ``budget`` (a string must end within that many symbols), a random choice that
+    would leave too few steps to finish is replaced by a shortest way out.
     """
-    bits = jax.random.bernoulli(key, 0.5, (n_steps, batch_size)).astype(jnp.int32)
+    n_steps = bits.shape[0]
     # Steps left (this one included) for the string to finish; no limit without a budget.
     budget = budget if budget is not None else n_steps + MIN_STRING_LENGTH + 1
     remaining = budget - jnp.arange(n_steps, dtype=jnp.int32)
@@ -157,11 +183,35 @@ def _run_automaton(
             jax.nn.one_hot(branch_sym, N_SYMBOLS, dtype=jnp.float32),
             legal_tab[nxt],
         )
-        return (nxt, branch), (sym, legal, nxt)
+        return (nxt, branch), (sym, legal, nxt, state == _START)
 
-    init = (jnp.full((batch_size,), _START, jnp.int32), jnp.zeros((batch_size,), jnp.int32))
-    _, (sym, legal, nxt) = jax.lax.scan(step, init, (bits, remaining))
-    return sym.T, jnp.swapaxes(legal, 0, 1), nxt.T
+    (state, branch), (sym, legal, nxt, starts) = jax.lax.scan(step, tuple(position), (bits, remaining))
+    return sym.T, jnp.swapaxes(legal, 0, 1), nxt.T, starts.T, StreamPosition(state, branch)
+
+
+def _bits(key: jax.Array, n_steps: int, batch_size: int) -> Array:
+    """One fair random bit per step and sequence, ``[n_steps, batch_size]``."""
+    return jax.random.bernoulli(key, 0.5, (n_steps, batch_size)).astype(jnp.int32)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _run_automaton(
+    key: jax.Array, batch_size: int, n_steps: int, continual: bool, budget: int | None
+) -> tuple[Array, Array, Array]:
+    """Walk fresh sequences for ``n_steps`` steps (:func:`_walk` from the start): symbols,
+    legal-next multi-hot and the state after each step."""
+    sym, legal, nxt, _, _ = _walk(
+        _bits(key, n_steps, batch_size), stream_start(batch_size), continual, budget
+    )
+    return sym, legal, nxt
+
+
+@functools.partial(jax.jit, static_argnums=(1, 3))
+def _stream(key: jax.Array, batch_size: int, position: StreamPosition, n_steps: int) -> StreamChunk:
+    sym, legal, _, starts, position = _walk(_bits(key, n_steps, batch_size), position, True, None)
+    x = jax.nn.one_hot(sym, N_SYMBOLS, dtype=jnp.float32)
+    mask = jnp.ones((batch_size, n_steps), jnp.float32)
+    return StreamChunk(Batch(x=x, y=legal, mask=mask), starts, position)
 
 
 def _step_correct(logits: Array, batch: Batch) -> Array:
@@ -293,6 +343,11 @@ class ContinualReberTask(Task):
     ``solved`` requires every step of ``eval_size = ceil(10^6 / length)`` fresh streams to
     be correct (10^6 predictions in total, 1000 streams at the default length; unlike
     Gers et al. the streams are independent, the state starting afresh in each).
+
+    Training streams as Gers et al.'s (``train.schedule=stream``): :meth:`sample_stream`
+    samples a stream in chunks of ``length`` symbols, each chunk going on where the one
+    before stopped (:class:`StreamPosition`), so a stream can be as long as training
+    lasts; ``length`` is then the chunk, not the stream.
     """
 
     variant: str = "gers2000"
@@ -332,10 +387,29 @@ class ContinualReberTask(Task):
         return None
 
     def sample(self, key: jax.Array, batch_size: int) -> Batch:
-        sym, legal, _ = _run_automaton(key, batch_size, self.length, continual=True, budget=None)
-        x = jax.nn.one_hot(sym, N_SYMBOLS, dtype=jnp.float32)
-        mask = jnp.ones((batch_size, self.length), jnp.float32)
-        return Batch(x=x, y=legal, mask=mask)
+        """Fresh streams of ``length`` symbols: the first chunk of :meth:`sample_stream`."""
+        return self.sample_stream(key, batch_size).batch
+
+    def stream_position(self, batch_size: int) -> StreamPosition:
+        """Where fresh streams start: before a string's first symbol."""
+        return stream_start(batch_size)
+
+    def sample_stream(
+        self,
+        key: jax.Array,
+        batch_size: int,
+        position: StreamPosition | None = None,
+        length: int | None = None,
+    ) -> StreamChunk:
+        """The next ``length`` (default ``task.length``) symbols of ``batch_size`` continual
+        streams that stand at ``position`` (default: fresh streams), and where they stand
+        after them: a stream of any length is sampled in chunks, each call going on where
+        the one before stopped (one fair random bit per symbol, drawn from ``key``; the
+        chunk is a pure function of ``key`` and ``position``). ``starts`` marks the symbols
+        that begin a string (the outer ``B``), where a new training stream may begin
+        (``train.schedule=stream``, :func:`benchmarks.core.online.stream_chunk`)."""
+        position = self.stream_position(batch_size) if position is None else position
+        return _stream(key, batch_size, position, self.length if length is None else length)
 
     def loss(self, outputs: Array, batch: Batch) -> Array:
         """Sigmoid binary cross-entropy, mean over the 7 units and all steps."""

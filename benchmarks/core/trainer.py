@@ -28,7 +28,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -86,9 +86,13 @@ class TrainSpec:
     The per-step gradient norms recorded during training are those of the gradient that
     trains; the full diagnostics measure the network itself and stay full BPTT;
     schedule: when the weights change (:data:`benchmarks.core.online.SCHEDULES`): ``batch``,
-    once per batch from its whole gradient, or ``step``, after every time step of the
+    once per batch from its whole gradient; ``step``, after every time step of the
     sequences, the 1997 and 2000 papers' online learning (:mod:`benchmarks.core.online`;
-    truncated gradient, plain SGD)."""
+    truncated gradient, plain SGD); or ``stream``, the same rule on continual streams
+    that end at their first error (Gers et al. 2000; ``task=continual_reber``): a training
+    step is then the next ``task.length`` symbols of ``batch_size`` independent streams,
+    whose state, traces and position carry over from step to step (:class:`TrainState`'s
+    ``stream``)."""
 
     steps: int = 2000
     batch_size: int = 20
@@ -121,18 +125,42 @@ class TrainSpec:
             )
 
 
+class Stream(NamedTuple):
+    """``train.schedule=stream``: where each lane's data stream stands (the task's
+    ``sample_stream`` position) and what its training stream carries (:class:`online.StreamCarry`)."""
+
+    position: Any
+    carry: online.StreamCarry
+
+
 class TrainState(NamedTuple):
     params: Params
     opt_state: Any
     diverged_at: jax.Array  # int32, -1 while finite
     stopped: jax.Array  # bool: solved with stop_when_solved; parameters frozen
     hyper: Hyper  # this model's optimizer numbers (an input of the program, not a constant)
+    stream: Stream | None = None  # train.schedule=stream only: carried from chunk to chunk
 
 
 class ChunkMetrics(NamedTuple):
     loss: jax.Array  # [steps] training loss per step
     grad_norm: jax.Array  # [steps] global gradient norm per step
     extra: dict[str, jax.Array]  # diagnostics: grad_h/grad_c [steps, T], param.<name> [steps]
+    # train.schedule=stream: per step ``ended`` [steps, L, B] and ``trained`` [steps, B]
+    # (:func:`online.stream_chunk`); empty otherwise
+    streams: dict[str, jax.Array] = {}  # never mutated
+
+
+class Update(NamedTuple):
+    """What one training step computed (not yet checked for divergence)."""
+
+    params: Params
+    opt_state: Any
+    stream: Stream | None
+    loss: jax.Array
+    grads: Params
+    state_norms: dict[str, jax.Array]  # the probes' per-step norms, [T, B] each
+    streams: dict[str, jax.Array]  # train.schedule=stream's records
 
 
 class EvalMetrics(NamedTuple):
@@ -217,8 +245,12 @@ class Trainer:
                 f" along the cell state), and a {self.model.spec.cell!r} cell has no cell state;"
                 " valid here: full"
             )
-        if self.spec.schedule == "step":
-            online.check_online(self.model, self.spec.gradient, self.optim.name, self.optim.clip)
+        if self.spec.schedule in online.ONLINE:
+            online.check_online(
+                self.model, self.spec.gradient, self.optim.name, self.optim.clip, self.spec.schedule
+            )
+        if self.spec.schedule == "stream":
+            online.check_stream(self.task)
         check_readout(self.model.spec, self.task)
 
     @property
@@ -240,7 +272,7 @@ class Trainer:
         optim = OptimSpec(
             name=self.optim.name,
             regulariser=1.0 if self.optim.regulariser else 0.0,
-            clip="none" if self.spec.schedule == "step" else OptimSpec.clip,  # online: never clipped
+            clip="none" if self.spec.schedule in online.ONLINE else OptimSpec.clip,  # online: never clipped
         )
         defaults = ModelSpec()
         spec = dataclasses.replace(
@@ -263,56 +295,75 @@ class Trainer:
         this trainer's own)."""
         h = hyper(self.optim) if h is None else h
         opt_state = self.optimizer(h).init(params)
-        return TrainState(params, opt_state, jnp.array(-1, jnp.int32), jnp.array(False), h)
+        stream = self.stream_start() if self.spec.schedule == "stream" else None
+        return TrainState(params, opt_state, jnp.array(-1, jnp.int32), jnp.array(False), h, stream)
+
+    def stream_start(self) -> Stream:
+        """``train.batch_size`` fresh streams: the data at a string's start, the lanes
+        waiting for it with zero state and traces."""
+        lanes = self.spec.batch_size
+        position = cast(Any, self.task).stream_position(lanes)  # a stream task (checked at build)
+        return Stream(position, online.stream_carry(self.model.spec, self.task.input_size, lanes))
 
     @at_precision
     def train_chunk(
         self, state: TrainState, data_key: jax.Array, steps: jax.Array
     ) -> tuple[TrainState, ChunkMetrics]:
         optimizer = self.optimizer(state.hyper)
-        regularised = self.optim.regulariser > 0  # the pass is in the program; its weight is not
-
         diag = self.diagnostics
-        layer = diag.layer if diag.probes else None
 
         def one_step(state: TrainState, step: jax.Array):
-            batch = self.task.sample(jax.random.fold_in(data_key, step), self.spec.batch_size)
-            if self.spec.schedule == "step":  # the weights change inside the sequences
-                params, loss, grads, state_norms = online.online_sequence(
-                    self.model, self.task, state.params, batch, state.hyper.lr
-                )
-                opt_state = state.opt_state
-            else:
-                if regularised:
-                    loss, grads, probe_grads, _ = reg.loss_and_grads(
-                        self.model, self.task, state.params, batch, state.hyper.regulariser, layer
-                    )
-                else:
-                    loss, grads, probe_grads = dg.loss_and_grads(
-                        self.learner, self.task, state.params, batch, layer, norms=True
-                    )
-                state_norms = dg.state_grad_norms(probe_grads) if diag.probes else {}
-                updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-                params = optax.apply_updates(state.params, updates)
-            grad_norm = tree_norm(grads)  # the true norm: finite for any finite gradient below 3.4e38
-            finite = jnp.isfinite(loss) & tree_all_finite(grads) & tree_all_finite(params)
+            up = self._update(state, jax.random.fold_in(data_key, step), optimizer)
+            grad_norm = tree_norm(up.grads)  # the true norm: finite for any finite gradient below 3.4e38
+            finite = jnp.isfinite(up.loss) & tree_all_finite(up.grads) & tree_all_finite(up.params)
             live = finite & (state.diverged_at < 0) & ~state.stopped
             keep = lambda new, old: jnp.where(live, new, old)  # noqa: E731
             diverged_at = jnp.where((state.diverged_at < 0) & ~finite, step, state.diverged_at)
             new = TrainState(
-                jax.tree.map(keep, params, state.params),
-                jax.tree.map(keep, opt_state, state.opt_state),
+                jax.tree.map(keep, up.params, state.params),
+                jax.tree.map(keep, up.opt_state, state.opt_state),
                 diverged_at.astype(jnp.int32),
                 state.stopped,
                 state.hyper,
+                jax.tree.map(keep, up.stream, state.stream),
             )
             extra: dict[str, jax.Array] = {}
             if diag.probes:  # per-step norms: batch means over time, and every parameter's
-                extra = {k: jnp.mean(v, axis=1) for k, v in state_norms.items()}
-                extra.update({f"param.{k}": v for k, v in dg.param_grad_norms(grads).items()})
-            return new, ChunkMetrics(loss, grad_norm, extra)
+                extra = {k: jnp.mean(v, axis=1) for k, v in up.state_norms.items()}
+                extra.update({f"param.{k}": v for k, v in dg.param_grad_norms(up.grads).items()})
+            return new, ChunkMetrics(up.loss, grad_norm, extra, up.streams)
 
         return jax.lax.scan(one_step, state, steps)
+
+    def _update(self, state: TrainState, key: jax.Array, optimizer: optax.GradientTransformation) -> Update:
+        """One training step's new parameters and what it measured, on the data of ``key``."""
+        schedule, lr = self.spec.schedule, state.hyper.lr
+        if schedule == "stream":  # the next chunk of every lane's continual stream
+            assert state.stream is not None
+            chunk = cast(Any, self.task).sample_stream(key, self.spec.batch_size, state.stream.position)
+            params, carry, loss, grads, records = online.stream_chunk(
+                self.model, self.task, state.params, state.stream.carry, chunk.batch, chunk.starts, lr
+            )
+            stream = Stream(chunk.position, carry)
+            return Update(params, state.opt_state, stream, loss, grads, {}, records)
+        batch = self.task.sample(key, self.spec.batch_size)
+        if schedule == "step":  # the weights change inside the sequences
+            params, loss, grads, norms = online.online_sequence(
+                self.model, self.task, state.params, batch, lr
+            )
+            return Update(params, state.opt_state, None, loss, grads, norms, {})
+        layer = self.diagnostics.layer if self.diagnostics.probes else None
+        if self.optim.regulariser > 0:  # the pass is in the program; its weight is not
+            loss, grads, probe_grads, _ = reg.loss_and_grads(
+                self.model, self.task, state.params, batch, state.hyper.regulariser, layer
+            )
+        else:
+            loss, grads, probe_grads = dg.loss_and_grads(
+                self.learner, self.task, state.params, batch, layer, norms=True
+            )
+        norms = dg.state_grad_norms(probe_grads) if self.diagnostics.probes else {}
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        return Update(optax.apply_updates(state.params, updates), opt_state, None, loss, grads, norms, {})
 
     @at_precision
     def evaluate(self, params: Params, eval_key: jax.Array) -> EvalMetrics:

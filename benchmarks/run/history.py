@@ -32,7 +32,7 @@ from benchmarks import store
 
 Arrays = dict[str, np.ndarray]
 Rows = list[dict[str, Any]]
-SERIES = ("grad_norms", "grad_norms_binned", "events", "grad_time", "diagnostics")
+SERIES = ("grad_norms", "grad_norms_binned", "events", "grad_time", "diagnostics", "streams")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,11 +45,15 @@ class TrainedChunk:
     where a model did not train (solved and stopped, or diverged). ``events``: one entry
     per exploding-gradient event (``step``, ``seed``: the model's index, ``norm``).
     ``grad_time``: with probes, ``step`` (the step after the chunk) and the chunk's mean
-    dL/dh_t (and dL/dc_t) norms, [models, T] each; else None."""
+    dL/dh_t (and dL/dc_t) norms, [models, T] each; else None. ``streams``: under
+    ``train.schedule=stream``, one entry per training stream that ended in the chunk
+    (``seed``: the model's index, ``lane``, ``step``, ``symbol``, ``length``:
+    :meth:`~benchmarks.run.training_loop.Recorder.record_streams`); else None."""
 
     series: Arrays
     events: Arrays
     grad_time: Arrays | None
+    streams: Arrays | None = None
 
     @property
     def first(self) -> int:
@@ -68,7 +72,11 @@ class TrainedChunk:
         grad_time = self.grad_time
         if grad_time is not None:
             grad_time = {k: v if k == "step" else v[m.start : m.stop] for k, v in grad_time.items()}
-        return TrainedChunk(series, events, grad_time)
+        streams = self.streams
+        if streams is not None:
+            ours = (streams["seed"] >= m.start) & (streams["seed"] < m.stop)
+            streams = {k: v[ours] - (m.start if k == "seed" else 0) for k, v in streams.items()}
+        return TrainedChunk(series, events, grad_time, streams)
 
 
 class Listener(Protocol):
@@ -134,6 +142,7 @@ class MemorySink(Listener):
         self.series: dict[str, list[np.ndarray]] = {}
         self.grad_time: dict[str, list[np.ndarray]] = {}
         self.measured: dict[str, list[np.ndarray]] = {}
+        self.streams: dict[str, list[np.ndarray]] = {}
 
     def on_eval(self, step: int, rows: Rows) -> None:
         self.rows.extend(rows)
@@ -144,16 +153,19 @@ class MemorySink(Listener):
         # the events: the per-step ``explode`` series holds them
         for k, v in (chunk.grad_time or {}).items():
             self.grad_time.setdefault(k, []).append(v[None])
+        for k, v in (chunk.streams or {}).items():
+            self.streams.setdefault(k, []).append(v)
 
     def on_diagnostics(self, step: int, arrays: Arrays) -> None:
         for k, v in {"step": np.asarray(step), **arrays}.items():
             self.measured.setdefault(k, []).append(np.asarray(v)[None])
 
-    def result(self) -> tuple[Rows, Arrays, Arrays, Arrays]:
-        """The metrics rows, the per-step series, the gradient-over-time means and the
-        measurements, each series joined along its first axis."""
+    def result(self) -> tuple[Rows, Arrays, Arrays, Arrays, Arrays]:
+        """The metrics rows, the per-step series, the gradient-over-time means, the
+        measurements and the training streams' records, each series joined along its first
+        axis."""
         cat = lambda d: {k: np.concatenate(v) for k, v in d.items() if v}  # noqa: E731
-        return self.rows, cat(self.series), cat(self.grad_time), cat(self.measured)
+        return self.rows, cat(self.series), cat(self.grad_time), cat(self.measured), cat(self.streams)
 
 
 def _bins(arrays: Arrays, bin_steps: int) -> Arrays:
@@ -195,6 +207,8 @@ class StoreSink(Listener):
         if chunk.grad_time is not None:
             arrays = {k: np.asarray(v)[None] for k, v in chunk.grad_time.items()}
             store.write_part(self.out, "grad_time", first, arrays)
+        if chunk.streams is not None:  # every chunk, none ended or some: streams.npz exists
+            store.write_part(self.out, "streams", first, chunk.streams)
 
     def on_diagnostics(self, step: int, arrays: Arrays) -> None:
         measured = {k: np.asarray(v)[None] for k, v in {"step": np.asarray(step), **arrays}.items()}

@@ -17,7 +17,9 @@ The estimate counts everything a run holds at its peak, from shapes alone
     (gradients, the updated parameters, the last finite ones) and ``TRAINING_FACTOR`` times
     the batch (x, y, mask) with the per-step states of every layer that the backward pass
     reads (h; h and c for an LSTM), ``batch x T x (inputs + layers x hidden x states)``,
-    and the chunk's per-step gradient-norm series;
+    and the chunk's per-step gradient-norm series (under ``train.schedule=stream`` also
+    its records of where streams ended, ``T x batch`` per step; the carried stream state,
+    traces included, is part of the training state);
   - evaluation: ``EVALUATION_FACTOR`` times the whole evaluation set, sampled at once,
     and the hidden states of one batch of at most ``EVAL_BATCH`` sequences;
   - full diagnostics: ``JACOBIAN_FACTOR`` times the one-step state Jacobians of
@@ -147,7 +149,8 @@ def phase_bytes(trainer: Trainer) -> dict[str, tuple[int, str]]:
     eval_batch = min(n_eval, EVAL_BATCH)
     n_eval = math.ceil(n_eval / eval_batch) * eval_batch
     probes = states * t_len if diag.probes else 0
-    series = spec.eval_every * (2 + probes + arrays)
+    records = t_len * spec.batch_size if spec.schedule == "stream" else 0  # where streams ended
+    series = spec.eval_every * (2 + probes + arrays + records)
     activations = spec.batch_size * t_len * (io + width * states)
     phases = {
         "training": (

@@ -38,7 +38,7 @@ from benchmarks.core.trainer import (
     seed_keys,
 )
 from benchmarks.run.checkpoint import Checkpointer
-from benchmarks.run.history import Listener, Listeners, MemorySink, Rows, TrainedChunk
+from benchmarks.run.history import Arrays, Listener, Listeners, MemorySink, Rows, TrainedChunk
 from benchmarks.run.strategies import make_strategy, resolve_strategy
 from benchmarks.stats import wilson_interval
 from models.scan import Params, RecurrentNet
@@ -101,6 +101,8 @@ def train(
             diverged_at = np.asarray(jax.device_get(states.diverged_at))
             told.on_chunk(record.record_chunk(steps, jax.device_get(metrics), diverged_at, active))
             done += len(steps)
+    if states.stream is not None:
+        record.record_open(np.asarray(jax.device_get(states.stream.carry.run)))
     return record.result(name, (params_init, states.params), done, elapsed, memory)
 
 
@@ -137,11 +139,24 @@ class SeedResult:
     final_eval_loss: float = math.nan
     final_correct: float = math.nan
     explode_events: int | None = None
+    # train.schedule=stream only (else None, and left out of as_dict): training streams
+    # ended (at their first error) and symbols trained on, in all and up to the solve
+    streams: int | None = None
+    symbols: int | None = None
+    streams_to_solve: int | None = None
+    symbols_to_solve: int | None = None
+    open_streams: list[int] | None = None  # per lane, at the end: the unended stream's correct predictions
 
     def as_dict(self, batch_size: int) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["sequences_to_solve"] = None if self.steps_to_solve is None else self.steps_to_solve * batch_size
+        if self.streams is None:
+            for key in STREAM_KEYS:
+                del d[key]
         return d
+
+
+STREAM_KEYS = ("streams", "symbols", "streams_to_solve", "symbols_to_solve", "open_streams")
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -157,6 +172,8 @@ class RunResult:
     step_series: dict[str, np.ndarray]  # per training step: loss, global and per-parameter grad norms
     grad_time: dict[str, np.ndarray]  # per chunk: step [C], grad_h / grad_c [C, seeds, T]
     diagnostics: dict[str, np.ndarray]  # full diagnostics: step [K], arrays [K, seeds, ...]
+    # train.schedule=stream: one entry per training stream ended (Recorder.record_streams)
+    streams: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def summary(self, batch_size: int) -> dict[str, Any]:
         n = len(self.seeds)
@@ -193,6 +210,10 @@ class Recorder:
         self.diverged = np.full(len(seeds), -1)  # updated after each chunk
         diag = trainer.diagnostics
         self.detector = dg.ExplodeDetector(diag.explode_factor, diag.explode_window, len(seeds))
+        self.streaming = trainer.spec.schedule == "stream"
+        if self.streaming:
+            for r in self.results:
+                r.streams, r.symbols = 0, 0
 
     def active(self) -> np.ndarray:
         """Seeds still training: neither diverged nor solved-and-stopped."""
@@ -209,6 +230,7 @@ class Recorder:
             r.final_correct = float(evaluation.correct[i])
             if bool(evaluation.solved[i]) and r.diverged_at is None and not r.solved:
                 r.solved, r.steps_to_solve = True, step
+                r.streams_to_solve, r.symbols_to_solve = r.streams, r.symbols
                 newly_solved.append(i)
             rows.append(
                 {
@@ -220,6 +242,7 @@ class Recorder:
                     "eval_correct": r.final_correct,
                     "solved": r.solved,
                     "diverged": r.diverged_at is not None,
+                    **({"streams": r.streams, "symbols": r.symbols} if self.streaming else {}),
                 }
             )
         return rows, newly_solved
@@ -258,9 +281,40 @@ class Recorder:
         at, seed = np.nonzero(events)
         raw = np.asarray(metrics.grad_norm).T[at, seed]
         grad_time = {"step": np.asarray(int(steps[-1]) + 1), **means} if means else None
-        return TrainedChunk(
-            series, {"step": steps[at].astype(np.int64), "seed": seed, "norm": raw}, grad_time
-        )
+        events_ = {"step": steps[at].astype(np.int64), "seed": seed, "norm": raw}
+        # a stream's records count up to the step before a divergence (whose state is dropped)
+        kept = active[:, None] & ((diverged_at[:, None] < 0) | (steps[None, :] < diverged_at[:, None]))
+        streams = self.record_streams(steps, metrics.streams, kept) if self.streaming else None
+        return TrainedChunk(series, events_, grad_time, streams)
+
+    def record_streams(self, steps: np.ndarray, records: dict[str, Any], kept: np.ndarray) -> Arrays:
+        """``train.schedule=stream``: count the chunk's ended streams and trained symbols
+        into each seed's results, and return one entry per stream ended, in order of the
+        symbol where it ended: ``seed`` (the model's index), ``lane`` (its stream of the
+        batch), ``step`` (the training step), ``symbol`` (the erring symbol's index in the
+        lane's data stream, from 0: step x task.length + position in the chunk) and
+        ``length`` (its correct predictions before that first error)."""
+        ended = np.asarray(records["ended"])  # [seeds, steps, L, B]
+        trained = np.asarray(records["trained"])  # [seeds, steps, B]
+        over = (ended >= 0) & kept[:, :, None, None]
+        for i, r in enumerate(self.results):
+            r.streams = (r.streams or 0) + int(over[i].sum())
+            r.symbols = (r.symbols or 0) + int(trained[i][kept[i]].sum())
+        seed, at, t, lane = np.nonzero(over)
+        step = steps.astype(np.int64)[at]
+        return {
+            "seed": seed.astype(np.int64),
+            "lane": lane.astype(np.int64),
+            "step": step,
+            "symbol": step * ended.shape[2] + t,
+            "length": ended[seed, at, t, lane].astype(np.int64),
+        }
+
+    def record_open(self, run: np.ndarray) -> None:
+        """At the end of a stream run: each lane's stream that has not ended yet, its correct
+        predictions so far (``run`` [seeds, lanes]; 0 for a lane waiting for a string)."""
+        for r, runs in zip(self.results, run, strict=True):
+            r.open_streams = [int(x) for x in runs]
 
     def record_diagnostics(self, step: int, arrays: dict[str, Any], params: Params) -> dict[str, np.ndarray]:
         """One full-diagnostics measurement, plus the host-side spectra."""
@@ -293,7 +347,9 @@ class Recorder:
         memory: MemorySink | None,
     ) -> RunResult:
         """The run's result: ``params`` initial and final, its history from ``memory``."""
-        rows, step_series, grad_time, diagnostics = memory.result() if memory else ([], {}, {}, {})
+        rows, step_series, grad_time, diagnostics, streams = (
+            memory.result() if memory else ([], {}, {}, {}, {})
+        )
         return RunResult(
             seeds=self.results,
             strategy=strategy,
@@ -305,6 +361,7 @@ class Recorder:
             step_series=step_series,
             grad_time=grad_time,
             diagnostics=diagnostics,
+            streams=streams,
         )
 
 

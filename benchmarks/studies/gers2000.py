@@ -11,7 +11,9 @@ decay; LSTM without forget gate 0% perfect, 1% good.
 Protocol here. Training is the suite's: streams of ``task.length`` = 1,000 symbols, every
 step a target (the legal-next set, 7 sigmoid units), a batch of streams per update, state
 reset at each new stream, BPTT, Adam. Gers et al. trained online (truncated RTRL, one
-weight update per symbol) on streams that stop at their first error. Testing follows the
+weight update per symbol) on streams that stop at their first error; the suite now has
+that protocol (``train.schedule=stream``, :mod:`benchmarks.core.online`), but this study's
+scales do not use it yet. Testing follows the
 paper: after training, each network (and, for the figure, its initialisation) runs over
 :data:`TEST_STREAMS` fresh streams of :func:`stream_length` symbols (10 x 100,000 as in the
 paper, shorter only when the training streams are short, i.e. at smoke scale), with no

@@ -88,7 +88,25 @@ BAD = [
     (["diagnostics.layer=3"], "diagnostics.layer must be < model.layers"),
     (["train.strategy=threads"], "valid: auto, loop, processes, vmap"),
     (["train.gradient=rtrl"], "valid: full, truncated"),
-    (["train.schedule=online"], "valid: batch, step"),
+    (["train.schedule=online"], "valid: batch, step, stream"),
+    (
+        ["train.schedule=stream", "train.gradient=truncated", "optim=sgd", "optim.clip=none"],
+        "train.schedule=stream (continual streams, an update after every symbol, Gers et al. 2000) needs a"
+        " task that samples continual streams, not task=adding; valid: task=continual_reber, or"
+        " train.schedule=batch or step",
+    ),
+    (
+        ["task=continual_reber", "train.schedule=stream"],
+        "computes the truncated gradient; set train.gradient=",
+    ),
+    (
+        ["task=continual_reber", "train.schedule=stream", "train.gradient=truncated", "optim=adam"],
+        "is plain SGD; set optim.name=sgd and optim.clip=none",
+    ),
+    (
+        ["task=continual_reber", "model=lstm_peephole", "train.schedule=stream", "train.gradient=truncated"],
+        "implemented for one layer of lstm or lstm_nofg (one gate set per cell,",
+    ),
     (["train.schedule=step"], "computes the truncated gradient; set train.gradient=truncated"),
     (["train.schedule=step", "train.gradient=truncated"], "is plain SGD; set optim.name=sgd and optim.clip="),
     (
@@ -190,6 +208,9 @@ def test_good_input_passes():
     check_argv(["model=lstm_peephole", "train.gradient=truncated"])
     online = ["train.schedule=step", "train.gradient=truncated", "optim.name=sgd", "optim.clip=none"]
     check_argv(["model=lstm_nofg", "train.batch_size=1", *online])
+    stream = ["task=continual_reber", "train.schedule=stream", *online[1:]]
+    check_argv(["model=lstm", "train.batch_size=1", *stream])
+    check_argv(["model=lstm_nofg", "train.batch_size=8", "task.length=1000", *stream])
     check_argv(["seed_offset=4294967292"])  # seeds 2**32 - 4 .. 2**32 - 1: the last distinct keys
     check_argv(["model=lstm1997", "task.variant=hochreiter1997", "train.gradient=truncated"])
 

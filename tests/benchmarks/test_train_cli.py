@@ -127,6 +127,75 @@ def test_smoke_lstm_solves_short_adding_and_writes_the_contract(tmp_path):
     assert (tmp_path / "config.yaml").exists()
 
 
+def _string_starts(x_BTD):
+    """bool[B, T]: a symbol begins a string (B at the stream's start or after an E)."""
+    sym = np.argmax(x_BTD, -1)
+    after_e = np.concatenate([np.ones_like(sym[:, :1], bool), sym[:, :-1] == 6], axis=1)
+    return (sym == 0) & after_e
+
+
+def test_online_training_on_continual_streams_writes_every_streams_record(tmp_path):
+    """``train.schedule=stream`` end to end: 2 seeds x 2 lanes of continual Reber streams in
+    chunks of 40 symbols. streams.npz has one entry per ended training stream, matching the
+    summary's counts and the metrics' last row; each stream began at a string start of the
+    seed's own data stream (regenerated here from its key), streams of a lane do not
+    overlap, and the symbols trained are the streams' lengths plus their errors plus the
+    open streams' runs."""
+    import jax
+
+    from benchmarks.core.trainer import STREAM_DATA, seed_keys
+    from tasks.reber import ContinualReberTask
+
+    steps, length = 12, 40
+    proc = run_cli(
+        "model=lstm",
+        "model.hidden=8",
+        "task=continual_reber",
+        f"task.length={length}",
+        "train.schedule=stream",
+        "train.gradient=truncated",
+        "optim=sgd",
+        "optim.lr=0.5",
+        "optim.clip=none",
+        "train.batch_size=2",
+        f"train.steps={steps}",
+        "train.eval_every=4",
+        "train.eval_size=4",
+        "train.strategy=loop",
+        "seeds=2",
+        "diagnostics=basic",
+        "logger=none",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    with np.load(tmp_path / "streams.npz") as f:
+        rec = {k: f[k] for k in f.files}
+    assert set(rec) == {"seed", "lane", "step", "symbol", "length"}
+    metrics = pd.read_parquet(tmp_path / "metrics.parquet")
+    task = ContinualReberTask(length=length)
+    for i, s in enumerate(summary["seeds"]):
+        mine = rec["seed"] == i
+        assert s["streams"] == mine.sum() > 10
+        assert s["symbols"] == np.sum(rec["length"][mine] + 1) + sum(s["open_streams"])
+        last = metrics[(metrics.seed == s["seed"]) & (metrics.step == steps)]
+        assert (last.streams.item(), last.symbols.item()) == (s["streams"], s["symbols"])
+        key, position, x = seed_keys(s["seed"])[STREAM_DATA], None, []
+        for step in range(steps):
+            chunk = task.sample_stream(jax.random.fold_in(key, step), 2, position)
+            x.append(np.asarray(chunk.batch.x))
+            position = chunk.position
+        starts = _string_starts(np.concatenate(x, axis=1))
+        for lane in range(2):
+            ours = mine & (rec["lane"] == lane)
+            end, n = rec["symbol"][ours], rec["length"][ours]
+            begin = end - n
+            assert starts[lane, begin].all()
+            assert np.all(begin[1:] > end[:-1])
+            np.testing.assert_array_equal(rec["step"][ours], end // length)
+    assert not list(tmp_path.glob("*.parts"))
+
+
 def test_linear_rnn_closed_form_through_the_whole_chain(tmp_path):
     """From the command line to diagnostics.npz: a linear RNN with W_hh = 0.9 Q has
     ||dh_{T-1}/dh_t|| = 0.9^(T-1-t) and every Lyapunov exponent log 0.9, at step 0."""

@@ -347,3 +347,63 @@ def test_consecutive_correct(stream_batch):
     np.testing.assert_array_equal(run, first_err)
     assert not np.any(np.asarray(task.correct(bad, b)))
     np.testing.assert_allclose(task.loss(logits, b), math.log1p(math.exp(-5.0)), rtol=1e-5)
+
+
+# --- continual streams in chunks (train.schedule=stream) ---------------------------------
+
+
+def parse_stream(s: str) -> tuple[list[set[str]], list[bool]]:
+    """The legal-next set after every symbol of a continual stream and whether each symbol
+    begins a string, from the acceptor above alone (a stream is strings back to back)."""
+    legal, starts, begin = [], [], 0
+    for t in range(len(s)):
+        starts.append(t == begin)
+        cur = s[begin : t + 1]
+        if accepts(cur):
+            legal.append({"B"})
+            begin = t + 1
+        else:
+            legal.append(legal_next(cur))
+            assert legal[-1], (s[: t + 1], "not a prefix of a grammatical string")
+    return legal, starts
+
+
+def test_a_stream_sampled_in_chunks_is_one_continual_stream():
+    """Three chunks of 37 symbols (strings cut anywhere), each going on from the position
+    the one before returned: the first chunk is the one-shot sampler's stream for its key,
+    the three together are the walk of the automaton over their random bits in one piece,
+    and an independent parse of the whole stream gives every target and string start."""
+    from tasks.reber import _bits, _walk, stream_start
+
+    task = ContinualReberTask(length=37)
+    keys = [jax.random.key(k) for k in (11, 12, 13)]
+    chunks, position = [], None
+    for k in keys:
+        chunk = task.sample_stream(k, 5, position)
+        chunks.append(jax.tree.map(np.asarray, chunk))
+        position = chunk.position
+    for got, want in zip(chunks[0].batch, task.sample(keys[0], 5), strict=True):
+        np.testing.assert_array_equal(got, want)
+    again = task.sample_stream(keys[1], 5, chunks[0].position)
+    np.testing.assert_array_equal(again.batch.x, chunks[1].batch.x)
+
+    x = np.concatenate([c.batch.x for c in chunks], axis=1)
+    y = np.concatenate([c.batch.y for c in chunks], axis=1)
+    starts = np.concatenate([c.starts for c in chunks], axis=1)
+    bits = jnp.concatenate([_bits(k, 37, 5) for k in keys])
+    sym, legal, _, one_starts, one_end = _walk(bits, stream_start(5), True, None)
+    np.testing.assert_array_equal(np.argmax(x, -1), np.asarray(sym))
+    np.testing.assert_array_equal(y, np.asarray(legal))
+    np.testing.assert_array_equal(starts, np.asarray(one_starts))
+    for got, want in zip(position, one_end, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+    cut = 0
+    for i in range(5):
+        s = decode(x[i])
+        legal_sets, begins = parse_stream(s)
+        assert [as_set(row) for row in y[i]] == legal_sets, s
+        assert starts[i].tolist() == begins, s
+        cut += sum(not begins[t] for t in (37, 74))  # a chunk boundary inside a string
+    assert cut >= 5  # the boundaries did cut strings (mean string length 12)
+    assert np.all(np.concatenate([c.batch.mask for c in chunks], axis=1) == 1.0)

@@ -146,3 +146,174 @@ def test_the_trainer_runs_the_online_rule(small_trainer):
         np.testing.assert_allclose(new.params[k], want[k], rtol=1e-6, atol=1e-7, err_msg=k)
     np.testing.assert_allclose(metrics.loss[0], loss, rtol=1e-6)
     assert int(new.diverged_at) == -1
+
+
+# --- train.schedule=stream: continual streams that end at their first error ---------------
+
+
+def _pieces(chunk, cuts):
+    """The sampled stream ``chunk`` cut at ``cuts``: (batch, starts) per piece."""
+    edges = [0, *cuts, chunk.starts.shape[1]]
+    return [
+        (jax.tree.map(lambda v, a=a, b=b: v[:, a:b], chunk.batch), chunk.starts[:, a:b])
+        for a, b in zip(edges[:-1], edges[1:], strict=True)
+    ]
+
+
+def _run_pieces(model, task, params, pieces, lr, lanes):
+    carry = online.stream_carry(model.spec, task.input_size, lanes)
+    ended, trained, carries = [], 0, []
+    step = jax.jit(online.stream_chunk, static_argnums=(0, 1))
+    for batch, starts in pieces:
+        params, carry, _, _, records = step(model, task, params, carry, batch, starts, lr)
+        ended.append(np.asarray(records["ended"]))
+        trained = trained + np.asarray(records["trained"])
+        carries.append(carry)
+    return params, carry, np.concatenate(ended), trained, carries
+
+
+@pytest.mark.parametrize("model_name", ["lstm", "lstm_nofg"])
+def test_a_stream_in_chunks_is_the_same_computation_as_in_one_piece(model_name):
+    """Training per symbol over 3 streams of 420 symbols in chunks of 7 (cutting strings
+    and live training streams) gives the weights, carried state and stream records of the
+    same streams in one piece, bit for bit."""
+    from tasks.reber import ContinualReberTask
+
+    task = ContinualReberTask(length=7)
+    model = make_model(model_name, task.input_size, task.output_size, hidden=5)
+    params = model.init(jax.random.key(0))
+    chunk = task.sample_stream(jax.random.key(1), 3, length=420)
+    lr = jnp.float32(0.5)
+    one = _run_pieces(model, task, params, _pieces(chunk, []), lr, 3)
+    cut = _run_pieces(model, task, params, _pieces(chunk, list(range(7, 420, 7))), lr, 3)
+    for k in params:
+        np.testing.assert_array_equal(cut[0][k], one[0][k], err_msg=k)
+        assert not np.array_equal(one[0][k], params[k]), k  # every weight learned
+    for a, b in zip(cut[1], one[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(cut[2], one[2])
+    np.testing.assert_array_equal(cut[3], one[3])
+    ends = one[2][one[2] >= 0]
+    assert len(ends) > 20 and ends.max() >= 2  # many streams ended, some after a few symbols
+    live_at_cuts = sum(int(np.sum(c.live)) for c in cut[4][:-1])
+    assert live_at_cuts > 5, live_at_cuts  # training streams crossed chunk boundaries
+
+
+def _fixed_prediction_params(model, legal_units, bias):
+    """Every weight 0 (so z = 0, c = 0 and h = 0 exactly at every step) and the readout's
+    bias +bias on ``legal_units``, -bias elsewhere: the net predicts that set after
+    every symbol, whatever came before."""
+    params = {k: jnp.zeros_like(v) for k, v in model.init(jax.random.key(0)).items()}
+    b = np.full(7, -bias, np.float32)
+    b[list(legal_units)] = bias
+    return {**params, "b_out": jnp.asarray(b)}
+
+
+def _string_starts(symbols: str) -> list[int]:
+    """Where strings begin in a continual stream: its first symbol, and a B after an E
+    (inside a string a B follows the outer B's branch symbol, never an E)."""
+    return [t for t, s in enumerate(symbols) if s == "B" and (t == 0 or symbols[t - 1] == "E")]
+
+
+def test_a_net_that_always_predicts_t_or_p_ends_every_stream_at_its_second_symbol():
+    """A net predicting {T, P} after every symbol is right after a string's first B (the
+    outer branch is next) and wrong after the branch (the inner B is next): with lr = 0,
+    every training stream begins at a string start s, trains on s and s + 1, and ends at
+    s + 1 with 1 correct prediction; the symbols until the next string start are skipped.
+    The stream is cut just after a string start, so one training stream spans the cut."""
+    from tasks.reber import SYMBOLS, ContinualReberTask
+
+    task = ContinualReberTask(length=300)
+    model = make_model("lstm", 7, 7, hidden=4)
+    params = _fixed_prediction_params(model, (SYMBOLS.index("T"), SYMBOLS.index("P")), 3.0)
+    chunk = task.sample_stream(jax.random.key(5), 2, length=300)
+    symbols = ["".join(SYMBOLS[i] for i in np.argmax(np.asarray(chunk.batch.x[b]), -1)) for b in range(2)]
+    starts = [_string_starts(s) for s in symbols]
+    cut = next(s for s in starts[0] if s > 100) + 1
+    new, carry, ended, trained, carries = _run_pieces(model, task, params, _pieces(chunk, [cut]), 0.0, 2)
+    for lane in range(2):
+        want = [s + 1 for s in starts[lane] if s + 1 < 300]
+        assert np.flatnonzero(ended[:, lane] >= 0).tolist() == want
+        assert set(ended[want, lane]) == {1}
+        assert trained[lane] == 2 * len(starts[lane]) - (starts[lane][-1] == 299)
+    assert bool(carries[0].live[0]) and int(carries[0].run[0]) == 1  # the stream across the cut
+    for k in params:
+        np.testing.assert_array_equal(new[k], params[k], err_msg=k)
+
+
+def _sigmoid32(a):
+    return (1.0 / (1.0 + np.exp(-a.astype(np.float64)))).astype(np.float32)
+
+
+def test_the_readouts_bias_learns_symbol_by_symbol_and_streams_stop_at_their_first_error():
+    """With every other weight 0, h stays exactly 0 and only the readout's bias learns
+    (dh = e_y W_out^T = 0, dW_out = h^T e_y = 0). A NumPy walk written here over two lanes
+    of the sampled stream: a lane begins a stream at a string start, predicts with the
+    current bias, takes the step's error e = (sigmoid(b) - d) / (7 x live lanes) (the
+    task's loss of that one symbol), the bias moves by -lr x the lanes' sum after every
+    symbol, and a wrong prediction ends the lane's stream. Stream ends, lengths, trained
+    symbols and the final bias must agree."""
+    from tasks.reber import ContinualReberTask
+
+    task = ContinualReberTask(length=50)
+    model = make_model("lstm", 7, 7, hidden=3)
+    params = _fixed_prediction_params(model, (0,), 0.2)
+    chunk = task.sample_stream(jax.random.key(8), 2, length=250)
+    lr = 0.7
+    new, _, ended, trained, _ = _run_pieces(
+        model, task, params, _pieces(chunk, [50, 100, 150, 200]), jnp.float32(lr), 2
+    )
+
+    y, starts = np.asarray(chunk.batch.y), np.asarray(chunk.starts)
+    b = np.asarray(params["b_out"]).copy()
+    live, run = np.zeros(2, bool), np.zeros(2, int)
+    want_ended, want_trained = np.full((250, 2), -1), np.zeros(2, int)
+    for t in range(250):
+        live |= starts[:, t]
+        n = live.sum()
+        wrong = live & np.any((b > 0) != (y[:, t] > 0.5), axis=-1)
+        err = np.where(live[:, None], (_sigmoid32(b) - y[:, t]) / (7.0 * max(n, 1)), 0.0)
+        b = (b - np.float32(lr) * err.sum(0).astype(np.float32)).astype(np.float32)
+        want_trained += live
+        want_ended[t] = np.where(wrong, run, -1)
+        run = np.where(live & ~wrong, run + 1, 0)
+        live &= ~wrong
+    np.testing.assert_array_equal(ended, want_ended)
+    np.testing.assert_array_equal(trained, want_trained)
+    np.testing.assert_allclose(new["b_out"], b, rtol=1e-5, atol=1e-6)
+    # a fixed prediction is right at most once in a row: streams of 0 and 1 correct symbols
+    assert (want_ended >= 0).sum() > 30 and set(want_ended[want_ended >= 0]) == {0, 1}
+    assert np.abs(b - np.asarray(params["b_out"])).min() > 0.1  # every unit's bias learned
+    for k in params:
+        if k != "b_out":
+            np.testing.assert_array_equal(new[k], 0.0, err_msg=k)
+
+
+def test_the_trainer_carries_the_streams_from_step_to_step(stream_trainer):
+    """``train.schedule=stream`` in the training chunk: a step is the next ``task.length``
+    symbols of each lane's stream, drawn from ``fold_in(data, step)`` at the position the
+    step before left; four steps in one chunk equal two chunks of two, and the stream
+    pass run by hand."""
+    trainer = stream_trainer()
+    params = trainer.model.init(jax.random.key(0))
+    state, key = trainer.init_state(params), jax.random.key(1)
+    run = jax.jit(trainer.train_chunk)
+    whole, metrics = run(state, key, jnp.arange(4))
+    half, _ = run(state, key, jnp.arange(2))
+    halves, _ = run(half, key, jnp.arange(2, 4))
+    for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(halves), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    p, carry, position, ended = params, state.stream.carry, state.stream.position, []
+    for step in range(4):
+        chunk = trainer.task.sample_stream(jax.random.fold_in(key, step), 2, position)
+        p, carry, _, _, records = online.stream_chunk(
+            trainer.model, trainer.task, p, carry, chunk.batch, chunk.starts, jnp.float32(0.5)
+        )
+        position = chunk.position
+        ended.append(records["ended"])
+    for k in params:
+        np.testing.assert_allclose(whole.params[k], p[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    np.testing.assert_array_equal(metrics.streams["ended"], np.stack(ended))
+    np.testing.assert_array_equal(whole.stream.position.state, position.state)
+    assert metrics.streams["trained"].shape == (4, 2) and metrics.loss.shape == (4,)

@@ -16,6 +16,11 @@ def test_a_chunks_share_of_the_models_renumbers_them_from_zero():
     assert part.events["step"].tolist() == [1, 2]
     np.testing.assert_array_equal(part.grad_time["grad_h"], grad_time["grad_h"][2:])
     assert TrainedChunk(series, events, None).models(range(0, 1)).grad_time is None
+    assert part.streams is None
+    streams = {"seed": np.array([0, 2, 3, 3]), "length": np.array([4, 5, 6, 7]), "symbol": np.arange(4)}
+    part = TrainedChunk(series, events, None, streams).models(range(2, 4))
+    assert part.streams["seed"].tolist() == [0, 1, 1] and part.streams["length"].tolist() == [5, 6, 7]
+    assert part.streams["symbol"].tolist() == [1, 2, 3]
 
 
 class Quiet(Listener):
