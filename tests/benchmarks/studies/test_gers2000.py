@@ -200,3 +200,24 @@ def test_smoke_scale_end_to_end(tmp_path):
     rows = (out / "readme_rows.md").read_text().splitlines()
     assert len(rows) == len(report["claims"]) == 6 and all(r.count("|") == 8 for r in rows)
     assert (out / "figures" / "gers2000.png").stat().st_size > 20_000
+
+
+def test_faithful_scale_is_the_papers_online_rule_on_continual_streams():
+    """Gers et al. 2000's learning rule: an update after every symbol (train.schedule=stream)
+    from the truncated gradient, plain SGD at lr 0.5, one stream per net, both models."""
+    from benchmarks.studies.base import jobs
+    from scripts.study_costs import build_job
+
+    (grid,) = g.STUDY.scales["faithful"]
+    listed = jobs(grid)
+    assert [j[0] for j in listed] == ["model=lstm", "model=lstm_nofg"]
+    for job in listed:
+        trainer = build_job(job).trainer
+        assert (trainer.spec.schedule, trainer.spec.gradient, trainer.spec.batch_size) == (
+            "stream",
+            "truncated",
+            1,
+        )
+        assert (trainer.optim.name, trainer.optim.lr, trainer.optim.clip) == ("sgd", 0.5, "none")
+        assert trainer.task.name == "continual_reber" and trainer.model.spec.hidden == 8
+    assert "seeds=30" in grid.overrides  # 10 or more, as the paper's 100
