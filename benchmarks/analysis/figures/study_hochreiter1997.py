@@ -102,7 +102,8 @@ def figure(
     handles = [axes[0, 0].plot([], [], "o", color=f"C{j}", label=m)[0] for j, m in enumerate(models)] + [
         axes[0, 0].plot([], [], "*", color="k", label="H&S 1997")[0]
     ]
-    axes[0, 0].legend(handles=handles, fontsize=7, loc="upper left")
+    # in the empty band under the long rows, clear of the points and the budget marks
+    axes[0, 0].legend(handles=handles, fontsize=7, loc="lower center", ncol=len(handles))
     fig.suptitle(
         "Hochreiter & Schmidhuber 1997 (their LSTM: cell blocks, no forget gate, online learning) vs ours",
         fontsize=10,
