@@ -106,6 +106,15 @@ def train(
     return record.result(name, (params_init, states.params), done, elapsed, memory)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _init_states(trainer: Trainer, n: int, params_init: Params, hyper: Hyper | None) -> TrainState:
+    """Every model's state before training, in one compiled program (op by op, each leaf
+    was a program of its own); ``hyper`` None: the trainer's own numbers for every seed."""
+    if hyper is None:
+        hyper = jax.tree.map(lambda x: jnp.broadcast_to(x, (n,)), optim_hyper(trainer.optim))
+    return jax.vmap(trainer.init_state)(params_init, hyper)
+
+
 def _initial(
     trainer: Trainer,
     seeds: list[int],
@@ -118,9 +127,7 @@ def _initial(
     """The models' states before training, the step reached and that of the next full
     diagnostics: at the start, or as the checkpoint left them (the recorder and the
     listener then resume from it too)."""
-    if hyper is None:
-        hyper = jax.tree.map(lambda x: jnp.broadcast_to(x, (len(seeds),)), optim_hyper(trainer.optim))
-    states: TrainState = jax.vmap(trainer.init_state)(params_init, hyper)
+    states: TrainState = _init_states(trainer, len(seeds), params_init, hyper)
     if checkpoint is None or (saved := checkpoint.load(states)) is None:
         return states, 0, 0
     states, meta = saved
