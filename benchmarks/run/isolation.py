@@ -8,12 +8,14 @@ child process and tells the parent how it ended: its return value; the exception
 raised, raised again in the parent; or :class:`JobDied` with the signal or exit status and
 the last lines it wrote to stderr.
 
-The children are forked from multiprocessing's ``forkserver``, a clean process started
-once per sweep that has imported carousel (:data:`PRELOAD`) but started no JAX backend, so
-a job starts in milliseconds rather than after two seconds of imports, and never inherits
-the threads of a running backend (why not ``fork``). The child's stderr passes through a
-pipe: the parent copies it to its own stderr as it comes (progress bars included) and
-keeps the last lines for :class:`JobDied`.
+A sweep's process forks its children itself (:func:`_forkable`): it has composed the jobs'
+configs and imported carousel but started no JAX backend and no other thread, so a child
+starts in milliseconds with carousel already imported. A process that has computed (a
+pack's planning, a sweep that found a job already finished) forks them instead from
+multiprocessing's ``forkserver``, a clean process started once that has imported carousel
+(:data:`PRELOAD`) and started no backend, never inheriting a running backend's threads.
+The child's stderr passes through a pipe: the parent copies it to its own stderr as it
+comes (progress bars included) and keeps the last lines for :class:`JobDied`.
 
 Signals: SIGTERM, SIGUSR1 and SIGUSR2 that reach the parent are passed on to the child,
 whose checkpointer saves and exits with status 128 + n; the parent then calls the handler
@@ -55,14 +57,33 @@ class JobDied(RuntimeError):
 
 
 def _context() -> Any:
+    """``fork`` while this process may be forked safely (:func:`_forkable`), else the
+    ``forkserver`` with carousel preloaded."""
+    if _forkable():
+        return mp.get_context("fork")
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
     return ctx
 
 
+def _forkable() -> bool:
+    """Whether a child forked from this process starts as clean as one forked from the
+    forkserver: on Linux, with no other Python thread running and no JAX backend started
+    (a backend's threads and device state do not survive a fork). A sweep's process, which
+    has composed its jobs' configs and imported carousel but computed nothing, is such a
+    process; a fork then spares the forkserver's start, a second import of carousel and
+    JAX (about 2.5 s of CPU per sweep). A process that has computed (a pack's planning, a
+    job found already finished) uses the forkserver."""
+    if sys.platform != "linux" or threading.active_count() > 1:
+        return False
+    bridge = sys.modules.get("jax._src.xla_bridge")
+    started = getattr(bridge, "backends_are_initialized", None)
+    return bridge is None or (started is not None and not started())
+
+
 def _die_with_parent() -> None:
-    """SIGTERM to this process when its parent (the forkserver, which leaves when the
-    sweep's process does) dies; Linux only, elsewhere nothing."""
+    """SIGTERM to this process when its parent (the sweep's process, or the forkserver,
+    which leaves when the sweep's process does) dies; Linux only, elsewhere nothing."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -71,6 +92,9 @@ def _child(
     result: Any, stderr: Any, log_config: dict[str, Any] | None, fn: Callable[..., Any], args: Any
 ) -> None:
     _die_with_parent()
+    for signum in FORWARDED:  # a forked child inherits the parent's forwarding handlers
+        signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.dup2(stderr.fileno(), 2)
     stderr.close()
     if log_config:
