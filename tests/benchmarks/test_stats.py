@@ -28,6 +28,8 @@ def test_wilson_closed_forms():
     lo, hi = wilson_interval(10, 10)
     assert hi == pytest.approx(1.0) and lo == pytest.approx(10 / 13.841459, rel=1e-6)
     assert wilson_interval(0, 0) == (0.0, 1.0)
+    # exactly 0 and 1 at the ends, whatever n (a figure's error bar below 0 is refused)
+    assert all(wilson_interval(0, n)[0] == 0.0 and wilson_interval(n, n)[1] == 1.0 for n in range(1, 200))
 
 
 def test_decay_rate_is_the_least_squares_slope_against_the_lag_over_its_window():
