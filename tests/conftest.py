@@ -2,11 +2,11 @@ import json
 import os
 import shutil
 import struct
-import subprocess
 import sys
 import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -115,7 +115,7 @@ def _env() -> dict[str, str]:
     return {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
 
 
-def _train(run_dir: Path, model: str, steps: int) -> subprocess.Popen:
+def _train(run_dir: Path, model: str, steps: int) -> Any:
     args = [
         f"model={model}",
         "task=adding",
@@ -128,14 +128,9 @@ def _train(run_dir: Path, model: str, steps: int) -> subprocess.Popen:
         "logger=none",
         f"hydra.run.dir={run_dir}",
     ]
-    return subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.train", *args],
-        cwd=REPO,
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    import forked_train  # not at the top: it imports carousel, which needs the cache set first
+
+    return forked_train.popen(*args, env=_env())
 
 
 def _train_figure_runs(root: Path) -> None:

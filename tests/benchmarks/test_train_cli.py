@@ -3,10 +3,9 @@
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 
+import forked_train
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,15 +14,7 @@ from models import MODELS
 
 
 def run_cli(*args, cwd=None, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "benchmarks.train", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=600,
-    )
+    return forked_train.run(*args, cwd=cwd or forked_train.REPO, env=env)
 
 
 def test_bad_model_exits_nonzero_with_one_line(tmp_path):

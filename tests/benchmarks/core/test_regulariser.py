@@ -2,9 +2,7 @@
 forward RNN, BPTT for dE/dh_k, the squared-norm ratio, and central finite differences of
 Omega with respect to W_hh with dE/dh_k and act'(a_k) held at their values."""
 
-import subprocess
-import sys
-
+import forked_train
 import jax
 import numpy as np
 import pytest
@@ -168,13 +166,7 @@ def test_a_model_without_w_hh_is_refused_naming_the_models_that_accept_it():
 
 
 def _cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "benchmarks.train", *args, "logger=none", "task=temporal_order", "seeds=1"],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=600,
-    )
+    return forked_train.run(*args, "logger=none", "task=temporal_order", "seeds=1")
 
 
 @pytest.mark.slow

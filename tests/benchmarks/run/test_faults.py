@@ -4,10 +4,10 @@ a full disk (ENOSPC) and a read-only one (EROFS), on a small tmpfs mounted for t
 
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
+import forked_train
 import pytest
 import yaml
 
@@ -43,10 +43,7 @@ def tmpfs(tmp_path):
 
 def train(*args):
     env = {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.train", *args], cwd=REPO, env=env, capture_output=True, text=True,
-        timeout=600,
-    )  # fmt: skip
+    proc = forked_train.run(*args, env=env)
     lines = [line for line in proc.stderr.splitlines() if line.strip() and "step/s" not in line]
     return proc.returncode, lines
 

@@ -5,10 +5,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import forked_train
 import numpy as np
 import pandas as pd
 import pytest
@@ -171,8 +171,7 @@ def test_packed_sweep_in_worker_processes(tmp_path):
 
 
 def _sweep(args: list[str], sweep_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "benchmarks.train", "-m", *args, f"hydra.sweep.dir={sweep_dir}"]
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    return forked_train.run("-m", *args, f"hydra.sweep.dir={sweep_dir}", env=env)
 
 
 def test_launcher_vmap_sweep_equals_jobs_run_alone(tmp_path):
@@ -250,8 +249,7 @@ def test_a_preempted_pack_resumes_to_the_same_numbers(tmp_path):
     whole = _sweep(args, tmp_path / "whole", env)
     assert whole.returncode == 0, whole.stderr[-2000:]
     cut = tmp_path / "cut"
-    cmd = [sys.executable, "-m", "benchmarks.train", "-m", *args, f"hydra.sweep.dir={cut}"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = forked_train.popen("-m", *args, f"hydra.sweep.dir={cut}", env=env)
     deadline = time.monotonic() + 300
     while not list(cut.glob(f"{pack.PACK_DIR}/*/checkpoint.npz")):
         assert proc.poll() is None, proc.communicate()[1][-2000:]

@@ -5,11 +5,11 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+import forked_train
 import numpy as np
 import pandas as pd
 import pytest
@@ -41,10 +41,7 @@ def _env():
 
 
 def start(out, *extra):
-    args = [sys.executable, "-m", "benchmarks.train", *RUN, *extra, f"hydra.run.dir={out}"]
-    return subprocess.Popen(
-        args, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    return forked_train.popen(*RUN, *extra, f"hydra.run.dir={out}", env=_env())
 
 
 def finish(proc, timeout=600):
@@ -119,10 +116,10 @@ def test_two_runs_cannot_write_one_directory(tmp_path):
 
 @pytest.mark.slow
 def test_a_sweep_goes_on_after_a_failed_job_and_a_rerun_runs_nothing_twice(tmp_path):
-    args = [sys.executable, "-m", "benchmarks.train", "-m", "model=rnn", "task.length=10,-5,12", "seeds=1"]
+    args = ["-m", "model=rnn", "task.length=10,-5,12", "seeds=1"]
     args += ["train.steps=10", "train.eval_every=5", "train.eval_size=16", "diagnostics=none", "logger=none"]
     args += [f"hydra.sweep.dir={tmp_path}"]
-    first = subprocess.run(args, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    first = forked_train.run(*args, env=_env(), timeout=300)
     assert first.returncode == 2
     assert (
         first.stderr.strip().splitlines()[-1].startswith("error: 1 sweep job(s) failed; see error.json in: ")
@@ -130,7 +127,7 @@ def test_a_sweep_goes_on_after_a_failed_job_and_a_rerun_runs_nothing_twice(tmp_p
     assert sorted(p.parent.name for p in tmp_path.glob("*/summary.json")) == ["0_rnn_adding", "2_rnn_adding"]
     error = json.loads((tmp_path / "1_rnn_adding" / "error.json").read_text())
     assert error == {"error": "task.length must be a positive integer, got -5", "type": "ValueError"}
-    again = subprocess.run(args, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    again = forked_train.run(*args, env=_env(), timeout=300)
     assert again.stdout.count("already finished") == 2 and again.returncode == 2
 
 
@@ -186,14 +183,7 @@ def test_a_run_directory_that_cannot_be_one_is_a_one_line_error(tmp_path, where)
     blocker = tmp_path / "blocker"
     blocker.write_text("not a directory")
     out = blocker if where == "is_a_file" else blocker / "run"
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.train", "logger=none", f"hydra.run.dir={out}"],
-        cwd=REPO,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = forked_train.run("logger=none", f"hydra.run.dir={out}", env=_env(), timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     [line] = proc.stderr.strip().splitlines()
     assert line.startswith(f"error: cannot write {blocker}")

@@ -3,11 +3,10 @@
 import multiprocessing
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+import forked_train
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -104,13 +103,7 @@ def test_no_worker_outlives_a_killed_parent(tmp_path, sig):
     args = ["model=lstm", "model.hidden=8", "task.length=10", "seeds=2", "train.steps=100000"]
     args += ["train.strategy=processes", "train.workers=2", "diagnostics=none", "logger=none"]
     args += ["train.eval_every=20", "train.eval_size=64"]  # the first evaluation comes soon
-    parent = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.train", *args, f"hydra.run.dir={tmp_path}"],
-        cwd=repo,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    parent = forked_train.popen(*args, f"hydra.run.dir={tmp_path}", env=env)
     start = time.monotonic()
     while not (tmp_path / "metrics.parquet").exists():  # the workers have evaluated once
         assert parent.poll() is None and time.monotonic() - start < 120
