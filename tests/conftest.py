@@ -111,6 +111,16 @@ def _free_compiled_programs():
     gc.collect()
 
 
+@pytest.fixture(autouse=True)
+def _forked_study_sweeps(monkeypatch):
+    """A study's sweeps (``python -m benchmarks.train -m ...``) are forked, not started:
+    see ``forked_train``."""
+    import forked_train
+    from benchmarks.studies import base
+
+    monkeypatch.setattr(base, "launch", forked_train.launch)
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
 

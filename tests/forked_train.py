@@ -163,3 +163,13 @@ def run(
         proc.communicate()
         raise
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def launch(command: list[str]) -> int:
+    """:func:`benchmarks.studies.base.launch` forked: ``command`` is ``[python, "-m",
+    "benchmarks.train", ...]``; its stdout and stderr are copied to this process's."""
+    assert command[1:3] == ["-m", "benchmarks.train"], command
+    proc = run(*command[3:])
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr)
+    return proc.returncode

@@ -152,6 +152,12 @@ def load_runs(root: Path) -> list[RunRecord]:
     return records
 
 
+def launch(command: list[str]) -> int:
+    """Run one sweep's command (``python -m benchmarks.train -m ...``) in a process of its
+    own, its output passing through; its exit status. (The tests swap in a forked one.)"""
+    return subprocess.run(command, check=False).returncode
+
+
 def run_grids(
     grids: tuple[Grid, ...], out: Path, overrides: list[str], echo: Callable[[str], None] = print
 ) -> list[dict[str, Any]]:
@@ -171,7 +177,7 @@ def run_grids(
         ]
         echo(f"sweep {grid.name}: {' '.join(command[3:])}")
         start = time.perf_counter()
-        status = subprocess.run(command, check=False).returncode
+        status = launch(command)
         seconds = time.perf_counter() - start
         done.append({"sweep": grid.name, "command": command[1:], "status": status, "seconds": seconds})
         if status != 0:
