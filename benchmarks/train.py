@@ -80,10 +80,9 @@ def _sweep_job(cfg: DictConfig, out: Path) -> dict[str, Any] | None:
 def _already_finished(cfg: DictConfig, out: Path) -> dict[str, Any] | None:
     """The summary of a job already finished in ``out`` with this config, read here in the
     sweep's process: a sweep launched again (a study resumed, a requeued array) then starts
-    no child process, hence no forkserver and its imports, for the jobs it has. Only a
-    directory with a ``summary.json`` is looked at; anything else, and any doubt (a config
-    that does not build, a directory holding another run), is left to the child, which
-    reports it as usual."""
+    no child process for the jobs it has. Only a directory with a ``summary.json`` is looked
+    at; anything else, and any doubt (a config that does not build, a directory holding
+    another run), is left to the child, which reports it as usual."""
     if not (out / "summary.json").is_file():
         return None
     try:
