@@ -110,3 +110,10 @@ def test_smoke_end_to_end(tmp_path):
     assert {c["verdict"] for c in report["claims"]} == {"not comparable"}
     assert len((out / "readme_rows.md").read_text().splitlines()) == 2
     assert (out / report["figures"][0]).stat().st_size > 20_000
+
+
+def test_faithful_scale_is_the_papers_protocol_whole():
+    """The paper's 100 iterations fit a CPU: ``faithful`` runs every row of ``paper``."""
+    assert study.STUDY.scales["faithful"] == study.STUDY.scales["paper"]
+    assert list(study.STUDY.scales) == ["smoke", "cpu", "faithful", "paper"]
+    assert "4,040 model-steps" in study.STUDY.scale_notes["faithful"]
