@@ -2,6 +2,7 @@
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +50,30 @@ def test_an_abort_is_a_death_with_its_last_words(capfd):
 def test_a_sigkill_is_a_death_naming_the_out_of_memory_killer():
     with pytest.raises(JobDied, match=r"^the job's process was killed by SIGKILL \(the out-of-memory killer"):
         run_in_child(_killed)
+
+
+def test_a_process_forks_its_children_only_while_it_has_computed_nothing():
+    """A sweep's process (carousel imported, no JAX backend, one thread) forks its jobs
+    itself; once a backend has started, or another thread runs, the forkserver does."""
+    import subprocess
+    import sys
+
+    code = """
+import threading
+import benchmarks.train
+from benchmarks.run import isolation
+print(isolation._context().get_start_method())
+stop = threading.Event()
+t = threading.Thread(target=stop.wait); t.start()
+print(isolation._context().get_start_method())
+stop.set(); t.join()
+import jax.numpy as jnp
+jnp.zeros(2).block_until_ready()
+print(isolation._context().get_start_method())
+"""
+    repo = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.stdout.split() == ["fork", "forkserver", "forkserver"], proc.stderr[-2000:]
