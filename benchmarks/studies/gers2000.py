@@ -355,6 +355,9 @@ def analyse(records: list[RunRecord]) -> dict[str, Any]:
             "hidden": first.get("model.hidden"),
             "eval_size": first.get("train.eval_size"),
             "schedule": first.get("train.schedule") or "batch",  # runs stored before the field: batch
+            "gradient": first.get("train.gradient") or "full",
+            "optim": first.get("optim.name"),
+            "lr": first.get("optim.lr"),
         },
         "models": {m: _model_row(m, traced[m], length) for m in MODELS if m in traced},
     }
@@ -387,10 +390,18 @@ def _why_not(result: dict[str, Any], scale: str) -> str:
 
 def _protocol_note(result: dict[str, Any]) -> str:
     tr, te = result.get("train", {}), result.get("test", {})
+    tested = f"; tested on {te.get('streams')} streams of {te.get('length', 0):,} symbols as in the paper"
+    if tr.get("schedule") == "stream":
+        return (
+            f"{tested}, trained online as in the paper ({tr.get('gradient')} gradient, an update "
+            f"after every symbol, {tr.get('optim')} lr {tr.get('lr')}, a training stream ended at "
+            f"its first error, the next from a reset state) for a fixed "
+            f"{tr.get('steps', 0) * tr.get('length', 0):,} symbols per lane, {tr.get('batch')} lane(s) "
+            f"(the paper: until solved)"
+        )
     return (
-        f"; tested on {te.get('streams')} streams of {te.get('length', 0):,} symbols as in the paper, but "
-        f"trained by BPTT on {tr.get('steps')} x {tr.get('batch')} streams of {tr.get('length')} "
-        f"(the paper: online RTRL, streams stopped at the first error, until solved)"
+        f"{tested}, but trained by BPTT on {tr.get('steps')} x {tr.get('batch')} streams of "
+        f"{tr.get('length')} (the paper: online RTRL, streams stopped at the first error, until solved)"
     )
 
 

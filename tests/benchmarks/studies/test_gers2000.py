@@ -147,6 +147,18 @@ def test_rate_claims_use_the_wilson_interval_once_the_nets_learned(result):
     ci = binomtest(1, 3).proportion_ci(method="wilson")
     assert claim.verdict == "agrees"  # 18% inside [0.06, 0.79]
     assert f"[{ci.low:.2f}, {ci.high:.2f}]" in claim.reason
+    assert "but trained by BPTT" in claim.reason  # the batch schedule: not the paper's rule
+    online = json.loads(json.dumps(learned))
+    online["train"].update(
+        schedule="stream", gradient="truncated", optim="sgd", lr=0.5, steps=20, length=1000
+    )
+    reason = g.claims(online, "faithful")[0].reason
+    assert "BPTT" not in reason
+    assert (
+        "trained online as in the paper (truncated gradient, an update after every symbol, sgd lr 0.5"
+        in reason
+    )
+    assert "for a fixed 20,000 symbols per lane" in reason
 
 
 @pytest.mark.parametrize(
