@@ -155,3 +155,19 @@ def test_beating_where_the_paper_never_does_disagrees_at_any_budget(tmp_path, fa
     claims = {c.claim: c for c in study.claims(study.analyse(load_runs(tmp_path)), "cpu")}
     claim = claims["tanh RNN, adding, T=100: does not beat the baseline"]
     assert claim.verdict == "disagrees" and "200 of the paper's 20,000 iterations" in claim.reason
+
+
+def test_faithful_scale_is_the_papers_protocol_at_t_100():
+    """The code's protocol whole (20,000 iterations, 5 seeds, 10,000 evaluation sequences
+    every 200), on the rows that fit a CPU: T=100 for both tasks."""
+    faithful = {g.name: g.overrides for g in study.STUDY.scales["faithful"]}
+    paper = {g.name: g.overrides for g in study.STUDY.scales["paper"]}
+    assert faithful.keys() == paper.keys() == {"copy_lstm", "copy_rnn", "adding"}
+    for name, overrides in faithful.items():
+        assert "task.length=100" in overrides
+        assert [o for o in overrides if not o.startswith("task.length=")] == [
+            o for o in paper[name] if not o.startswith("task.length=")
+        ]
+    assert {"train.steps=20000", "seeds=5", "train.eval_every=200", "train.eval_size=10000"} <= set(
+        faithful["adding"]
+    )
