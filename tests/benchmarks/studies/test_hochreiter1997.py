@@ -254,9 +254,16 @@ def test_faithful_scale_is_the_1997_cell_on_the_rows_that_fit():
     and sigmoid outputs (not on Reber, whose loss reads its outputs as sigmoid units), on
     the paper's learning rule: SGD at batch 1, the truncated gradient, the paper's rates."""
     sweeps = {s.name: s.overrides for s in STUDY.scales["faithful"]}
-    assert set(sweeps) == {"adding_T100", "temporal_order_6a", "two-sequence_T100_N3", "embedded_Reber"}
+    assert set(sweeps) == {
+        "adding_T100",
+        "multiplication_T100",
+        "temporal_order_6a",
+        "two-sequence_T100_N3",
+        "embedded_Reber",
+    }
     expected = {  # cells, block size, input-gate biases, lr, seeds, budget (10x the published count)
         "adding_T100": (4, 2, "[-3,-6]", 0.5, 10, 740_000),
+        "multiplication_T100": (4, 2, "[-3,-6]", 0.1, 10, 4_820_000),  # to 139/2560 wrong
         "temporal_order_6a": (4, 2, "[-1,-2]", 0.5, 10, 313_900),
         "two-sequence_T100_N3": (3, 1, "[-1,-2,-3]", 1.0, 10, 273_800),
         "embedded_Reber": (6, 2, "[-1,-2,-3]", 0.5, 30, 397_400),
