@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.run.isolation import PRELOAD
+from benchmarks.run.isolation import FORWARDED, PRELOAD
 
 REPO = Path(__file__).resolve().parents[1]
 _SERVER_ENV: dict[str, str] = {}
@@ -65,7 +65,7 @@ def _child(argv: list[str], env: dict[str, str], cwd: str, streams: tuple[str, s
         os.dup2(out, fd)
         os.close(out)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
+    for signum in FORWARDED:  # as a fresh interpreter has them
         signal.signal(signum, signal.SIG_DFL)
     from benchmarks import train
 
