@@ -103,6 +103,10 @@ class ModelSpec:
     input_gate_biases:    LSTM: the initial input-gate bias of each block, one value per
                           block (H&S 1997 start blocks at increasingly negative values);
                           empty: every input gate starts at ``bias``
+    forget_gate_biases:   LSTM: the initial forget-gate bias of each block (Gers et al. 2000:
+                          +0.5, +1.0, ... by block); empty: every forget gate at ``forget_bias``
+    output_gate_biases:   LSTM: the initial output-gate bias of each block (Gers et al. 2000:
+                          -0.5, -1.0, ... by block); empty: every output gate at ``bias``
     squashing:            LSTM: "tanh" (g = h = tanh) or "hochreiter1997": the cell input
                           z = g(a_z) = 4 sigmoid(a_z) - 2 in [-2, 2] and the cell output
                           h = o * h(c) with h(c) = 2 sigmoid(c) - 1 in [-1, 1] (the functions
@@ -136,6 +140,8 @@ class ModelSpec:
     bias: float = 0.0
     block_size: int = 1
     input_gate_biases: tuple[float, ...] = ()
+    forget_gate_biases: tuple[float, ...] = ()
+    output_gate_biases: tuple[float, ...] = ()
     squashing: str = "tanh"
     readout: str = "linear"
 
@@ -149,9 +155,9 @@ class ModelSpec:
         check_choice("model readout", self.readout, READOUTS)
         check_finite_fields(self, "model")
         # a list from YAML or the command line becomes a tuple: the spec stays hashable
-        object.__setattr__(
-            self, "input_gate_biases", _numbers("model.input_gate_biases", self.input_gate_biases)
-        )
+        for gate in GATE_BIASES:
+            name = f"{gate}_gate_biases"
+            object.__setattr__(self, name, _numbers(f"model.{name}", getattr(self, name)))
         if not isinstance(self.init, InitSpec):
             raise ValueError(f"model.init must be an InitSpec, got {self.init!r}")
         if self.cell == "lstm":
@@ -177,15 +183,25 @@ class ModelSpec:
                 f"model.hidden={self.hidden} is not a whole number of blocks of model.block_size="
                 f"{self.block_size} cells (a block's cells share its gates); valid block sizes here: {sizes}"
             )
-        biases = self.input_gate_biases
-        if biases and not self.input_gate:
-            raise ValueError("model.input_gate_biases needs model.input_gate=true (there is no input gate)")
-        if biases and len(biases) != self.blocks:
-            raise ValueError(
-                f"model.input_gate_biases has {len(biases)} value(s), one per block, and model.hidden="
-                f"{self.hidden} / model.block_size={self.block_size} makes {self.blocks} block(s);"
-                f" valid: {self.blocks} values, or [] for model.bias on every input gate"
-            )
+        for gate, default in GATE_BIASES.items():
+            name = f"{gate}_gate_biases"
+            biases = getattr(self, name)
+            if biases and not getattr(self, f"{gate}_gate"):
+                raise ValueError(f"model.{name} needs model.{gate}_gate=true (there is no {gate} gate)")
+            if biases and gate == "forget" and self.coupled:
+                raise ValueError(
+                    f"model.{name} needs model.coupled=false (CIFG has no forget-gate parameters)"
+                )
+            if biases and len(biases) != self.blocks:
+                raise ValueError(
+                    f"model.{name} has {len(biases)} value(s), one per block, and model.hidden="
+                    f"{self.hidden} / model.block_size={self.block_size} makes {self.blocks} block(s);"
+                    f" valid: {self.blocks} values, or [] for model.{default} on every {gate} gate"
+                )
+
+
+# the gates whose initial biases can be set per block, and the field used otherwise
+GATE_BIASES = {"input": "bias", "forget": "forget_bias", "output": "bias"}
 
 
 def _numbers(name: str, values: object) -> tuple[float, ...]:

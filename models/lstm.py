@@ -36,6 +36,8 @@ ever. S = 1 is today's LSTM, to the bit.
 ``input_gate_biases`` gives b_i per block (H&S 1997 start the blocks' input gates at
 increasingly negative biases, so that the blocks are switched on one after another and
 the cell states do not drift at the start of learning); see :mod:`models` for the preset.
+``forget_gate_biases`` and ``output_gate_biases`` do the same for b_f and b_o (Gers et al.
+2000 start block k's input and output gates at -0.5 k and its forget gate at +0.5 k).
 
 ``peepholes=False`` is Greff et al.'s NP variant (and this package's default); with
 ``peepholes=True`` the diagonal peephole weights are the parameters p_i, p_f, p_o
@@ -187,8 +189,13 @@ class LSTMCell(nnx.Module):
             n = units(spec, g)
             w = input_kernel(spec.init, rngs.params(), (in_features, n))
             r = recurrent_kernel(spec.init, rngs.params(), hidden, n)
-            if g == "i" and spec.input_gate_biases:
-                b = jnp.asarray(spec.input_gate_biases, jnp.float32)
+            per_block_biases = {
+                "i": spec.input_gate_biases,
+                "f": spec.forget_gate_biases,
+                "o": spec.output_gate_biases,
+            }
+            if per_block_biases.get(g):
+                b = jnp.asarray(per_block_biases[g], jnp.float32)
             else:
                 b = jnp.full((n,), spec.forget_bias if g == "f" else spec.bias, jnp.float32)
             setattr(self, f"W_{g}", nnx.Param(w))

@@ -47,7 +47,7 @@ from models.backward import is_norm_probe, nonzero, per_step_norm, previous, pri
 from models.base import ModelSpec
 
 # Fields whose non-default values this path does not implement. Not among them: the
-# initial values (``bias``, ``forget_bias``, ``input_gate_biases``), which the step does not
+# initial values (``bias``, ``forget_bias``, ``*_gate_biases``), which the step does not
 # read, and ``readout``, which acts on the layer's h outside it (autodiff differentiates it).
 _DEFAULTS = {
     "peepholes": False,

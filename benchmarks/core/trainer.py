@@ -265,7 +265,7 @@ class Trainer:
     def program(self) -> Trainer:
         """This trainer with every number that is an input of the compiled programs (the
         optimizer's :class:`~benchmarks.core.optim.Hyper`) or used only to initialise
-        (``model.init``, ``model.forget_bias``, ``model.bias``, ``model.input_gate_biases``)
+        (``model.init``, ``model.forget_bias``, ``model.bias``, ``model.*_gate_biases``)
         set to its default: the
         same programs, so trainers that differ only there share their compiled functions.
         The regulariser stays on or off (its pass is part of the program)."""
@@ -281,6 +281,8 @@ class Trainer:
             forget_bias=defaults.forget_bias,
             bias=defaults.bias,
             input_gate_biases=defaults.input_gate_biases,
+            forget_gate_biases=defaults.forget_gate_biases,
+            output_gate_biases=defaults.output_gate_biases,
         )
         model = dataclasses.replace(self.model, spec=spec)
         return dataclasses.replace(self, model=model, optim=optim)

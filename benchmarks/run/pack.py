@@ -4,7 +4,7 @@ A job's compiled training program depends on its shapes and its code paths, not 
 optimizer's numbers (learning rate, momentum, clipping kind and threshold, regulariser
 weight: a :class:`~benchmarks.core.optim.Hyper` in each model's state) nor on how the
 parameters were initialised (``model.init.*``, ``model.forget_bias``, ``model.bias``,
-``model.input_gate_biases``: the initial parameters are an input). :func:`plan` groups jobs by that program
+``model.*_gate_biases``: the initial parameters are an input). :func:`plan` groups jobs by that program
 (:func:`program_key`); :func:`run_pack` trains one group as the models of ONE run, each
 model with its own seed, initial parameters and numbers, through the seed strategies
 (``vmap`` puts every model of every job in one program on an accelerator; ``processes``

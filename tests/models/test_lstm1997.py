@@ -297,6 +297,22 @@ def test_the_flax_cell_has_one_gate_set_per_block():
     assert h.shape == (2, 6) and carry[2].shape == (2, 6)  # FGR's carry: i and o per block
 
 
+def test_gers_block_wise_biases_start_each_blocks_gates():
+    """Gers et al. 2000's initialisation: block k's input and output gates at -0.5 k, its
+    forget gate at +0.5 k; the z biases keep ``bias``."""
+    down, up = (-0.5, -1.0, -1.5, -2.0), (0.5, 1.0, 1.5, 2.0)
+    fields = {"hidden": 8, "forget_gate": True, "input_gate_biases": down}
+    params = make_model("lstm1997", D, 1, **fields, forget_gate_biases=up, output_gate_biases=down).init(
+        jax.random.key(0)
+    )
+    for name, want in (("b_i", down), ("b_f", up), ("b_o", down), ("b_z", (0.0,) * 8)):
+        np.testing.assert_array_equal(params[name], want, err_msg=name)
+    # without them every forget gate starts at forget_bias and every output gate at bias
+    params = make_model("lstm1997", D, 1, **fields, forget_bias=0.25, bias=0.125).init(jax.random.key(0))
+    np.testing.assert_array_equal(params["b_f"], [0.25] * 4)
+    np.testing.assert_array_equal(params["b_o"], [0.125] * 4)
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
@@ -323,6 +339,19 @@ def test_the_flax_cell_has_one_gate_set_per_block():
         (
             {"input_gate": False},
             "model.input_gate_biases needs model.input_gate=true (there is no input gate)",
+        ),
+        (
+            {"forget_gate_biases": (1.0, 2.0)},
+            "model.forget_gate_biases needs model.forget_gate=true (there is no forget gate)",
+        ),
+        (
+            {"forget_gate": True, "forget_gate_biases": (1.0, 2.0, 3.0)},
+            "model.forget_gate_biases has 3 value(s), one per block, and model.hidden=4 /"
+            " model.block_size=2 makes 2 block(s); valid: 2 values, or [] for model.forget_bias on every forget gate",
+        ),
+        (
+            {"output_gate_biases": (float("inf"), 0.0)},
+            "model.output_gate_biases[0] must be a finite number, got inf",
         ),
         ({"squashing": "logistic"}, "unknown model squashing 'logistic'; valid: hochreiter1997, tanh"),
         ({"readout": "softmax"}, "unknown model readout 'softmax'; valid: linear, sigmoid"),

@@ -38,8 +38,9 @@ def test_the_schema_defaults_are_modelspecs():
     defaults = dict(SCHEMA)
     assert defaults.pop("name") == "???"  # no default: the group option names the preset
     spec = dataclasses.asdict(ModelSpec())
-    assert spec["input_gate_biases"] == () and defaults["input_gate_biases"] == []  # YAML has lists
-    assert defaults == {**spec, "input_gate_biases": []}
+    lists = {f"{g}_gate_biases": [] for g in ("input", "forget", "output")}
+    assert all(spec[k] == () and defaults[k] == [] for k in lists)  # YAML has lists
+    assert defaults == {**spec, **lists}
 
 
 def test_differences_recurse_into_nested_specs():
