@@ -347,7 +347,8 @@ def test_gers_block_wise_biases_start_each_blocks_gates():
         (
             {"forget_gate": True, "forget_gate_biases": (1.0, 2.0, 3.0)},
             "model.forget_gate_biases has 3 value(s), one per block, and model.hidden=4 /"
-            " model.block_size=2 makes 2 block(s); valid: 2 values, or [] for model.forget_bias on every forget gate",
+            " model.block_size=2 makes 2 block(s); valid: 2 values, or [] for model.forget_bias on"
+            " every forget gate",
         ),
         (
             {"output_gate_biases": (float("inf"), 0.0)},
