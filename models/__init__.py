@@ -38,8 +38,10 @@ marks what this suite could not check against the paper's text):
   *uncertain* per experiment, some used [-0.2, 0.2]).
 
 What the preset cannot hold: the 1997 learning rule (``train.gradient=truncated``) and its
-online updates (``train.schedule=step``, not yet implemented for this cell), and each
-experiment's own sizes (``model.hidden`` with ``model.input_gate_biases``).
+online updates (``train.schedule=step``, or ``stream`` on continual streams), and each
+experiment's own sizes (``model.hidden`` with ``model.input_gate_biases``). Gers et al.
+2000's cell is this one with ``model.forget_gate=true`` and their block-wise biases
+(``model.forget_gate_biases``, ``model.output_gate_biases``).
 
 Vanilla RNN initialisations: Pascanu et al. 2013 (Sec. 5) train "sigmoid" (weights from
 N(0, 0.01^2)), "basic tanh" (N(0, 0.1^2)) and "smart tanh" networks (W_hh sparse with 15

@@ -5,19 +5,27 @@ Under the truncated rule (:mod:`models.lstm_fast`, ``truncated=True``) the error
 the readout's alone, and the cell state carries it back unchanged but for the forget
 gates. So the gradient of the loss at step t needs nothing from later steps, and can be
 computed going forward (Hochreiter & Schmidhuber 1997, App. A.1; Gers et al. 2000: the
-truncated RTRL form, O(1) per weight and step). For each gate g that writes the cell state
+truncated RTRL form, O(1) per weight and step). For each part g that writes the cell state
 (z, i and, with a forget gate, f) an eligibility trace keeps dc_t/dw for the weights w of
-unit j's net input a_g,j, with u_t = [x_t, h_{t-1}, 1] the inputs of every net input:
+its net input a_g, per cell j, with u_t = [x_t, h_{t-1}, 1] the inputs of every net input:
 
     E_g(t) = f_t * E_g(t-1) + u_t (x) delta_g(t),
-    delta_z = i (1 - z^2),  delta_i = z i (1 - i),  delta_f = c_{t-1} f (1 - f)
+    delta_z = i g'(a_z),  delta_i = z i (1 - i),  delta_f = c_{t-1} f (1 - f)
 
-and with e_y(t) = dL/dy_t (the loss is a sum over steps), dh_t = e_y(t) W_out^T and
-e_c(t) = dh_t o_t tanh'(c_t), the gradient of the step's loss is
+(g and h the squashing functions, :func:`models.lstm.squash_input` and ``squash_output``:
+tanh, or H&S 1997's 4 sigmoid - 2 and 2 sigmoid - 1). With e_y(t) = dL/d(W_out h_t +
+b_out) (the loss is a sum over steps; through the sigmoid under a sigmoid readout),
+dh_t = e_y(t) W_out^T and e_c(t) = dh_t o_t h'(c_t), the gradient of the step's loss is
 
-    dL_t/dw_g = sum_b e_c(t) E_g(t)           (the gates that write c),
-    dL_t/dw_o = sum_b u_t (x) dh_t tanh(c_t) o (1 - o),
+    dL_t/dw_g = sum_b e_c(t) E_g(t)           (the parts that write c),
+    dL_t/dw_o = sum_b u_t (x) dh_t h(c_t) o (1 - o),
     dL_t/dW_out = h_t^T e_y(t),  dL_t/db_out = sum_b e_y(t).
+
+In memory-cell blocks (``model.block_size``: H&S 1997's and Gers et al. 2000's cells share
+their block's input, forget and output gates) a gate's unit is its block's, so its
+gradient is the sum of those per-cell terms over the block's cells
+(:func:`models.lstm.block_sum`); the traces stay per cell, since each cell's state depends
+on the shared gate through its own z and c.
 
 ``train.schedule=step`` applies plain SGD with it after every step (the next step runs on
 the new weights; the traces go on, as in RTRL); ``per_step=False`` adds the steps'
@@ -52,9 +60,10 @@ module's reading (*uncertain*: the paper says a training stream stops at its fir
 and a new one begins); the other protocol facts: :mod:`benchmarks.studies.gers2000` and
 ``tasks/README.md``.
 
-Supported: one LSTM layer of the fused kinds :func:`models.lstm_fast.supports` accepts
-(``lstm``, ``lstm_nofg``) with a linear readout, plain SGD; not yet H&S 1997's own cell
-(``lstm1997``: blocks of cells sharing gates, its squashing and sigmoid output units).
+Supported (:func:`supports`): one LSTM layer with input and output gates, a forget gate or
+none, memory-cell blocks, either squashing, and a linear or sigmoid readout: ``lstm``,
+``lstm_nofg`` and H&S 1997's ``lstm1997`` (Gers et al. 2000's net is ``lstm1997`` with
+``model.forget_gate=true``); not peepholes, CIFG or FGR (a one-line error), plain SGD.
 Every task's loss is a sum over steps of per-step terms (masked), so e_y(t) is the loss's
 gradient with respect to y_t alone.
 """
@@ -68,9 +77,18 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from benchmarks.core.diagnostics import carousel
-from models import lstm_fast
 from models.linalg import norm
-from models.lstm import LSTMCell, lstm_gates
+from models.lstm import (
+    LSTMCell,
+    block_sum,
+    expand,
+    input_slope,
+    lstm_gates,
+    output_slope,
+    split_points,
+    squash_input,
+    squash_output,
+)
 from models.scan import Params, RecurrentNet
 from tasks import TASKS
 from tasks.base import Batch, Task
@@ -97,18 +115,39 @@ def check_online(
     """A one-line error for a run the online rule does not cover."""
     spec = model.spec
     where = _RULE[schedule]
-    if not (lstm_fast.supports(spec) and spec.layers == 1):
+    if not supports(spec):
         raise ValueError(
-            f"{where} is implemented for one layer of lstm or lstm_nofg (one gate set per cell,"
-            f" tanh squashing, none of Greff et al.'s variants), not this {spec.cell!r} model with"
-            f" {spec.layers} layer(s); valid here: train.schedule=batch"
+            f"{where} is implemented for one layer of lstm, lstm_nofg or lstm1997 (input and output"
+            f" gates, a forget gate or none; blocks, either squashing; no peepholes, CIFG or FGR), not"
+            f" this {spec.cell!r} model with {spec.layers} layer(s){_unsupported(spec)}; valid here:"
+            f" train.schedule=batch"
         )
-    if spec.readout != "linear":
-        raise ValueError(f"{where} is implemented for a linear readout; set model.readout=linear")
     if gradient != "truncated":
         raise ValueError(f"{where} computes the truncated gradient; set train.gradient=truncated")
     if optimizer != "sgd" or clip != "none":
         raise ValueError(f"{where} is plain SGD; set optim.name=sgd and optim.clip=none")
+
+
+# LSTM fields the online rule does not implement, with the value it needs
+_NEEDS = {
+    "peepholes": False,
+    "coupled": False,
+    "full_gate_recurrence": False,
+    "input_gate": True,
+    "output_gate": True,
+}
+
+
+def supports(spec: Any) -> bool:
+    """Whether the online rule covers the model: one LSTM layer with input and output gates
+    (a forget gate or none), memory-cell blocks, either squashing, NIAF or NOAF, and a
+    linear or sigmoid readout; no peepholes, CIFG or FGR."""
+    return spec.cell == "lstm" and spec.layers == 1 and all(getattr(spec, k) == v for k, v in _NEEDS.items())
+
+
+def _unsupported(spec: Any) -> str:
+    wrong = [f"model.{k}={str(getattr(spec, k)).lower()}" for k, v in _NEEDS.items() if getattr(spec, k) != v]
+    return f" ({', '.join(wrong)})" if spec.cell == "lstm" and wrong else ""
 
 
 def check_stream(task: Task) -> None:
@@ -122,14 +161,12 @@ def check_stream(task: Task) -> None:
 
 
 def _split(spec: Any, fused: Array) -> dict[str, Array]:
-    """A gradient of the fused [K, G*H] matrix [W; R; b] back to W_g, R_g, b_g by name."""
-    gates = lstm_gates(spec)
-    hidden = spec.hidden
-    d_in = fused.shape[0] - hidden - 1
+    """A gradient of the fused [K, H + gates x blocks] matrix [W; R; b] back to W_g, R_g,
+    b_g by name."""
+    d_in = fused.shape[0] - spec.hidden - 1
     out = {}
-    for k, g in enumerate(gates):
-        block = fused[:, k * hidden : (k + 1) * hidden]
-        out[f"W_{g}"], out[f"R_{g}"], out[f"b_{g}"] = block[:d_in], block[d_in:-1], block[-1]
+    for g, part in zip(lstm_gates(spec), jnp.split(fused, split_points(spec), axis=1), strict=True):
+        out[f"W_{g}"], out[f"R_{g}"], out[f"b_{g}"] = part[:d_in], part[d_in:-1], part[-1]
     return out
 
 
@@ -150,40 +187,45 @@ class Forward(NamedTuple):
     """One step of the cell's forward pass, with what the step's gradient needs."""
 
     u: Array  # [B, K]: x_t, h_{t-1}, 1
-    gates: tuple[Array, Array, Array, Array]  # z, i, f (ones without a forget gate), o
+    gates: tuple[Array, Array, Array, Array]  # z, i, f (ones without a forget gate), o; per cell
     c: Array  # c_t
-    tc: Array  # tanh(c_t) (c_t without the output activation)
+    tc: Array  # h(c_t): the output squashing (c_t itself under NOAF)
     h: Array  # h_t
-    y: Array  # the readout's logits
+    y: Array  # the readout's outputs (sigmoid(W_out h + b_out) with a sigmoid readout)
 
 
 def _forward(spec: Any, w: Weights, h: Array, c: Array, x_t: Array) -> Forward:
     M, W_out, b_out = w
     u = jnp.concatenate([x_t, h, jnp.ones((x_t.shape[0], 1), x_t.dtype)], axis=-1)
-    a = jnp.split(u @ M, len(lstm_gates(spec)), axis=-1)
-    z, i, o = jnp.tanh(a[0]), jax.nn.sigmoid(a[1]), jax.nn.sigmoid(a[-1])
-    f = jax.nn.sigmoid(a[2]) if spec.forget_gate else jnp.ones_like(c)
+    a = dict(zip(lstm_gates(spec), jnp.split(u @ M, split_points(spec), axis=-1), strict=True))
+    z = squash_input(spec, a["z"])
+    i, o = (expand(spec, jax.nn.sigmoid(a[g])) for g in ("i", "o"))
+    f = expand(spec, jax.nn.sigmoid(a["f"])) if spec.forget_gate else jnp.ones_like(c)
     c_new = f * c + i * z
-    tc = jnp.tanh(c_new) if spec.output_activation else c_new
+    tc = squash_output(spec, c_new)
     h_new = o * tc
-    return Forward(u, (z, i, f, o), c_new, tc, h_new, h_new @ W_out + b_out)
+    y = h_new @ W_out + b_out
+    return Forward(u, (z, i, f, o), c_new, tc, h_new, jax.nn.sigmoid(y) if spec.readout == "sigmoid" else y)
 
 
 def _backward(
     spec: Any, w: Weights, fwd: Forward, c: Array, E: Array, e_y: Array
 ) -> tuple[Array, Weights, Array, Array]:
     """The traces after the step (``E`` [B, K, n_write, H] before it, ``c`` = c_{t-1}), the
-    step's gradient from ``e_y`` = dL_t/dy_t, dh_t and e_c(t)."""
+    step's gradient from ``e_y`` = dL_t/dy_t, dh_t and e_c(t). The traces are per cell; a
+    gate shared by a block gets the sum over its cells (:func:`models.lstm.block_sum`)."""
     z, i, f, o = fwd.gates
-    u, tc, K = fwd.u, fwd.tc, w[0].shape[0]
-    deltas = [i * (1.0 - z * z), z * i * (1.0 - i)] + ([c * f * (1.0 - f)] if spec.forget_gate else [])
+    u, tc = fwd.u, fwd.tc
+    deltas = [i * input_slope(spec, z), z * i * (1.0 - i)] + ([c * f * (1.0 - f)] if spec.forget_gate else [])
     delta = jnp.stack(deltas, axis=1)  # [B, n_write, H]
     E = f[:, None, None, :] * E + u[:, :, None, None] * delta[:, None]  # [B, K, n_write, H]
-    dh = e_y @ w[1].T
-    e_c = dh * (o * (1.0 - tc * tc) if spec.output_activation else o)
-    g_write = jnp.einsum("bh,bkgh->kgh", e_c, E).reshape(K, len(deltas) * spec.hidden)
-    g_o = u.T @ (dh * tc * o * (1.0 - o))
-    grads = (jnp.concatenate([g_write, g_o], axis=-1), fwd.h.T @ e_y, jnp.sum(e_y, axis=0))
+    e_out = e_y * fwd.y * (1.0 - fwd.y) if spec.readout == "sigmoid" else e_y  # dL_t / d(W_out h + b_out)
+    dh = e_out @ w[1].T
+    e_c = dh * o * output_slope(spec, tc)
+    g_write = jnp.einsum("bh,bkgh->kgh", e_c, E)  # [K, n_write, H]
+    parts = [g_write[:, 0]] + [block_sum(spec, g_write[:, k]) for k in range(1, len(deltas))]
+    parts.append(u.T @ block_sum(spec, dh * tc * o * (1.0 - o)))
+    grads = (jnp.concatenate(parts, axis=-1), fwd.h.T @ e_out, jnp.sum(e_out, axis=0))
     return E, grads, dh, e_c
 
 

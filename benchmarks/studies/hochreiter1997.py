@@ -11,9 +11,12 @@ The 1997 LSTM is not today's: memory-cell blocks sharing their gates, no forget 
 input and output squashing, sigmoid output units, gradients truncated at the cell inputs
 and learned online (a weight update after every step, batch 1) with learning rates 0.1 to
 1.0. The suite has that cell as the preset ``lstm1997`` (blocks, per-block input-gate
-biases, the 1997 squashing, sigmoid output units: :mod:`models`), not yet run here; this
-study runs today's cell (one gate set per cell, linear readout), closest as ``lstm_nofg``
-(f == 1, the 1997 constant error carousel), with the modern ``lstm`` (forget gate, bias 1)
+biases, the 1997 squashing, sigmoid output units: :mod:`models`) and that rule
+(``train.gradient=truncated``, batch 1, SGD; ``train.schedule=step`` for an update after
+every step): the ``faithful`` scale runs them on the rows that fit a CPU, with one weight
+update per sequence (see ``_protocol_grids``). The smoke and cpu scales run today's cell
+(one gate set per cell, linear readout, Adam at batch 32), closest as ``lstm_nofg`` (f ==
+1, the 1997 constant error carousel), with the modern ``lstm`` (forget gate, bias 1)
 beside it. So the study compares what is comparable:
 solved or not (success rate with its 95% Wilson interval) and the median number of
 sequences to solve within an order of magnitude (:func:`common.magnitude_verdict`), never
@@ -278,7 +281,7 @@ def _task_overrides(row: Row) -> tuple[str, ...]:
 
 
 # H&S draw every weight from U[-0.1, 0.1] (their Section 5); the block-wise negative input-gate
-# biases are ``model.input_gate_biases`` of the lstm1997 cell, which this study does not run.
+# biases are ``model.input_gate_biases`` of the lstm1997 cell (:func:`_model_overrides`).
 _H_AND_S_INIT = tuple(
     o
     for w in ("input", "recurrent", "readout")

@@ -105,13 +105,13 @@ BAD = [
     ),
     (
         ["task=continual_reber", "model=lstm_peephole", "train.schedule=stream", "train.gradient=truncated"],
-        "implemented for one layer of lstm or lstm_nofg (one gate set per cell,",
+        "implemented for one layer of lstm, lstm_nofg or lstm1997 (input and output gates,",
     ),
     (["train.schedule=step"], "computes the truncated gradient; set train.gradient=truncated"),
     (["train.schedule=step", "train.gradient=truncated"], "is plain SGD; set optim.name=sgd and optim.clip="),
     (
         ["model=lstm_peephole", "train.schedule=step", "train.gradient=truncated", "optim=sgd"],
-        "none of Greff et al.'s variants), not this 'lstm' model with 1 layer(s)",
+        "not this 'lstm' model with 1 layer(s) (model.peepholes=true); valid here: train.schedule=batch",
     ),
     (
         ["model=gru", "train.gradient=truncated"],
@@ -177,18 +177,19 @@ BAD = [
         " task copy (variant arjovsky2016) reads the outputs as logits; valid tasks: adding (hochreiter1997,",
     ),
     (
-        ["model=lstm1997", "train.schedule=step", "train.gradient=truncated", "optim=sgd", "optim.clip=none"],
-        "not this 'lstm' model with 1 layer(s); valid here: train.schedule=batch",
-    ),
-    (
         [
-            "model=lstm",
-            "model.readout=sigmoid",
+            "model=lstm1997",
+            "model.peepholes=true",
             "train.schedule=step",
             "train.gradient=truncated",
             "optim=sgd",
+            "optim.clip=none",
         ],
-        "is implemented for a linear readout; set model.readout=linear",
+        "not this 'lstm' model with 1 layer(s) (model.peepholes=true); valid here: train.schedule=batch",
+    ),
+    (
+        ["model=lstm_cifg", "train.schedule=step", "train.gradient=truncated", "optim=sgd"],
+        "(model.peepholes=true, model.coupled=true); valid here: train.schedule=batch",
     ),
 ]
 
