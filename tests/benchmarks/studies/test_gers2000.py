@@ -185,14 +185,25 @@ def test_figure_and_paragraph(result, tmp_path):
 def test_smoke_scale_end_to_end(tmp_path):
     out = tmp_path / "gers"
     report = reproduce(get_study("gers2000"), "smoke", out, [], echo=lambda _: None)
-    assert [s["status"] for s in report["sweeps"]] == [0] and report["runs"] == 2 and report["seeds"] == 4
+    assert [s["status"] for s in report["sweeps"]] == [0, 0] and report["runs"] == 2 and report["seeds"] == 4
     assert {c["verdict"] for c in report["claims"]} == {"not comparable"}
     saved = json.loads((out / "reproduction.json").read_text())
     assert saved["result"]["test"]["length"] == 5000
-    for run in sorted((out / "streams").glob("*_continual_reber")):
+    assert saved["result"]["train"]["net"] == (
+        "lstm1997: 8 cells in blocks of 2 sharing their gates, the 1997 squashing, forget-gate biases"
+        " +0.5, +1, +1.5, +2 by block"
+    )
+    runs = sorted(out.glob("online_blocks_*/*_continual_reber"))
+    assert len(runs) == 2
+    for run in runs:
         summary = json.loads((run / "summary.json").read_text())
-        model = yaml.safe_load((run / "config.yaml").read_text())["model"]["name"]
-        row = saved["result"]["models"][model]
+        fields = yaml.safe_load((run / "config.yaml").read_text())["model"]
+        assert (fields.pop("name"), fields["block_size"], fields["squashing"]) == (
+            "lstm1997",
+            2,
+            "hochreiter1997",
+        )
+        row = saved["result"]["models"]["lstm" if fields["forget_gate"] else "lstm_nofg"]
         assert row["suite_solved"]["solved"] == sum(s["solved"] for s in summary["seeds"])
         with np.load(run / "params_final.npz") as f:
             params = {k: f[k] for k in f.files}
@@ -200,7 +211,7 @@ def test_smoke_scale_end_to_end(tmp_path):
         # ||c_t|| recomputed through the model's own forward pass (models.scan), not the study's scan
         from models import make_model
 
-        net = make_model(model, 7, 7, hidden=g.HIDDEN)
+        net = make_model("lstm1997", 7, 7, **{k: v for k, v in fields.items() if k != "init"})
         x, _ = g.fresh_streams(5000)
         ends = []
         for s in range(2):
@@ -220,11 +231,15 @@ def test_faithful_scale_is_the_papers_online_rule_on_continual_streams():
     from benchmarks.studies.base import jobs
     from scripts.study_costs import build_job
 
-    (grid,) = g.STUDY.scales["faithful"]
-    listed = jobs(grid)
-    assert [j[0] for j in listed] == ["model=lstm", "model=lstm_nofg"]
-    for job in listed:
+    grids = g.STUDY.scales["faithful"]
+    listed = [job for grid in grids for job in jobs(grid)]
+    assert len(listed) == 2
+    for job, forget in zip(listed, (True, False), strict=True):
         trainer = build_job(job).trainer
+        spec = trainer.model.spec  # Gers et al.'s net: 4 blocks of 2 cells, block-wise biases
+        assert (spec.cell, spec.blocks, spec.block_size, spec.forget_gate) == ("lstm", 4, 2, forget)
+        assert spec.input_gate_biases == spec.output_gate_biases == (-0.5, -1.0, -1.5, -2.0)
+        assert spec.forget_gate_biases == ((0.5, 1.0, 1.5, 2.0) if forget else ())
         assert (trainer.spec.schedule, trainer.spec.gradient, trainer.spec.batch_size) == (
             "stream",
             "truncated",
@@ -232,4 +247,4 @@ def test_faithful_scale_is_the_papers_online_rule_on_continual_streams():
         )
         assert (trainer.optim.name, trainer.optim.lr, trainer.optim.clip) == ("sgd", 0.5, "none")
         assert trainer.task.name == "continual_reber" and trainer.model.spec.hidden == 8
-    assert "seeds=30" in grid.overrides  # 10 or more, as the paper's 100
+    assert all("seeds=30" in grid.overrides for grid in grids)  # 10 or more, as the paper's 100
