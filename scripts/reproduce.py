@@ -37,10 +37,12 @@ def list_studies() -> None:
     for name, study in sorted(STUDIES.items()):
         print(f"{name}: {study.title} ({study.source})")
         for scale in SCALES:
+            note = study.scale_notes.get(scale, "")
             if scale in study.scales:
                 jobs, steps = scale_cost(study.scales[scale])
-                note = study.scale_notes.get(scale, "")
                 print(f"    --scale {scale} ({jobs} jobs, <= {steps:,} model-steps): {note}")
+            elif scale in study.unfit:
+                print(f"    --scale {scale}: none; {note}")
 
 
 def table(root: Path, scale: str) -> str:
@@ -74,7 +76,7 @@ def costs(root: Path, scale: str, name: str | None = None) -> str:
     measured on each job's own protocol (:mod:`scripts.study_costs`; the
     measurements are kept in ``ROOT/STUDY/SCALE/costs.json`` and reused)."""
     studies = [get_study(name)] if name else list(STUDIES.values())
-    if not any(scale in s.scales for s in studies):
+    if not any(scale in s.scales or s.unfit.get(scale) for s in studies):
         raise ValueError(f"no study here has the scale {scale!r}")
     lines = [
         f"| study | {scale}: jobs | model-steps | job kinds measured | estimated time |",
@@ -82,14 +84,21 @@ def costs(root: Path, scale: str, name: str | None = None) -> str:
     ]
     machine = ""
     for study in studies:
-        if scale not in study.scales:
+        if scale in study.scales:
+            cost = measure(study.scales[scale], root / study.name / scale / "costs.json")
+            lines.append(
+                f"| {study.name} | {cost['jobs']} | {cost['model_steps']:,} | {cost['kinds']} "
+                f"| {hours(cost['seconds'])} |"
+            )
+        elif study.unfit.get(scale):  # no such scale: what its cheapest row would cost
+            cost = measure(study.unfit[scale], root / study.name / scale / "costs.json")
+            lines.append(
+                f"| {study.name} | none fits; the cheapest row: {cost['jobs']} | {cost['model_steps']:,} "
+                f"| {cost['kinds']} | {hours(cost['seconds'])} (that row alone) |"
+            )
+        else:
             continue
-        cost = measure(study.scales[scale], root / study.name / scale / "costs.json")
         machine = cost["machine"]
-        lines.append(
-            f"| {study.name} | {cost['jobs']} | {cost['model_steps']:,} | {cost['kinds']} "
-            f"| {hours(cost['seconds'])} |"
-        )
     return "\n".join(lines) + f"\n\nmeasured on {machine}\n"
 
 

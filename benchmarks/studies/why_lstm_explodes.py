@@ -154,8 +154,29 @@ SCALES = {
         biases="0,3",
     ),
 }
+# The faithful scale's cheapest row (:attr:`Study.unfit`): the smallest net of the paper
+# scale's size sweep, the tanh RNN at hidden 32, on that scale's protocol.
+CHEAPEST = (
+    Grid(
+        "size_rnn_32",
+        tuple(
+            "model=rnn"
+            if o.startswith("model=")
+            else "model.hidden=32"
+            if o.startswith("model.hidden=")
+            else o
+            for o in SCALES["paper"][0].overrides
+        ),
+    ),
+)
 SCALE_NOTES = {
     "smoke": "T=20, 20 steps, 2 seeds, hidden 8-16: checks the pipeline, too small to tell anything",
+    "faithful": (
+        "no row of the paper scale's protocol (Sutskever et al.'s optimisation at T=200, batch 128, "
+        "5,000 steps, 10 seeds, full diagnostics) fits about three hours on 2 cores: its cheapest, the "
+        "tanh RNN at hidden 32, is measured by --costs why_lstm_explodes --scale faithful at "
+        "FAITHFUL_COST on its own; the cpu scale runs T=100 with 300 steps instead"
+    ),
     "cpu": "T=100, 300 steps, 4 seeds, batch 20, hidden 32-256: about 30 minutes on 2 CPU cores",
     "paper": "T=200, 5,000 steps, 10 seeds, batch 128 (Sutskever et al.), hidden 32-512: a GPU or a cluster",
 }
@@ -647,6 +668,7 @@ STUDY = Study(
     source="Sutskever et al. 2014 (clipping at 5); Greff et al. 2015 App. A.2 (paths); Pascanu et al. 2013",
     scales=SCALES,
     scale_notes=SCALE_NOTES,
+    unfit={"faithful": CHEAPEST},
     analyse=analyse,
     claims=claims,
     figure=figure,

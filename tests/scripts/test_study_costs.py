@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from benchmarks.studies.base import Grid, grid_cost
+from benchmarks.studies.base import Grid, grid_cost, jobs
 from scripts import reproduce, study_costs
 
 TINY = (
@@ -114,6 +114,48 @@ def test_the_table_has_a_row_per_study_with_the_scale(tmp_path, monkeypatch):
         reproduce.costs(tmp_path, "cpu", "nope")
 
 
+def test_a_scale_no_row_fits_measures_its_cheapest_row_and_refuses_to_run(tmp_path, monkeypatch, capsys):
+    """pascanu2013 has no faithful scale: --costs measures the cheapest row it holds instead
+    (marked so), --list says none, running it is a one-line error with the reason; greff2015's
+    reason is its data, so there is nothing to measure."""
+    from benchmarks.studies import get_study
+    from benchmarks.studies import reproduce as run_study
+
+    seen = []
+
+    def fake(grids, cache, echo=print, run=None):
+        seen.append((grids, cache))
+        return {
+            "machine": "m",
+            "jobs": 1,
+            "kinds": 1,
+            "model_steps": 25_000_000,
+            "seconds": 36_000.0,
+            "rows": [],
+        }
+
+    monkeypatch.setattr(reproduce, "measure", fake)
+    study = get_study("pascanu2013")
+    assert "faithful" not in study.scales
+    text = reproduce.costs(tmp_path, "faithful", "pascanu2013")
+    assert (
+        "| pascanu2013 | none fits; the cheapest row: 1 | 25,000,000 | 1 | 10.0 h (that row alone) |" in text
+    )
+    assert seen == [(study.unfit["faithful"], tmp_path / "pascanu2013" / "faithful" / "costs.json")]
+    with pytest.raises(ValueError, match="no study here has the scale 'faithful'"):
+        reproduce.costs(tmp_path, "faithful", "greff2015")
+    with pytest.raises(ValueError) as info:
+        run_study(study, "faithful", tmp_path / "out", [], echo=lambda _: None)
+    message = str(info.value)
+    assert message.startswith("pascanu2013 has no faithful scale: no row of the paper's protocol fits")
+    assert message.endswith("; valid: smoke, cpu, paper") and "\n" not in message
+    assert not (tmp_path / "out").exists()
+    reproduce.list_studies()
+    listed = capsys.readouterr().out
+    assert "    --scale faithful: none; Greff et al.'s protocol is a random search" in listed
+    assert "    --scale faithful: none; no row of the paper's protocol fits" in listed
+
+
 @pytest.mark.slow
 def test_a_real_probe_of_a_tiny_job_leaves_no_scratch_behind(tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))
@@ -125,3 +167,18 @@ def test_a_real_probe_of_a_tiny_job_leaves_no_scratch_behind(tmp_path, monkeypat
     assert got.step_s > 0 and got.k % 10 == 0
     assert got.k * got.step_s >= study_costs.MIN_DIFF_S * 0.999  # k grew until k steps took 1 s
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_study_has_a_faithful_scale_or_says_why_not():
+    """The faithful scale exists, or the study holds its reason (a note) and its cheapest row,
+    whose jobs build (so --costs can measure them), or no row when the reason is not cost."""
+    from benchmarks.studies import STUDIES
+
+    for name, study in STUDIES.items():
+        if "faithful" in study.scales:
+            assert "faithful" not in study.unfit, name
+            continue
+        assert "faithful" in study.unfit and study.scale_notes.get("faithful"), name
+        for grid in study.unfit["faithful"]:
+            for job in jobs(grid):
+                study_costs.build_job(job)
