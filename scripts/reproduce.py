@@ -93,7 +93,7 @@ def costs(root: Path, scale: str, name: str | None = None) -> str:
         elif study.unfit.get(scale):  # no such scale: what its cheapest row would cost
             cost = measure(study.unfit[scale], root / study.name / scale / "costs.json")
             lines.append(
-                f"| {study.name} | none fits; the cheapest row: {cost['jobs']} | {cost['model_steps']:,} "
+                f"| {study.name} | no such scale; its cheapest row: {cost['jobs']} | {cost['model_steps']:,} "
                 f"| {cost['kinds']} | {hours(cost['seconds'])} (that row alone) |"
             )
         else:

@@ -274,10 +274,39 @@ class AddingTask(_MarkedPairTask):
 
 @dataclasses.dataclass(frozen=True)
 class MultiplicationTask(_MarkedPairTask):
-    """The multiplication problem (target X1 * X2, values U[0, 1]); layout as adding."""
+    """The multiplication problem (target X1 * X2, values U[0, 1]); layout as adding.
+
+    ``max_wrong`` (hochreiter1997 only): the share of evaluation sequences that may be wrong
+    when the task counts as solved. H&S stopped their multiplication runs at a share of
+    wrong test sequences, not at "all correct" (Table 8: 139 of 2,560, and 14 of 2,560);
+    0, the default, is the variant's all-correct rule."""
 
     variant: str = "pascanu2013"
     length: int = 100
+    max_wrong: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.max_wrong < 1.0:
+            raise ValueError(f"task.max_wrong must be a share in [0, 1), got {self.max_wrong!r}")
+        if self.max_wrong and self.variant != "hochreiter1997":
+            raise ValueError(
+                f"task.max_wrong is H&S 1997's stopping rule (variant hochreiter1997); the {self.variant}"
+                f" variant's rule is fixed: set task.max_wrong=0 or task.variant=hochreiter1997"
+            )
+
+    def solved(self, eval_loss, correct_fraction) -> jax.Array:
+        """hochreiter1997: at most ``max_wrong`` of the evaluation sequences wrong (all correct
+        at 0); the other variants as for adding."""
+        if self.variant == "hochreiter1997":
+            return jnp.asarray(correct_fraction) >= 1.0 - self.max_wrong
+        return super().solved(eval_loss, correct_fraction)
+
+    def _criterion(self) -> str:
+        if self.variant == "hochreiter1997" and self.max_wrong:
+            wrong = f"{self.max_wrong:.4%} of {self.eval_size}"
+            return f"correct: abs error < 0.04; solved: at most {wrong} wrong"
+        return super()._criterion()
 
     name: ClassVar[str] = "multiplication"
     VARIANTS: ClassVar[tuple[str, ...]] = ("hochreiter1997", "pascanu2013")

@@ -130,7 +130,8 @@ SCALE_NOTES = {
         "no row of the paper's protocol fits about three hours on 2 cores: its cheapest, one Figure 7 "
         "curve at T=50 (MSGD, basic tanh, 5 seeds, up to 5M updates of 20 sequences, 10,000 evaluation "
         "sequences every 1,000 updates) is measured by --costs pascanu2013 --scale faithful at "
-        "FAITHFUL_COST on its own, and MSGD's seeds do not stop early; the cpu scale cuts the budget instead"
+        "3.6 h on its own (5 seeds x 5M updates), and MSGD's seeds do not stop early; the cpu "
+        "scale cuts the budget instead"
     ),
     "paper": (
         "T=50, 100, 150, 200, 250, up to 5M updates of 20 sequences, 5 seeds, 10,000 eval sequences every "

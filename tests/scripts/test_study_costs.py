@@ -139,7 +139,8 @@ def test_a_scale_no_row_fits_measures_its_cheapest_row_and_refuses_to_run(tmp_pa
     assert "faithful" not in study.scales
     text = reproduce.costs(tmp_path, "faithful", "pascanu2013")
     assert (
-        "| pascanu2013 | none fits; the cheapest row: 1 | 25,000,000 | 1 | 10.0 h (that row alone) |" in text
+        "| pascanu2013 | no such scale; its cheapest row: 1 | 25,000,000 | 1 | 10.0 h (that row alone) |"
+        in text
     )
     assert seen == [(study.unfit["faithful"], tmp_path / "pascanu2013" / "faithful" / "costs.json")]
     with pytest.raises(ValueError, match="no study here has the scale 'faithful'"):

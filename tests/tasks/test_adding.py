@@ -239,3 +239,21 @@ def test_arjovsky2016_correct_and_solved():
     assert not bool(task.solved(0.168, 1.0))
     assert not bool(task.solved(1 / 12 + 1e-4, 0.0))
     assert bool(task.solved(1 / 12 - 1e-4, 0.0))
+
+
+def test_multiplications_stopping_share_is_hochreiters_table_8_rule():
+    """H&S stopped multiplication at 139 (and 14) of 2,560 test sequences wrong: with
+    ``max_wrong`` = 139/2560 the task is solved from 1 - 139/2560 = 94.5703% correct on, so
+    1,892 of 2,000 correct is solved and 1,891 is not; the default stays all correct."""
+    from tasks import make_task
+
+    task = make_task("multiplication", variant="hochreiter1997", max_wrong=139 / 2560)
+    assert not bool(task.solved(0.0, 1891 / 2000)) and bool(task.solved(0.0, 1892 / 2000))
+    strict = make_task("multiplication", variant="hochreiter1997")
+    assert not bool(strict.solved(0.0, 1999 / 2000)) and bool(strict.solved(0.0, 1.0))
+    with pytest.raises(
+        ValueError, match=r"^task.max_wrong is H&S 1997's stopping rule .* set task.max_wrong=0"
+    ):
+        make_task("multiplication", variant="pascanu2013", max_wrong=0.01)
+    with pytest.raises(ValueError, match=r"^task.max_wrong must be a share in \[0, 1\), got -0.1$"):
+        make_task("multiplication", variant="hochreiter1997", max_wrong=-0.1)

@@ -285,6 +285,11 @@ def test_faithful_scale_is_the_1997_cell_on_the_rows_that_fit():
         ):
             assert want in o, (name, want)
         assert ("model.readout=linear" in o) == (name == "embedded_Reber")
+        # H&S's stopping rule: multiplication stopped at a share wrong, the others at solved
+        stop = [x for x in o if x.startswith("task.max_wrong=")]
+        assert stop == (["task.max_wrong=0.054296875"] if name == "multiplication_T100" else []), name
+    paper = {s.name: s.overrides for s in STUDY.scales["paper"]}  # both rows: the stricter, 14/2560
+    assert "task.max_wrong=0.00546875" in paper["multiplication_T100_lstm1997"]
     # every job builds (the blocks divide the cells, one bias per block, a readout the task takes)
     from benchmarks.studies.base import jobs
     from scripts.study_costs import build_job
@@ -303,3 +308,25 @@ def test_the_1997_cell_decides_the_verdicts_where_it_ran(store):
     renamed = {**result, "entries": [{**e, "model": "lstm1997"} for e in result["entries"]]}
     assert primary(renamed) == "lstm1997"
     assert all("(lstm1997" in c.claim for c in claims(renamed, "faithful"))
+
+
+def test_a_row_whose_criterion_the_runs_stopped_short_of_was_not_run():
+    """The faithful multiplication runs stop their seeds at 139/2560 wrong (task.max_wrong),
+    so the 14/2560 row was not trained for; the 139/2560 row was, and so was every row of a
+    run without a share (the suite's all-correct rule) or without the early stop."""
+    from pathlib import Path
+
+    from benchmarks.studies.base import RunRecord
+    from benchmarks.studies.hochreiter1997 import ROWS, stopped_before
+
+    def run(share, stop=True):
+        config = {"task": {"max_wrong": share}, "train": {"stop_when_solved": stop}}
+        return RunRecord(Path("r"), config, {}, {}, {})
+
+    loose, strict = (r for r in ROWS if r.key.startswith("multiplication"))
+    assert "139/2560" in loose.key and "14/2560" in strict.key
+    assert stopped_before(strict, [run(139 / 2560)]) and not stopped_before(loose, [run(139 / 2560)])
+    assert not stopped_before(strict, [run(14 / 2560)]) and not stopped_before(loose, [run(14 / 2560)])
+    assert not stopped_before(strict, [run(0.0)]) and not stopped_before(
+        strict, [run(139 / 2560, stop=False)]
+    )

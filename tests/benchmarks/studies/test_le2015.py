@@ -76,6 +76,24 @@ def test_longest_verdict_at_short_lengths_tests_what_the_paper_implies():
     assert le.longest_verdict(150, _rows({200: 1.0, 300: 1.0}))[0] == "not comparable"  # nothing <= 150 run
 
 
+def test_on_the_paper_scales_budget_a_failure_at_an_implied_length_disagrees():
+    """The faithful scale runs T=150 only, on the paper scale's budget: a majority failing
+    there disagrees with a published longest T of 150 or more; solving agrees with it."""
+    verdict, reason = le.longest_verdict(300, _rows({150: 0.5}), full_budget=True)
+    assert (
+        verdict == "disagrees"
+        and "not solved by a majority at T=150 within the paper scale's budget" in reason
+    )
+    assert le.longest_verdict(150, _rows({150: 0.7}), full_budget=True)[0] == "agrees"
+    grid = le.SCALES["faithful"][0]
+    assert "model=irnn,rnn" in grid.overrides and "task.length=150" in grid.overrides
+    paper = dict(o.split("=", 1) for o in le.SCALES["paper"][0].overrides)
+    faithful = dict(o.split("=", 1) for o in grid.overrides)
+    assert {k: v for k, v in faithful.items() if k not in ("model", "task.length")} == {
+        k: v for k, v in paper.items() if k not in ("model", "task.length")
+    }  # the paper scale's protocol
+
+
 def test_analyse_pools_rates_and_curves(tmp_path, fake_runs):
     _write(tmp_path, fake_runs, "irnn", 50, [True, True, False], [[0.2, 0.05], [0.18, 0.02], [0.17, 0.16]])
     _write(tmp_path, fake_runs, "rnn", 50, [False, False, False], [[0.17, 0.168], [0.2, 0.17], [0.16, 0.17]])
