@@ -360,19 +360,21 @@ def kind(record: RunRecord) -> str | None:
     return name if name in MODELS else None
 
 
+def forget_init(record: RunRecord) -> str:
+    """A forget-gate run's initial forget-gate biases in words."""
+    biases = record.get("model.forget_gate_biases") or []
+    if biases:
+        return f"forget-gate biases {', '.join(f'{b:+g}' for b in biases)} by block"
+    return f"forget-gate bias {record.get('model.forget_bias'):g}"
+
+
 def describe_net(record: RunRecord) -> str:
     """The net of a forget-gate run in words: cells, blocks, squashing and forget-gate biases."""
     get = record.get
     size = int(get("model.block_size") or 1)
     cells = f"{get('model.hidden')} cells" + (f" in blocks of {size} sharing their gates" if size > 1 else "")
     squash = "the 1997 squashing" if get("model.squashing") == "hochreiter1997" else "tanh squashing"
-    biases = get("model.forget_gate_biases") or []
-    forget = (
-        f"forget-gate biases {', '.join(f'{b:+g}' for b in biases)} by block"
-        if biases
-        else f"forget-gate bias {get('model.forget_bias'):g}"
-    )
-    return f"{get('model.name')}: {cells}, {squash}, {forget}"
+    return f"{get('model.name')}: {cells}, {squash}, {forget_init(record)}"
 
 
 def analyse(records: list[RunRecord]) -> dict[str, Any]:
@@ -405,6 +407,7 @@ def analyse(records: list[RunRecord]) -> dict[str, Any]:
             "optim": first.get("optim.name"),
             "lr": first.get("optim.lr"),
             "net": describe_net(with_fg),
+            "forget_init": forget_init(with_fg),
         },
         "models": {m: _model_row(m, traced[m], length) for m in MODELS if m in traced},
     }
@@ -511,10 +514,9 @@ def growth_verdict(ratio_fg: float, ratio_nofg: float) -> tuple[str, str]:
 
 
 def _forget_init(result: dict[str, Any]) -> str:
-    """The forget-gate net's initial forget-gate biases in words (runs analysed before the
-    net was recorded: today's LSTM, bias 1)."""
-    net = result.get("train", {}).get("net", "forget-gate bias 1")
-    return "the " + net[net.index("forget-gate bias") :]
+    """The forget-gate net's initial forget-gate biases in words (results analysed before
+    they were recorded: today's LSTM, bias 1)."""
+    return "the " + result.get("train", {}).get("forget_init", "forget-gate bias 1")
 
 
 def _growth_claim(result: dict[str, Any], scale: str) -> Claim | None:
