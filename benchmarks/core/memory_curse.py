@@ -19,14 +19,17 @@ the normalisation tames the blow-up by one power but does not remove it.
 :func:`sensitivity` estimates E[(dh_T/dlam)^2] by Monte Carlo (forward-mode derivative
 through the recurrence, the same estimator the LSTM's carousel gets), with its 95% interval;
 :func:`stationary` is the closed form; :func:`power_law` fits the exponent of a sensitivity
-against 1 - lam with its interval. ``tests/benchmarks/core/test_memory_curse.py`` holds the
-estimate to a float64 NumPy evaluation of the finite sum written in the test.
+against 1 - lam with its interval; :func:`carousel_sensitivity` measures the LSTM's
+counterpart, the parameters' sensitivity through the cell state alone (the truncated,
+CEC-only gradient), where the forget gate plays lam's part.
+``tests/benchmarks/core/test_memory_curse.py`` holds both to float64 NumPy written in the
+test: the finite sum, and one LSTM cell's forget-gate recurrence.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -116,3 +119,27 @@ def power_law(x: np.ndarray, y: np.ndarray) -> PowerLaw:
     fit = stats.linregress(np.log(x), np.log(y))
     half = float(stats.t.ppf(0.5 + LEVEL / 2, x.size - 2) * fit.stderr)
     return PowerLaw(float(fit.slope), float(fit.slope) - half, float(fit.slope) + half, x.size)
+
+
+def carousel_sensitivity(net: Any, params: dict[str, Any], x: jax.Array) -> dict[str, Estimate]:
+    """The LSTM's side of the curse of memory: per parameter, the mean over the sequences
+    ``x`` [n, T, D] of ||dy_T/dtheta||^2 (summed over the outputs' units) under the truncated
+    (CEC-only) gradient (``models.scan.RecurrentNet.gradient="truncated"``: error reaches the
+    past along the cell state alone, so this is the carousel's share), with its 95% interval.
+    On the carousel c_t = f c_{t-1} + i z the forget gate plays lam's part: as f -> 1 the
+    sensitivity of c_T to the parameters grows as the linear recurrence's does."""
+    import dataclasses
+
+    truncated = dataclasses.replace(net, gradient="truncated")
+
+    def last_output(p: dict[str, Any], seq: jax.Array) -> jax.Array:
+        return jnp.sum(truncated.apply(p, seq[None])[0][0, -1])
+
+    grads = jax.jit(jax.vmap(jax.grad(last_output), in_axes=(None, 0)))(params, x)
+    out = {}
+    for name, g in grads.items():
+        g64 = np.asarray(g, np.float64).reshape(g.shape[0], -1)
+        scale = np.max(np.abs(g64), axis=1, keepdims=True)  # a scaled norm: no under/overflow
+        safe = np.where(scale > 0, scale, 1.0)
+        out[name] = _interval((scale[:, 0] ** 2) * np.sum((g64 / safe) ** 2, axis=1))
+    return out

@@ -56,3 +56,43 @@ def test_bad_arguments_are_one_line():
         mc.sensitivity(0.5, 0, 10, jax.random.key(0))
     with pytest.raises(ValueError, match="^power_law needs 3 or more points"):
         mc.power_law(np.array([1.0, 2.0]), np.array([1.0, 2.0]))
+
+
+def test_the_carousels_sensitivity_is_the_forget_gates_recurrence_written_out():
+    """One LSTM cell whose gates read nothing but their biases (i = o = 1 at bias 30, f =
+    sigmoid(b_f)) and whose cell input is z_t = tanh(w x_t): c_t = f c_{t-1} + z_t, y_T =
+    tanh(c_T). Then dc_t/db_f = f (1 - f) c_{t-1} + f dc_{t-1}/db_f and dc_t/dw = x_t (1 -
+    z_t^2) + f dc_{t-1}/dw (and R_f's, whose input is h_{t-1}), written out here in float64:
+    the mean of the truncated gradient's per-sequence squares must match it, inside the
+    interval returned."""
+    from models import make_model
+
+    net = make_model("lstm", 1, 1, hidden=1)
+    params = {k: np.zeros_like(v) for k, v in net.init(jax.random.key(0)).items()}
+    b_f, w = 2.5, 0.7
+    params.update(b_i=np.full(1, 30.0), b_o=np.full(1, 30.0), b_f=np.full(1, b_f))
+    params.update(W_z=np.full((1, 1), w), W_out=np.ones((1, 1)))
+    params = {k: np.asarray(v, np.float32) for k, v in params.items()}
+    x = np.asarray(jax.random.normal(jax.random.key(1), (64, 40, 1)), np.float64)
+    got = mc.carousel_sensitivity(net, params, x.astype(np.float32))
+
+    i = o = 1 / (1 + np.exp(-30.0))
+    f = 1 / (1 + np.exp(-b_f))
+    want = {"b_f": [], "W_z": [], "R_f": []}
+    for seq in x[:, :, 0]:
+        c = h = dc_b = dc_w = dc_r = 0.0
+        for x_t in seq:
+            z = np.tanh(w * x_t)
+            dc_b = f * (1 - f) * c + f * dc_b
+            dc_w = i * x_t * (1 - z * z) + f * dc_w
+            dc_r = f * (1 - f) * c * h + f * dc_r  # R_f's input is h_{t-1}; no error reaches h's past
+            c = f * c + i * z
+            h = o * np.tanh(c)
+        slope = o * (1 - np.tanh(c) ** 2)
+        want["b_f"].append((slope * dc_b) ** 2)
+        want["W_z"].append((slope * dc_w) ** 2)
+        want["R_f"].append((slope * dc_r) ** 2)
+    for name, values in want.items():
+        mean = float(np.mean(values))
+        assert got[name].mean == pytest.approx(mean, rel=2e-4), name
+        assert got[name].lo < mean < got[name].hi, name
