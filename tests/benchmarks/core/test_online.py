@@ -34,7 +34,10 @@ CELLS_1997 = {
 def _setup(model_name, task_name, batch_size=3, hidden=5):
     name, fields = TASKS[task_name]
     task = make_task(name, **fields)
-    if model_name in CELLS_1997:
+    if model_name == "lstm_niaf_noaf":  # no squashing on z or before o (Greff's NIAF and NOAF)
+        model = make_model("lstm", task.input_size, task.output_size, hidden=hidden, input_activation=False,
+                           output_activation=False)  # fmt: skip
+    elif model_name in CELLS_1997:
         readout = "sigmoid" if task_name == "adding" else "linear"  # Reber's loss reads logits
         model = make_model(
             "lstm1997", task.input_size, task.output_size, **CELLS_1997[model_name], readout=readout
@@ -47,7 +50,7 @@ def _setup(model_name, task_name, batch_size=3, hidden=5):
 
 
 @pytest.mark.parametrize("task_name", list(TASKS))
-@pytest.mark.parametrize("model_name", ["lstm", "lstm_nofg", *CELLS_1997])
+@pytest.mark.parametrize("model_name", ["lstm", "lstm_nofg", "lstm_niaf_noaf", *CELLS_1997])
 def test_the_forward_form_sums_to_the_truncated_gradient(model_name, task_name):
     """Added up over a sequence at fixed weights, the per-step gradients of the forward
     (eligibility-trace) form are the truncated backward pass's gradient of the whole loss."""
