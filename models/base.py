@@ -35,7 +35,7 @@ ACTIVATION_DERIVATIVE_BOUND: dict[str, float] = {
     "sigmoid": 0.25,
     "identity": 1.0,
 }
-INITIALIZERS = ("uniform", "normal", "orthogonal", "identity", "glorot", "sparse")
+INITIALIZERS = ("uniform", "normal", "fan_in", "orthogonal", "identity", "glorot", "sparse")
 CELLS = ("rnn", "lstm", "gru")
 # The LSTM's squashing functions g (cell input) and h (cell output): today's tanh for both,
 # or Hochreiter & Schmidhuber 1997's logistic ones, g = 4 sigmoid - 2 and h = 2 sigmoid - 1
@@ -49,7 +49,9 @@ READOUTS = ("linear", "sigmoid")
 class InitSpec:
     """Initialiser name and scale for the input, recurrent and readout kernels
     (``model.init.recurrent=orthogonal model.init.recurrent_scale=0.95``):
-    uniform: U[-s, s]; normal: N(0, s^2); orthogonal: s * Q; identity: s * I;
+    uniform: U[-s, s]; normal: N(0, s^2); fan_in: N(0, s^2 / fan_in), so a square
+    recurrent matrix's spectral radius is about s at any size (the circular law: a fixed
+    spectral radius while the hidden size grows); orthogonal: s * Q; identity: s * I;
     glorot: s * Glorot-uniform; sparse: ``recurrent_nonzero`` N(0, 1) incoming weights per
     unit, the rest zero (Sutskever et al. 2013), then for a recurrent matrix rescaled to
     spectral radius s (the "smart" init of Pascanu et al. 2013), else multiplied by s.
@@ -244,6 +246,8 @@ def initialize(
         return jax.random.uniform(key, shape, jnp.float32, -scale, scale)
     if kind == "normal":
         return scale * jax.random.normal(key, shape, jnp.float32)
+    if kind == "fan_in":
+        return (scale / math.sqrt(fan_in)) * jax.random.normal(key, shape, jnp.float32)
     if kind == "glorot":
         limit = scale * math.sqrt(6.0 / (fan_in + fan_out))
         return jax.random.uniform(key, shape, jnp.float32, -limit, limit)

@@ -41,6 +41,19 @@ def test_initialisers():
     assert abs(float(np.std(n.init(jax.random.key(0))["W_hh"])) - 0.1) < 0.005
 
 
+def test_the_fan_in_draw_holds_the_spectral_radius_while_the_size_grows():
+    """N(0, s^2 / H) entries: their standard deviation is s / sqrt(H), and by the circular law
+    the spectral radius is near s at every H (NumPy's eigenvalues here), where a fixed-scale
+    draw's radius grows like sqrt(H)."""
+    s = 0.8
+    for hidden in (32, 128, 512):
+        init = {"recurrent": "fan_in", "recurrent_scale": s}
+        w = np.asarray(make_model("rnn", 2, 1, hidden=hidden, init=init).init(jax.random.key(hidden))["W_hh"])
+        assert abs(np.std(w) * np.sqrt(hidden) / s - 1) < 0.05, hidden
+        radius = np.max(np.abs(np.linalg.eigvals(w.astype(np.float64))))
+        assert abs(radius / s - 1) < (0.25 if hidden == 32 else 0.1), (hidden, radius)
+
+
 def test_unknown_activation_and_initialiser_are_one_line_errors():
     with pytest.raises(ValueError, match="valid: identity, relu, sigmoid, tanh"):
         make_model("rnn", 2, 1, activation="swish")
