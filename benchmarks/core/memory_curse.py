@@ -122,18 +122,19 @@ def power_law(x: np.ndarray, y: np.ndarray) -> PowerLaw:
 
 
 def carousel_sensitivity(net: Any, params: dict[str, Any], x: jax.Array) -> dict[str, Estimate]:
-    """The LSTM's side of the curse of memory: per parameter, the mean over the sequences
-    ``x`` [n, T, D] of ||dy_T/dtheta||^2 (summed over the outputs' units) under the truncated
-    (CEC-only) gradient (``models.scan.RecurrentNet.gradient="truncated"``: error reaches the
-    past along the cell state alone, so this is the carousel's share), with its 95% interval.
-    On the carousel c_t = f c_{t-1} + i z the forget gate plays lam's part: as f -> 1 the
-    sensitivity of c_T to the parameters grows as the linear recurrence's does."""
+    """The gated nets' side of the curse of memory: per parameter, the mean over the
+    sequences ``x`` [n, T, D] of ||dy_T/dtheta||^2 (summed over the outputs' units), with its
+    95% interval. An LSTM's gradient is the truncated (CEC-only) one
+    (``models.scan.RecurrentNet.gradient="truncated"``: error reaches the past along the cell
+    state alone, so this is the carousel's share), where the forget gate plays lam's part in
+    c_t = f c_{t-1} + i z; a GRU's is the full gradient, where the update gate plays it in
+    h_t = u h_{t-1} + (1 - u) n (it has no truncated rule: its carousel is h itself)."""
     import dataclasses
 
-    truncated = dataclasses.replace(net, gradient="truncated")
+    rule = dataclasses.replace(net, gradient="truncated") if net.spec.cell == "lstm" else net
 
     def last_output(p: dict[str, Any], seq: jax.Array) -> jax.Array:
-        return jnp.sum(truncated.apply(p, seq[None])[0][0, -1])
+        return jnp.sum(rule.apply(p, seq[None])[0][0, -1])
 
     grads = jax.jit(jax.vmap(jax.grad(last_output), in_axes=(None, 0)))(params, x)
     out = {}

@@ -96,3 +96,34 @@ def test_the_carousels_sensitivity_is_the_forget_gates_recurrence_written_out():
         mean = float(np.mean(values))
         assert got[name].mean == pytest.approx(mean, rel=2e-4), name
         assert got[name].lo < mean < got[name].hi, name
+
+
+def test_a_grus_update_gate_is_its_carousel_written_out():
+    """One GRU unit with no recurrent weights, u = sigmoid(b_u) and n_t = tanh(w x_t):
+    h_t = u h_{t-1} + (1 - u) n_t, y_T = h_T, so dh_t/db_u = u (1 - u) (h_{t-1} - n_t) +
+    u dh_{t-1}/db_u and dh_t/dw = (1 - u) x_t (1 - n_t^2) + u dh_{t-1}/dw, in float64."""
+    from models import make_model
+
+    net = make_model("gru", 1, 1, hidden=1)
+    params = {k: np.zeros_like(v) for k, v in net.init(jax.random.key(0)).items()}
+    b_u, w = 3.0, 0.9
+    params.update(b_u=np.full(1, b_u), W_n=np.full((1, 1), w), W_out=np.ones((1, 1)))
+    params = {k: np.asarray(v, np.float32) for k, v in params.items()}
+    x = np.asarray(jax.random.normal(jax.random.key(2), (64, 50, 1)), np.float64)
+    got = mc.carousel_sensitivity(net, params, x.astype(np.float32))
+
+    u = 1 / (1 + np.exp(-b_u))
+    want = {"b_u": [], "W_n": []}
+    for seq in x[:, :, 0]:
+        h = dh_b = dh_w = 0.0
+        for x_t in seq:
+            n = np.tanh(w * x_t)
+            dh_b = u * (1 - u) * (h - n) + u * dh_b
+            dh_w = (1 - u) * x_t * (1 - n * n) + u * dh_w
+            h = u * h + (1 - u) * n
+        want["b_u"].append(dh_b**2)
+        want["W_n"].append(dh_w**2)
+    for name, values in want.items():
+        mean = float(np.mean(values))
+        assert got[name].mean == pytest.approx(mean, rel=2e-4), name
+        assert got[name].lo < mean < got[name].hi, name
