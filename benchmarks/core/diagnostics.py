@@ -208,7 +208,7 @@ def spectra(model: RecurrentNet, params: Params) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------- Jacobians
 
 
-def _flat_step(model: RecurrentNet, params: Params, layer: int):
+def flat_step(model: RecurrentNet, params: Params, layer: int):
     """The layer's step as a map of one flat state vector (h, or [h, c], or [h, c, gates] for
     an LSTM with full gate recurrence) and one input."""
     cls, spec = model.cell_class, model.spec
@@ -232,7 +232,7 @@ def step_jacobians(
     inputs = model.layer_inputs(x_BTD, states, layer)  # [T, B, D]
     s = jnp.concatenate(states[layer], axis=-1)  # [T, B, S]
     s_prev = jnp.concatenate([jnp.zeros_like(s[:1]), s[:-1]], axis=0)
-    jac = jax.jacfwd(_flat_step(model, params, layer))
+    jac = jax.jacfwd(flat_step(model, params, layer))
     return jax.vmap(jax.vmap(jac), in_axes=(1, 1))(s_prev, inputs)  # [B, T, S, S]
 
 
