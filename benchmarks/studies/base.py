@@ -138,6 +138,12 @@ class Study:
     # is a one-line error with ``scale_notes[S]``. An empty tuple: nothing to measure (the
     # reason is not the cost, e.g. data that cannot be shipped).
     unfit: dict[str, tuple[Grid, ...]] = dataclasses.field(default_factory=dict)
+    # Measurements that train nothing (random initialisations, closed forms, a net's
+    # sensitivity at initialisation), as ``measure(scale)``: a JSON-able dict, which
+    # :func:`reproduce` keeps in ``measured.json`` beside the sweeps (a study analysed again
+    # reads it back instead of measuring again) and hands to the claims, the figure and
+    # the text as ``result["measured"]``.
+    measure: Callable[[str], dict[str, Any]] | None = None
 
 
 def load_runs(root: Path) -> list[RunRecord]:
@@ -208,11 +214,17 @@ def reproduce(
     records = load_runs(out)
     if not records:
         raise RuntimeError(f"no finished run under {out}; see the sweeps' errors above")
-    # the runs' own wall times (compiling included) summed: the same when a finished study is
-    # analysed again, unlike this call's time, which then holds no training
+    measured = measurements(study, scale, out, echo)
+    # the runs' own wall times (compiling included) summed, with the measurements' time: the
+    # same when a finished study is analysed again, unlike this call's time, which then holds
+    # no training
     run_time = float(sum(r.summary.get("wall_time_s", 0.0) for r in records))
+    run_time += measured["seconds"] if measured else 0.0  # and the measurements' own time
     model_steps = int(sum(r.summary["steps_run"] * r.summary["n_seeds"] for r in records))
     result = study.analyse(records)
+    result["scale"] = scale  # the text states verdicts, which depend on the scale
+    if measured is not None:
+        result["measured"] = measured
     claims = study.claims(result, scale)
     figures = study.figure(result, out / "figures")
     text = study.paragraph(result)
@@ -242,6 +254,26 @@ def reproduce(
     store.atomic_write(out / "answer.md", (text + "\n").encode())
     store.atomic_write(out / "readme_rows.md", readme_rows(report).encode())
     return report
+
+
+def measurements(study: Study, scale: str, out: Path, echo: Callable[[str], None] = print) -> dict | None:
+    """The study's measurements at ``scale`` (None if it has none): read from
+    ``out/measured.json`` when they were taken at this scale before, else taken and written
+    there (so an interrupted study does not take them twice)."""
+    if study.measure is None:
+        return None
+    path = out / "measured.json"
+    if path.is_file():
+        kept = store.read_json_strict(path)
+        if kept.get("scale") == scale:
+            echo(f"measurements: already taken ({path})")
+            return kept
+    echo("measurements: taking them (no training)")
+    start = time.perf_counter()
+    measured = {**study.measure(scale), "scale": scale}
+    measured["seconds"] = time.perf_counter() - start
+    store.write_json(path, measured)
+    return measured
 
 
 def readme_rows(report: dict[str, Any]) -> str:

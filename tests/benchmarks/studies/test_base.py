@@ -24,3 +24,26 @@ def test_grid_cost_counts_jobs_and_model_steps():
     assert grid_cost(swept_seeds) == (2, (2 + 3) * 2000)
     assert scale_cost((grid, swept_seeds)) == (8, 3000 + 10_000)
     assert (Config.seeds, TrainSpec().steps) == (DEFAULT_SEEDS, DEFAULT_STEPS)
+
+
+def test_measurements_are_taken_once_per_scale_and_kept(tmp_path):
+    """A study's ``measure`` runs when ``measured.json`` is absent or holds another scale;
+    otherwise the kept file is read back and nothing is measured again."""
+    import json
+
+    from benchmarks.studies.base import Study, measurements
+
+    calls = []
+
+    def measure(scale):
+        calls.append(scale)
+        return {"value": len(calls)}
+
+    study = Study("s", "t", "src", {}, {}, None, None, None, None, measure=measure)
+    first = measurements(study, "cpu", tmp_path, echo=lambda _: None)
+    again = measurements(study, "cpu", tmp_path, echo=lambda _: None)
+    assert calls == ["cpu"] and first["value"] == again["value"] == 1 and again["scale"] == "cpu"
+    assert json.loads((tmp_path / "measured.json").read_text())["value"] == 1
+    other = measurements(study, "smoke", tmp_path, echo=lambda _: None)
+    assert calls == ["cpu", "smoke"] and other["value"] == 2
+    assert measurements(Study("s", "t", "src", {}, {}, None, None, None, None), "cpu", tmp_path) is None
