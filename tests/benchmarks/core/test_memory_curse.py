@@ -127,3 +127,29 @@ def test_a_grus_update_gate_is_its_carousel_written_out():
         mean = float(np.mean(values))
         assert got[name].mean == pytest.approx(mean, rel=2e-4), name
         assert got[name].lo < mean < got[name].hi, name
+
+
+def test_the_carousel_sensitivity_is_the_truncated_rules_gradient_squared():
+    """The CEC-only gradient is the 1997 truncated rule's: for a random LSTM (H=3, every
+    weight drawn, forget bias 2), the mean over sequences of ||dy_T/dtheta||^2 per parameter
+    equals that of the float64 truncated reference written in the tests
+    (``tests/lstm_reference.py``), fed the error 1 at the last step's output only."""
+    from lstm_reference import truncated_reference
+
+    from models import make_model
+
+    net = make_model("lstm", 2, 1, hidden=3, forget_bias=2.0)
+    params = net.init(jax.random.key(5))
+    x = np.asarray(jax.random.normal(jax.random.key(6), (8, 30, 2)), np.float64)
+    got = mc.carousel_sensitivity(net, params, x.astype(np.float32))
+    squares: dict[str, list[float]] = {}
+    for seq in x:
+        g_y = np.zeros((30, 1, 1))
+        g_y[-1] = 1.0  # y_T summed over its one unit
+        grads, _ = truncated_reference(params, seq[:, None, :], g_y)
+        for name, g in grads.items():
+            squares.setdefault(name, []).append(float(np.sum(g**2)))
+    assert set(got) == set(squares)
+    for name, values in squares.items():
+        assert got[name].mean == pytest.approx(np.mean(values), rel=2e-4, abs=1e-30), name
+    assert got["R_f"].mean > 0 and got["b_f"].mean > 0  # the forget gate's path is in it
