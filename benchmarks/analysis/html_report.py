@@ -227,7 +227,7 @@ def comparison(root: Path) -> str:
 
 
 def study_section(root: Path) -> str:
-    """A study root's paper-vs-ours table, its own figures and its answer ('' for a sweep)."""
+    """A study root's answer, its own figures, then its paper-vs-ours table ('' for a sweep)."""
     path = root / "reproduction.json"
     if not path.is_file():
         return ""
@@ -244,14 +244,14 @@ def study_section(root: Path) -> str:
             + "".join(f"<td>{esc(c.get(k, ''))}</td>" for k in ("claim", "paper", "ours"))
             + f'<td class="verdict {cls}">{esc(verdict)}</td><td>{esc(c.get("reason", ""))}</td></tr>'
         )
+    # top to bottom as a reader asks: the question and the answer (answer.md), the evidence
+    # (the figures), then every claim against the paper with its verdict and rule
     parts = [
         f"<h2>Study: {esc(rep.get('title', rep.get('study', root.name)))}</h2>",
         f"<p>{esc(rep.get('source', ''))}</p>",
         f"<p class=note>scale {esc(rep['scale'])}: {esc(rep.get('scale_note', ''))}</p>"
         if "scale" in rep
         else "",
-        '<table id="claims"><thead><tr><th>claim</th><th>paper</th><th>ours</th><th>verdict</th>'
-        f"<th>why</th></tr></thead><tbody>{''.join(rows)}</tbody></table>",
     ]
     answer = root / "answer.md"
     if answer.is_file():
@@ -261,6 +261,10 @@ def study_section(root: Path) -> str:
         parts.append(
             "<h3>The study's figures</h3><div class=grid>" + "".join(png_file(p) for p in shots) + "</div>"
         )
+    parts.append(
+        '<h3>Every claim against the paper</h3><table id="claims"><thead><tr><th>claim</th><th>paper</th>'
+        f"<th>ours</th><th>verdict</th><th>why</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
     return "\n".join(parts)
 
 
