@@ -45,32 +45,82 @@ def test_unknown_study_is_one_line():
     assert proc.stderr.strip().splitlines() == [f"error: unknown study 'nope'; valid: {valid}"]
 
 
+def _seeds_with_event(run: Path) -> float:
+    with np.load(run / "grad_norms.npz") as g:
+        return float(np.mean(g["explode"].any(axis=0)))
+
+
+def _recompute(out: Path, report: dict) -> None:
+    """The result slices every claim reads, recomputed from the run directories' own files
+    (config.yaml, summary.json, grad_norms.npz, diagnostics.npz) and measured.json."""
+    import yaml
+
+    result = report["result"]
+    assert result["measured"] == json.loads((out / "measured.json").read_text())
+    runs = {}
+    for path in sorted(out.glob("*/*/summary.json")):
+        config = yaml.safe_load((path.parent / "config.yaml").read_text())
+        runs[path.parent] = (config, json.loads(path.read_text()))
+    assert len(runs) == report["runs"] == len(result["runs"])
+    for row in result["runs"]:
+        config, summary = runs[Path(row["run"])]
+        assert row["sweep"] == Path(row["run"]).parent.name
+        assert (row["model"], row["hidden"], row["gradient"]) == (
+            config["model"]["name"],
+            config["model"]["hidden"],
+            config["train"]["gradient"],
+        )
+        assert row["seeds_with_event"] == pytest.approx(_seeds_with_event(Path(row["run"])))
+        assert row["seed_solved"] == [x["solved"] for x in summary["seeds"]]
+        if "rho0" in row:  # the largest recurrent matrix's radius at init, seed mean
+            with np.load(Path(row["run"]) / "diagnostics.npz") as d:
+                radii = [d[k][0].mean() for k in d.files if k.startswith("spectral_radius.")]
+            assert row["rho0"] == pytest.approx(float(max(radii)))
+    by_sweep = lambda name: [r for r in result["runs"] if r["sweep"] == name]  # noqa: E731
+    fixed = result["fixed_radius"]["fan_in@0.74"]
+    assert [f["seeds_with_event"] for f in fixed] == [
+        pytest.approx(_seeds_with_event(Path(r["run"])))
+        for r in sorted(by_sweep("fixed_radius_fan_in"), key=lambda r: r["hidden"])
+    ]
+    truncated = {(r["gradient"], r["forget_bias"]): r for r in result["truncated"]}
+    for r in by_sweep("truncated"):
+        config, _ = runs[Path(r["run"])]
+        key = (config["train"]["gradient"], config["model"]["forget_bias"])
+        assert truncated[key]["seeds_with_event"] == pytest.approx(_seeds_with_event(Path(r["run"])))
+    solved = {"event": 0, "no_event": 0}
+    seeds = {"event": 0, "no_event": 0}
+    for r in by_sweep("success_sgd") + by_sweep("success_adam"):
+        for seed in runs[Path(r["run"])][1]["seeds"]:
+            side = "event" if seed["explode_events"] else "no_event"
+            solved[side] += seed["solved"]
+            seeds[side] += 1
+    pooled = result["success"]["pooled"]
+    assert {k: (v["solved"], v["seeds"]) for k, v in pooled.items()} == {
+        k: (solved[k], seeds[k]) for k in seeds
+    }
+
+
 @pytest.mark.slow
-def test_smoke_scale_writes_a_report_whose_numbers_match_the_store(tmp_path, capsys):
+def test_smoke_scale_recomputes_every_claim_from_the_runs_files(tmp_path, capsys):
     """In this process (its sweeps forked, see ``forked_train``): ``main`` ends without
-    ``SystemExit``, as the command ends with status 0."""
+    ``SystemExit``, as the command ends with status 0. Every slice a claim reads is
+    recomputed from the runs' own files, and the claims from those slices."""
     import scripts.reproduce as cli
+    from benchmarks.studies.explode_claims import claims
 
     out = tmp_path / "study"
     cli.main(["why_lstm_explodes", "--scale", "smoke", "--out", str(out)])
     capsys.readouterr()
     report = json.loads((out / "reproduction.json").read_text())
     assert report["study"] == "why_lstm_explodes" and report["scale"] == "smoke"
-    assert [s["status"] for s in report["sweeps"]] == [0, 0, 0, 0]
-    assert report["runs"] == 8 and report["seeds"] == 16  # 4 size + 1 clip + 2 radius + 1 bias, 2 seeds
+    assert [s["status"] for s in report["sweeps"]] == [0] * 9
+    assert report["runs"] == 20 and report["seeds"] == 40
     assert {c["verdict"] for c in report["claims"]} == {"not comparable"}  # too small to tell
-    rows = report["result"]["runs"]
-    assert sorted(
-        (r["model"], r["hidden"]) for r in rows if r["init"] == "uniform" and r["clip"] == "none"
-    ) == [
-        ("lstm", 8),
-        ("lstm", 16),
-        ("lstm", 16),  # forget bias 3
-        ("lstm_nofg", 8),
-        ("lstm_nofg", 16),
-    ]
+    assert len(report["claims"]) == 13  # every claim of the study has its data at smoke scale
+    _recompute(out, report)
+    assert [vars(c) for c in claims(report["result"], "smoke")] == report["claims"]
     # every run's event rate and gradient-norm maximum recomputed from its own store files
-    for row in rows:
+    for row in report["result"]["runs"]:
         with np.load(Path(row["run"]) / "grad_norms.npz") as g:
             events, loss, glob = g["explode"], g["loss"], g["global"]
         trained = np.isfinite(loss) | (~np.isfinite(glob) & ~np.isnan(loss))
@@ -81,11 +131,13 @@ def test_smoke_scale_writes_a_report_whose_numbers_match_the_store(tmp_path, cap
     assert "At H=16 without clipping" in report["answer"]
     assert (out / "answer.md").read_text().strip() == report["answer"]
     assert (out / "readme_rows.md").read_text().count("\n") == len(report["claims"])
-    png = out / "figures" / "why_lstm_explodes.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
+    for name in ("why_lstm_explodes.png", "why_lstm_explodes_mechanisms.png"):
+        png = out / "figures" / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
 
     cli.main(["why_lstm_explodes", "--scale", "smoke", "--out", str(out)])  # nothing runs twice
-    assert capsys.readouterr().out.count("already finished") == 8
+    printed = capsys.readouterr().out
+    assert printed.count("already finished") == 20 and "measurements: already taken" in printed
     assert json.loads((out / "reproduction.json").read_text())["claims"] == report["claims"]
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from benchmarks.studies import STUDIES, get_study
-from benchmarks.studies.why_lstm_explodes import (
+from benchmarks.studies.explode_claims import table
+from benchmarks.studies.explode_runs import (
     LAGS,
     SQRT_F32_MAX,
     event_stats,
@@ -14,7 +15,6 @@ from benchmarks.studies.why_lstm_explodes import (
     loss_spikes,
     past_sqrt_max,
     path_shares,
-    table,
 )
 
 
@@ -78,6 +78,10 @@ def test_seeds_past_sqrt_float32_max_count_finite_norms_only():
 
 def test_the_table_has_one_row_per_run_with_its_numbers():
     run = {
+        "sweep": "radius",
+        "optim": "sgd",
+        "lr": 0.7,
+        "gradient": "truncated",
         "model": "lstm",
         "hidden": 64,
         "init": "orthogonal",
@@ -97,6 +101,94 @@ def test_the_table_has_one_row_per_run_with_its_numbers():
     head, rule, row = text.splitlines()
     assert head.count("|") == rule.count("|") == row.count("|")
     assert row == (
-        "| lstm, forget bias 3 | 64 | orthogonal x 1.5 | norm 5.0 | 75% | 12.3 | 1/4 | 2/4 | 1.50 | 3.1e+20"
+        "| radius | lstm, forget bias 3 | 64 | orthogonal x 1.5 | sgd 0.7, truncated | norm 5.0 | 75% | 12.3"
+        " | 1/4 | 2/4 | 1.50 | 3.1e+20"
         " | 5.0e-01 / 2.5e-01 / n/a |"
     )
+
+
+def _brief(hidden, share, rho=0.5, diverged=0):
+    return {
+        "hidden": hidden,
+        "events_per_1000": 10 * share,
+        "seeds_with_event": share,
+        "rho0": rho,
+        "diverged": diverged,
+        "seeds": 4,
+    }
+
+
+def test_size_or_radius_is_decided_by_25_points():
+    from benchmarks.studies.explode_claims import _claim_fixed_radius
+
+    def result(fixed_small, fixed_large, uniform_small, uniform_large):
+        return {
+            "fixed_radius": {
+                "fan_in@0.74": [_brief(32, fixed_small), _brief(256, fixed_large)],
+                "uniform": [_brief(32, uniform_small, 0.29), _brief(256, uniform_large, 0.77)],
+            }
+        }
+
+    assert _claim_fixed_radius(result(0.0, 0.25, 0.0, 1.0), False).verdict == "agrees"  # size at fixed rho
+    radius = _claim_fixed_radius(result(0.8, 1.0, 0.0, 1.0), False)
+    assert radius.verdict == "disagrees" and "the radius, not the size" in radius.reason
+    assert _claim_fixed_radius(result(0.5, 0.5, 0.0, 1.0), False).verdict == "not comparable"
+
+
+def test_the_rule_claims_compare_seeds_with_an_event():
+    from benchmarks.studies.explode_claims import _claim_carousel_left, _claim_truncated
+
+    def row(gradient, bias, share):
+        return {
+            **_brief(128, share),
+            "gradient": gradient,
+            "forget_bias": bias,
+            "clip": "none",
+            "global_norm": {"max": 1.0},
+        }
+
+    result = {"truncated": [row("full", 1.0, 1.0), row("truncated", 1.0, 0.75), row("truncated", 3.0, 1.0)]}
+    assert _claim_truncated(result, False).verdict == "agrees"  # 25 points fewer
+    assert _claim_carousel_left(result, False).verdict == "agrees"  # 25 points more at bias 3
+    result["truncated"][1] = row("truncated", 1.0, 0.76)
+    assert _claim_truncated(result, False).verdict == "disagrees"
+    assert _claim_carousel_left(result, False).verdict == "disagrees"
+    result["truncated"][0] = row("full", 1.0, 0.0)
+    assert _claim_truncated(result, False).verdict == "not comparable"
+
+
+def test_success_pools_seeds_by_event_and_reads_the_wilson_intervals(fake_runs, tmp_path):
+    from benchmarks.stats import wilson_interval
+    from benchmarks.studies.explode_claims import _claim_clip_cost, _claim_success
+    from benchmarks.studies.explode_runs import _success
+
+    def run(optim, clip, solved, events, steps):
+        return {
+            "sweep": "success_sgd",
+            "optim": optim,
+            "lr": 0.7,
+            "clip": clip,
+            "success_rate": sum(solved) / 8,
+            "ci95": [0, 1],
+            "solved": sum(solved),
+            "variant": "arjovsky2016",
+            "length": 50,
+            **_brief(64, float(np.mean(np.asarray(events) > 0))),
+            "seeds": 8,
+            "seed_solved": solved,
+            "seed_events": events,
+            "steps_to_solve": steps,
+        }
+
+    rows = [
+        run("sgd", "none", [True] * 4 + [False] * 4, [0] * 4 + [2] * 4, [1000, 1100, 1200, 1300]),
+        run("sgd", "global_norm@5.0", [True] * 8, [0] * 8, [1000, 1200, 1400, 1600, 1700, 1800, 1900, 2000]),
+    ]
+    succ = _success(rows)
+    assert succ["pooled"]["event"]["solved"] == 0 and succ["pooled"]["event"]["seeds"] == 4
+    assert succ["pooled"]["no_event"]["solved"] == 12 and succ["pooled"]["no_event"]["seeds"] == 12
+    assert succ["pooled"]["event"]["ci95"] == list(wilson_interval(0, 4))
+    claim = _claim_success({"success": succ}, False)
+    assert claim.verdict == "agrees" and claim.ours.startswith("solved: 0/4 seeds with an event")
+    cost = _claim_clip_cost({"success": succ}, False)  # medians 1,150 and 1,650: 1.43x
+    assert cost.verdict == "disagrees" and "1.43x" in cost.reason and "8/8 clipped" in cost.ours
