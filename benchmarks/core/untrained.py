@@ -133,6 +133,17 @@ def _memory_gate(name: str, net: Any, params: dict[str, Any], x: jax.Array) -> t
     return float(jnp.mean(g)), float(jnp.mean(g * (1 - g)))
 
 
+def _output_slope(name: str, net: Any, params: dict[str, Any], x: jax.Array) -> float | None:
+    """The LSTMs' mean slope of tanh at the last cell state, 1 - tanh(c_T)^2 (over units and
+    sequences): how far the output h_T = o tanh(c_T) passes on a change of the carousel's
+    state. None for the GRU, whose state is its output."""
+    if name == "gru":
+        return None
+    _, states = net.apply(params, x)
+    c_last = states[0][1][-1]  # [B, H]
+    return float(jnp.mean(1.0 - jnp.tanh(c_last) ** 2))
+
+
 def gated(cfg: dict[str, Any], key: jax.Array) -> dict[str, Any]:
     """Per gated cell and memory bias b: the mean memory gate, the sigmoid's slope, the
     length, and every parameter's sensitivity (mean with its interval); per cell and
@@ -155,6 +166,7 @@ def gated(cfg: dict[str, Any], key: jax.Array) -> dict[str, Any]:
                     params[peep] = jnp.zeros_like(params[peep])
             x = jax.random.normal(jax.random.fold_in(key, 2), (cfg["sequences"], length, 1), jnp.float32)
             gate, slope = _memory_gate(name, net, params, x)
+            out_slope = _output_slope(name, net, params, x)
             sens = memory_curse.carousel_sensitivity(net, params, x)
             points.append(
                 {
@@ -162,6 +174,7 @@ def gated(cfg: dict[str, Any], key: jax.Array) -> dict[str, Any]:
                     "length": length,
                     "gate": gate,
                     "slope": slope,
+                    "output_slope": out_slope,
                     "sensitivity": {k: v._asdict() for k, v in sens.items()},
                 }
             )

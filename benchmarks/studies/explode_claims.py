@@ -95,7 +95,7 @@ def _claim_paths(result: dict[str, Any], small: bool) -> Claim | None:
 
 
 def _claim_clipping(result: dict[str, Any], small: bool) -> Claim | None:
-    clipped = [r for r in result["runs"] if r["clip"] != "none" and r["model"] == "lstm"]
+    clipped = [r for r in result["runs"] if r.get("sweep") == "clip" and r["model"] == "lstm"]
     free = [r for r in _unclipped_lstms(result) if r["hidden"] in {c["hidden"] for c in clipped}]
     if not (clipped and free):
         return None
@@ -399,7 +399,7 @@ def paragraph(result: dict[str, Any]) -> str:
             f"{rnn['diverged']} of {rnn['seeds']} diverged."
         )
     clipped = [
-        r for r in _pick(result, model="lstm", init="uniform", hidden=hi["hidden"]) if r["clip"] != "none"
+        r for r in _pick(result, model="lstm", sweep="clip", hidden=hi["hidden"]) if r["clip"] != "none"
     ]
     for r in clipped:
         text += (

@@ -48,7 +48,7 @@ SCALES: dict[str, dict[str, Any]] = {
             "sequences": 4,
         },
         "inits": (("uniform", 0.08), ("fan_in", 0.74), ("fan_in", 1.5), ("orthogonal", 1.5)),
-        "curse": {"biases": (0, 1, 2, 3, 4, 5, 6, 7), "hidden": 16, "sequences": 256, "max_length": 10_000},
+        "curse": {"biases": (0, 1, 2, 3, 4, 5, 6, 7), "hidden": 16, "sequences": 512, "max_length": 10_000},
         "linear": {"gaps": (0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001), "sequences": 4000},
     },
 }
@@ -143,14 +143,18 @@ def claim_linear(measured: dict[str, Any], small: bool) -> Claim | None:
     lin = measured.get("linear")
     if not lin:
         return None
+    from scipy import stats
+
     inside = sum(p["lo"] <= p["closed_form"] <= p["hi"] for v in lin.values() for p in v["points"])
     total = sum(len(v["points"]) for v in lin.values())
+    # 95% intervals miss the truth 5% of the time: as many misses as that explains, at 95%
+    allowed = int(stats.binom.ppf(0.95, total, 0.05))
     plain, lru = lin["plain"], lin["normalised"]
     slopes_ok = _holds(plain["fit"], plain["closed_form_fit"]["exponent"]) and _holds(
         lru["fit"], lru["closed_form_fit"]["exponent"]
     )
     gaps = [p["gap"] for p in plain["points"]]
-    ok = inside == total and slopes_ok
+    ok = total - inside <= allowed and slopes_ok
     return Claim(
         "The curse of memory: E[(dh_T/dlam)^2] = (1 + lam^2)/(1 - lam^2)^3, 1/(1 - lam^2)^2 with the LRU's "
         "input normalisation",
@@ -164,10 +168,11 @@ def claim_linear(measured: dict[str, Any], small: bool) -> Claim | None:
         "smoke scale: 400 sequences, 3 points"
         if small
         else (
-            "every interval holds the closed form, and each fitted exponent's interval holds the "
-            "closed form's"
+            f"at most {allowed} of {total} 95% intervals miss the closed form (chance explains that many), "
+            "and each fitted exponent's interval holds the closed form's"
             if ok
-            else "an interval misses the closed form, or a fitted exponent misses the closed form's"
+            else f"more than {allowed} intervals miss the closed form, or a fitted exponent misses the "
+            "closed form's"
         ),
     )
 
@@ -193,6 +198,9 @@ def claim_lstm_theory(measured: dict[str, Any], small: bool) -> Claim | None:
         f"; the largest, {top}, grows {last[top]['mean'] / first[top]['mean']:.2g}x "
         f"from 1 - f = {max(gaps):.2g} to {min(gaps):.2g}"
     )
+    slopes = [p.get("output_slope") for p in lstm["points"]]
+    if slopes[0] is not None and slopes[-1] is not None:
+        ours += f"; tanh's slope at c_T, 1 - tanh(c_T)^2, falls from {slopes[0]:.2f} to {slopes[-1]:.2f}"
     if small:
         verdict, reason = "not comparable", "smoke scale: 3 biases, 16 sequences"
     elif len(held) == len(checks):

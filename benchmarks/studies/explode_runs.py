@@ -251,14 +251,17 @@ def _growth_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             growth = r.get(f"dominant_growth_{when}", math.nan)
             if not top or top not in r.get("spectral_radius", {}) or not np.isfinite(growth):
                 continue
+            rho, sigma = r["spectral_radius"][top][k], r["sigma_max"][top][k]
+            if not (np.isfinite(rho) and np.isfinite(sigma) and rho > 0 and sigma > 0):
+                continue  # a diverged run's matrices: no radius to rank
             points.append(
                 {
                     "model": r["model"],
                     "sweep": r.get("sweep"),
                     "when": when,
                     "matrix": top,
-                    "rho": r["spectral_radius"][top][k],
-                    "sigma": r["sigma_max"][top][k],
+                    "rho": rho,
+                    "sigma": sigma,
                     "growth": growth,
                 }
             )

@@ -25,3 +25,19 @@ def test_the_memory_gate_of_a_net_with_zero_weights_is_the_sigmoid_of_its_bias(n
     gate, slope = untrained._memory_gate(name, net, params, x)
     s = 1 / (1 + math.exp(-b))
     assert gate == pytest.approx(s, rel=1e-6) and slope == pytest.approx(s * (1 - s), rel=1e-5)
+
+
+def test_the_output_slope_is_tanhs_at_the_closed_form_cell_state():
+    """Gates fixed by their biases (i = sigmoid(30) ~ 1, f = sigmoid(2)), z = tanh(0.1), no
+    weights: c_T = z (1 - f^T) / (1 - f) exactly, and the slope is 1 - tanh(c_T)^2."""
+    from models import make_model
+
+    net = make_model("lstm", 1, 1, hidden=2)
+    params = {k: np.zeros_like(v) for k, v in net.init(jax.random.key(0)).items()}
+    params.update(b_i=np.full(2, 30.0, np.float32), b_f=np.full(2, 2.0, np.float32))
+    params["b_z"] = np.full(2, 0.1, np.float32)
+    x = np.zeros((3, 12, 1), np.float32)
+    f, z = 1 / (1 + math.exp(-2.0)), math.tanh(0.1)
+    c_T = z * (1 - f**12) / (1 - f)
+    assert untrained._output_slope("lstm", net, params, x) == pytest.approx(1 - math.tanh(c_T) ** 2, rel=1e-5)
+    assert untrained._output_slope("gru", make_model("gru", 1, 1, hidden=2), {}, x) is None

@@ -51,6 +51,8 @@ def test_the_linear_claim_needs_every_interval_and_both_slopes():
     measured = {"linear": {"plain": side(1.5, 1.0), "normalised": side(1.5, 1.0)}}
     claim = em.claim_linear(measured, False)
     assert claim.verdict == "agrees" and claim.ours.startswith("6/6 Monte Carlo intervals")
+    measured["linear"]["normalised"]["points"][0]["lo"] = 1.6  # one miss of six: chance (5% each)
+    assert em.claim_linear(measured, False).verdict == "agrees"
     measured["linear"]["normalised"] = side(1.5, 1.6)  # three intervals above the closed form
     claim = em.claim_linear(measured, False)
     assert claim.verdict == "disagrees" and claim.ours.startswith("3/6 ")
