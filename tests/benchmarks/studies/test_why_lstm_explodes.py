@@ -192,3 +192,23 @@ def test_success_pools_seeds_by_event_and_reads_the_wilson_intervals(fake_runs, 
     assert claim.verdict == "agrees" and claim.ours.startswith("solved: 0/4 seeds with an event")
     cost = _claim_clip_cost({"success": succ}, False)  # medians 1,150 and 1,650: 1.43x
     assert cost.verdict == "disagrees" and "1.43x" in cost.reason and "8/8 clipped" in cost.ours
+
+
+def test_the_growth_rate_claim_ranks_growth_against_the_radius():
+    """Spearman's r of the dominant path's growth with log rho: a growth that rises with rho
+    agrees (r = 1), one that falls disagrees (r = -1: ranks in reverse order)."""
+    from benchmarks.studies.explode_claims import _claim_growth_rate
+
+    def pts(growth):
+        return {
+            "growth_points": [
+                {"model": "lstm", "when": "init", "rho": r, "sigma": 2 * r, "growth": g}
+                for r, g in zip([0.3, 0.5, 0.8, 1.2, 2.0], growth, strict=True)
+            ]
+        }
+
+    rising = _claim_growth_rate(pts([-0.2, -0.1, 0.0, 0.05, 0.1]), False)
+    assert rising.verdict == "agrees" and "log rho(R_g) 1.00" in rising.ours
+    falling = _claim_growth_rate(pts([0.1, 0.05, 0.0, -0.1, -0.2]), False)
+    assert falling.verdict == "disagrees" and "log rho(R_g) -1.00" in falling.ours
+    assert _claim_growth_rate({"growth_points": []}, False) is None
