@@ -195,6 +195,8 @@ def run_row(r: RunRecord) -> dict[str, Any]:
         "ci95": s["ci95"],
         **event_stats(norms),
         "global_norm": _quantiles(norms.get("global", np.array([]))),
+        # the first step's global gradient norm, seed mean: the size of SGD's first kick
+        "norm0": float(np.mean(norms["global"][0])) if np.ndim(norms.get("global")) == 2 else math.nan,
         "seeds_norm_past_sqrt_max": past_sqrt_max(norms.get("global", np.zeros((0, 0)))),
         "steps_past_sqrt_max_to_divergence": overflow_to_divergence(norms, s),
         "matrix_norm": {m: _quantiles(norms[m]) for m in recurrent if m in norms},
@@ -211,6 +213,9 @@ def run_row(r: RunRecord) -> dict[str, Any]:
         }
         row["sigma_max"] = {m: np.mean(diag[f"sigma_max.{m}"], axis=1).tolist() for m in recurrent}
         row["sigma0"] = float(max(row["sigma_max"][m][0] for m in recurrent))
+        # after training: the median over the seeds whose matrices stayed finite
+        last = [_finite(np.asarray(diag[f"spectral_radius.{m}"][-1])) for m in recurrent]
+        row["rho_final"] = float(max(np.median(v) for v in last)) if all(v.size for v in last) else math.nan
         if "path.total" in diag:
             for when, k in (("init", 0), ("final", -1)):
                 row.update(_paths_at(diag, k, when))
@@ -222,7 +227,16 @@ SUCCESS_SWEEPS = ("success_sgd", "success_adam")
 
 
 def _brief(r: dict[str, Any], *keys: str) -> dict[str, Any]:
-    base = ("hidden", "events_per_1000", "seeds_with_event", "rho0", "diverged", "seeds")
+    base = (
+        "hidden",
+        "events_per_1000",
+        "seeds_with_event",
+        "rho0",
+        "rho_final",
+        "norm0",
+        "diverged",
+        "seeds",
+    )
     return {k: r.get(k) for k in (*base, *keys)}
 
 
