@@ -496,10 +496,14 @@ def _size_or_radius(result: dict[str, Any]) -> str:
     text = ""
     if fixed:
         text += (
-            " At a radius held fixed while H grows, the share of unclipped LSTM seeds with an event was "
+            " At a radius held fixed while H grows, the share of unclipped LSTM seeds with an event"
+            " (and the largest recurrent radius after training, median of the finite seeds) was "
             + "; ".join(
-                f"{k.replace('@', ' x ')} (rho {v[0]['rho0']:.2f} to {v[-1]['rho0']:.2f}): "
-                + ", ".join(f"{_pct(r['seeds_with_event'])} at H={r['hidden']}" for r in v)
+                f"{k.replace('@', ' x ')} (rho {v[0]['rho0']:.2f} to {v[-1]['rho0']:.2f} at init): "
+                + ", ".join(
+                    f"{_pct(r['seeds_with_event'])} at H={r['hidden']} ({_sci(r.get('rho_final', math.nan))})"
+                    for r in v
+                )
                 for k, v in fixed.items()
             )
             + "."
