@@ -320,6 +320,12 @@ def _gated_curse(ax: Axes, measured: dict[str, Any], writers: dict[str, tuple[st
             color=CELL_COLORS.get(name, "k"),
             label=f"{name} {writers[name][1]} (constant input)",
         )
+    lstm = measured.get("gated", {}).get("lstm")
+    if lstm:  # the linear theory's slopes for a white input, from the LSTM's first point
+        gap = np.array([1 - p["gate"] for p in lstm["points"]])
+        y0 = lstm["points"][0]["sensitivity"][writers["lstm"][0]]["mean"]
+        for slope, label in ((-1.0, "theory -1 (plain)"), (1.0, "theory +1 (coupled)")):
+            ax.plot(gap, y0 * (gap / gap[0]) ** slope, ":", color="grey", lw=0.8, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())
