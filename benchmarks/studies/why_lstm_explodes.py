@@ -148,12 +148,13 @@ def _mechanisms(base: tuple[str, ...], **f: Any) -> tuple[Grid, ...]:
             )
             for init in ("fan_in", "orthogonal")
         ),
-        # the 1997 truncated rule against full BPTT, unclipped and clipped at Sutskever's 5
+        # the 1997 truncated rule against full BPTT, unclipped and clipped at Sutskever's 5, at
+        # the size sweep's largest H (where full BPTT explodes at forget bias 1)
         Grid(
             "truncated",
             (
                 *lstm,
-                f"model.hidden={f['fb_size']}",
+                f"model.hidden={f['trunc_size']}",
                 "train.gradient=full,truncated",
                 f"model.forget_bias={f['trunc_biases']}",
                 f"optim.clip={f['trunc_clips']}",
@@ -201,6 +202,7 @@ SCALES = {
         radii="0.5,1.5",
         fb_size="16",
         biases="3",
+        trunc_size="16",
         trunc_biases="1,3",
         trunc_clips="none",
         adam_lrs="0.01",
@@ -220,6 +222,7 @@ SCALES = {
         radii="0.5,1.0,1.5,2.0",
         fb_size="128",
         biases="0,3,5",
+        trunc_size="256",
         trunc_biases="1,3",
         trunc_clips="none,global_norm",
         adam_lrs="0.01,0.03",
@@ -239,6 +242,7 @@ SCALES = {
         radii="0.5,0.8,1.0,1.2,1.5,2.0",
         fb_size="256",
         biases="0,3,5,7",
+        trunc_size="512",
         trunc_biases="1,3",
         trunc_clips="none,global_norm",
         adam_lrs="0.01,0.03",
