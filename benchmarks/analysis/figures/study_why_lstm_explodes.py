@@ -190,7 +190,7 @@ def _growth_share(ax: Axes, measured: dict[str, Any]) -> None:
             share,
             yerr=err,
             fmt=INIT_STYLE.get(key[1], "-"),
-            marker="o",
+            marker="s" if key[2] >= 1 else "o",  # the radius: square at or above 1
             capsize=2,
             color=CELL_COLORS.get(key[0], "k"),
             label=f"{key[0]} {key[1]} x {key[2]:g}",
