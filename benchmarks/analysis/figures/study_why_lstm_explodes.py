@@ -156,7 +156,13 @@ def figure(result: dict[str, Any], out: Path, *, largest: Largest) -> list[Path]
     a.set_xlabel("hidden size H (recurrent weights U[-0.08, 0.08])")
     a.set_title("(a) explosions against size", fontsize=10)
     _rate_lines(b, result["by_radius"], "rho")
-    sizes = sorted({r["hidden"] for r in result["runs"] if r["init"] == "orthogonal"})
+    sizes = sorted(
+        {
+            r["hidden"]
+            for r in result["runs"]
+            if r["init"] == "orthogonal" and r.get("sweep", "radius") == "radius"
+        }
+    )
     b.set_xlabel(r"spectral radius $\rho(R)$ at init (orthogonal, H=" + ",".join(map(str, sizes)) + ")")
     b.set_title("(b) explosions against the recurrent matrices' radius", fontsize=10)
     _paths(c, result, largest)
