@@ -129,7 +129,8 @@ def test_size_or_radius_is_decided_by_25_points():
             }
         }
 
-    assert _claim_fixed_radius(result(0.0, 0.25, 0.0, 1.0), False).verdict == "agrees"  # size at fixed rho
+    assert _claim_fixed_radius(result(0.0, 0.5, 0.0, 1.0), False).verdict == "agrees"  # size at fixed rho
+    assert _claim_fixed_radius(result(0.0, 0.25, 0.0, 1.0), False).verdict != "agrees"  # one seed: chance
     radius = _claim_fixed_radius(result(0.8, 1.0, 0.0, 1.0), False)
     assert radius.verdict == "disagrees" and "the radius, not the size" in radius.reason
     assert _claim_fixed_radius(result(0.5, 0.5, 0.0, 1.0), False).verdict == "not comparable"
@@ -147,13 +148,13 @@ def test_the_rule_claims_compare_seeds_with_an_event():
             "global_norm": {"max": 1.0},
         }
 
-    result = {"truncated": [row("full", 1.0, 1.0), row("truncated", 1.0, 0.75), row("truncated", 3.0, 1.0)]}
-    assert _claim_truncated(result, False).verdict == "agrees"  # 25 points fewer
-    assert _claim_carousel_left(result, False).verdict == "agrees"  # 25 points more at bias 3
-    result["truncated"][1] = row("truncated", 1.0, 0.76)
+    result = {"truncated": [row("full", 1.0, 1.0), row("truncated", 1.0, 0.5), row("truncated", 3.0, 1.0)]}
+    assert _claim_truncated(result, False).verdict == "agrees"  # 50 points fewer
+    assert _claim_carousel_left(result, False).verdict == "agrees"  # 50 points more at bias 3
+    result["truncated"][1] = row("truncated", 1.0, 0.75)  # one seed of four: chance can do that
     assert _claim_truncated(result, False).verdict == "disagrees"
     assert _claim_carousel_left(result, False).verdict == "disagrees"
-    result["truncated"][0] = row("full", 1.0, 0.0)
+    result["truncated"][0] = row("full", 1.0, 0.25)
     assert _claim_truncated(result, False).verdict == "not comparable"
 
 
