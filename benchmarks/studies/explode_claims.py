@@ -588,7 +588,8 @@ def _rule_text(result: dict[str, Any]) -> str:
             f"{r['gradient']}, forget bias {r['forget_bias']:g}, "
             f"{r['clip'].replace('global_norm@', 'clip ')}: "
             f"{_pct(r['seeds_with_event'])} of seeds with an event ({r['events_per_1000']:.1f}/1,000), "
-            f"{r['diverged']}/{r['seeds']} diverged, largest norm {r['global_norm']['max']:.2g}"
+            f"{r['diverged']}/{r['seeds']} diverged, gradient norm median {r['global_norm']['p50']:.2g}, "
+            f"largest {r['global_norm']['max']:.2g}"
             for r in rows
         )
         + "."
