@@ -119,20 +119,30 @@ def power_law(x: np.ndarray, y: np.ndarray) -> PowerLaw:
     return PowerLaw(float(fit.slope), float(fit.slope) - half, float(fit.slope) + half, x.size)
 
 
-def carousel_sensitivity(net: Any, params: dict[str, Any], x: jax.Array) -> dict[str, Estimate]:
+def carousel_sensitivity(
+    net: Any, params: dict[str, Any], x: jax.Array, of: str = "output"
+) -> dict[str, Estimate]:
     """The gated nets' side of the curse of memory: per parameter, the mean over the
     sequences ``x`` [n, T, D] of ||dy_T/dtheta||^2 (summed over the outputs' units), with its
     95% interval. An LSTM's gradient is the truncated (CEC-only) one
     (``models.scan.RecurrentNet.gradient="truncated"``: error reaches the past along the cell
     state alone, so this is the carousel's share), where the forget gate plays lam's part in
     c_t = f c_{t-1} + i z; a GRU's is the full gradient, where the update gate plays it in
-    h_t = u h_{t-1} + (1 - u) n (it has no truncated rule: its carousel is h itself)."""
+    h_t = u h_{t-1} + (1 - u) n (it has no truncated rule: its carousel is h itself).
+    ``of="state"`` differentiates the memory's last state instead of the output, summed over
+    its units: c_T for an LSTM, h_T for a GRU, the quantity the linear theory describes (the
+    output adds the LSTM's tanh(c_T), whose slope falls as c_T grows)."""
+    if of not in ("output", "state"):
+        raise ValueError(f"of must be 'output' or 'state', got {of!r}")
     import dataclasses
 
     rule = dataclasses.replace(net, gradient="truncated") if net.spec.cell == "lstm" else net
 
     def last_output(p: dict[str, Any], seq: jax.Array) -> jax.Array:
-        return jnp.sum(rule.apply(p, seq[None])[0][0, -1])
+        y, states = rule.apply(p, seq[None])
+        if of == "output":
+            return jnp.sum(y[0, -1])
+        return jnp.sum(states[0][1 if net.spec.cell == "lstm" else 0][-1])  # c_T, or the GRU's h_T
 
     grads = jax.jit(jax.vmap(jax.grad(last_output), in_axes=(None, 0)))(params, x)
     # squares of float32 values summed in float64: no overflow or underflow at either end

@@ -168,6 +168,7 @@ def gated(cfg: dict[str, Any], key: jax.Array) -> dict[str, Any]:
             gate, slope = _memory_gate(name, net, params, x)
             out_slope = _output_slope(name, net, params, x)
             sens = memory_curse.carousel_sensitivity(net, params, x)
+            state = memory_curse.carousel_sensitivity(net, params, x, of="state")
             points.append(
                 {
                     "bias": b,
@@ -176,15 +177,25 @@ def gated(cfg: dict[str, Any], key: jax.Array) -> dict[str, Any]:
                     "slope": slope,
                     "output_slope": out_slope,
                     "sensitivity": {k: v._asdict() for k, v in sens.items()},
+                    "state_sensitivity": {k: v._asdict() for k, v in state.items()},
                 }
             )
-        gaps = [1.0 - p["gate"] for p in points]
-        names = sorted(points[0]["sensitivity"])
-        fits = {n: _fit(gaps, [p["sensitivity"][n]["mean"] for p in points]) for n in names}
-        # the sensitivity to the gate's value itself: the bias's divided by the sigmoid's slope^2
-        fits["gate"] = _fit(gaps, [p["sensitivity"][bias]["mean"] / p["slope"] ** 2 for p in points])
-        out[name] = {"bias_param": bias, "points": points, "fits": fits}
+        out[name] = {
+            "bias_param": bias,
+            "points": points,
+            "fits": _fits(points, "sensitivity", bias),
+            "state_fits": _fits(points, "state_sensitivity", bias),
+        }
     return out
+
+
+def _fits(points: list[dict[str, Any]], key: str, bias: str) -> dict[str, dict[str, float]]:
+    """Per parameter, the exponent of ``key``'s sensitivity against 1 - (mean gate); ``gate``:
+    the sensitivity to the gate's value itself (the bias's over the sigmoid's slope^2)."""
+    gaps = [1.0 - p["gate"] for p in points]
+    fits = {n: _fit(gaps, [p[key][n]["mean"] for p in points]) for n in sorted(points[0][key])}
+    fits["gate"] = _fit(gaps, [p[key][bias]["mean"] / p["slope"] ** 2 for p in points])
+    return fits
 
 
 def measure(cfg: dict[str, Any]) -> dict[str, Any]:

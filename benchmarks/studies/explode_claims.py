@@ -553,10 +553,12 @@ def _curse_text(result: dict[str, Any]) -> str:
             continue
         g = gated[name]
         white, const = explode_measures.WRITERS[name]
+        state = g.get("state_fits", g["fits"])
         text += (
-            f" {label}, CEC-only gradient at init as 1 - (memory gate) goes from "
-            f"{1 - g['points'][0]['gate']:.2g} to "
-            f"{1 - g['points'][-1]['gate']:.2g}: exponents {white} {_fmt_fit(g['fits'][white])}, {const} "
+            f" {label}, CEC-only gradients at init as 1 - (memory gate) goes from "
+            f"{1 - g['points'][0]['gate']:.2g} to {1 - g['points'][-1]['gate']:.2g}: exponents of the memory "
+            f"state {white} {_fmt_fit(state[white])}, {const} {_fmt_fit(state[const])}, the gate's value "
+            f"{_fmt_fit(state['gate'])}; of the output {white} {_fmt_fit(g['fits'][white])}, {const} "
             f"{_fmt_fit(g['fits'][const])}, the gate's value {_fmt_fit(g['fits']['gate'])}."
         )
     fb = [r for r in result["forget_bias"]]

@@ -307,21 +307,23 @@ def _linear_curse(ax: Axes, measured: dict[str, Any]) -> None:
 
 
 def _gated_curse(ax: Axes, measured: dict[str, Any], writers: dict[str, tuple[str, str]]) -> None:
-    """(f) the gated cells' white-input writer sensitivity against 1 - (memory gate)."""
+    """(f) the gated cells' memory-state sensitivity to its writers against 1 - (memory gate)
+    (the output's, where no state was measured)."""
     for name, g in measured.get("gated", {}).items():
+        key, fits = ("state_sensitivity", "state_fits") if "state_fits" in g else ("sensitivity", "fits")
         white = writers[name][0]
         gap = [1 - p["gate"] for p in g["points"]]
-        val = [p["sensitivity"][white]["mean"] for p in g["points"]]
+        val = [p[key][white]["mean"] for p in g["points"]]
         ax.plot(
             gap,
             _positive(val),
             "-o",
             color=CELL_COLORS.get(name, "k"),
-            label=f"{name} {white}: slope {g['fits'][white]['exponent']:.2f}",
+            label=f"{name} {white}: slope {g[fits][white]['exponent']:.2f}",
         )
         ax.plot(
             gap,
-            _positive([p["sensitivity"][writers[name][1]]["mean"] for p in g["points"]]),
+            _positive([p[key][writers[name][1]]["mean"] for p in g["points"]]),
             "--",
             color=CELL_COLORS.get(name, "k"),
             label=f"{name} {writers[name][1]} (constant input)",
@@ -329,15 +331,16 @@ def _gated_curse(ax: Axes, measured: dict[str, Any], writers: dict[str, tuple[st
     lstm = measured.get("gated", {}).get("lstm")
     if lstm:  # the linear theory's slopes for a white input, from the LSTM's first point
         gap = np.array([1 - p["gate"] for p in lstm["points"]])
-        y0 = lstm["points"][0]["sensitivity"][writers["lstm"][0]]["mean"]
+        key = "state_sensitivity" if "state_fits" in lstm else "sensitivity"
+        y0 = lstm["points"][0][key][writers["lstm"][0]]["mean"]
         for slope, label in ((-1.0, "theory -1 (plain)"), (1.0, "theory +1 (coupled)")):
             ax.plot(gap, y0 * (gap / gap[0]) ** slope, ":", color="grey", lw=0.8, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("1 - mean memory gate (f; CIFG's 1 - i; GRU's u)")
-    ax.set_ylabel(r"$E\|\partial y_T/\partial\theta\|^2$, CEC-only (LSTM)")
-    ax.set_title("(f) the carousel's writers: theory -1 plain, +1 coupled", fontsize=10)
+    ax.set_ylabel(r"$E\|\partial s_T/\partial\theta\|^2$ ($s = c$ LSTM, $h$ GRU), CEC-only")
+    ax.set_title("(f) the memory state's writers: theory -1 plain, +1 coupled", fontsize=10)
     ax.legend(fontsize=6)
 
 

@@ -153,3 +153,45 @@ def test_the_carousel_sensitivity_is_the_truncated_rules_gradient_squared():
     for name, values in squares.items():
         assert got[name].mean == pytest.approx(np.mean(values), rel=2e-4, abs=1e-30), name
     assert got["R_f"].mean > 0 and got["b_f"].mean > 0  # the forget gate's path is in it
+
+
+def test_the_state_sensitivity_is_the_carousels_own_recurrence_in_float64():
+    """``of="state"``: the CEC-only gradient of sum(c_T) for a random LSTM (H=3, forget bias
+    2), written out here in float64: dc_T = 1, dc_{t-1} = f_t dc_t, and each gate's local
+    gradient (z, i, f; nothing reaches o or the readout)."""
+    from models import make_model
+
+    net = make_model("lstm", 2, 1, hidden=3, forget_bias=2.0)
+    params = net.init(jax.random.key(5))
+    x = np.asarray(jax.random.normal(jax.random.key(6), (6, 30, 2)), np.float64)
+    got = mc.carousel_sensitivity(net, params, x.astype(np.float32), of="state")
+    p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
+    squares: dict[str, list[float]] = {k: [] for k in p}
+    for seq in x:
+        h, c, saved = np.zeros(3), np.zeros(3), []
+        for x_t in seq:
+            a = {g: x_t @ p[f"W_{g}"] + h @ p[f"R_{g}"] + p[f"b_{g}"] for g in "zifo"}
+            z, i, f, o = np.tanh(a["z"]), sig(a["i"]), sig(a["f"]), sig(a["o"])
+            saved.append((x_t, h, c, z, i, f))
+            c = f * c + i * z
+            h = o * np.tanh(c)
+        grads = {k: np.zeros_like(v) for k, v in p.items()}
+        dc = np.ones(3)
+        for x_t, h_prev, c_prev, z, i, f in reversed(saved):
+            for g, da in (
+                ("z", dc * i * (1 - z**2)),
+                ("i", dc * z * i * (1 - i)),
+                ("f", dc * c_prev * f * (1 - f)),
+            ):
+                grads[f"W_{g}"] += np.outer(x_t, da)
+                grads[f"R_{g}"] += np.outer(h_prev, da)
+                grads[f"b_{g}"] += da
+            dc = dc * f
+        for k, g in grads.items():
+            squares[k].append(float(np.sum(g**2)))
+    for name, values in squares.items():
+        assert got[name].mean == pytest.approx(np.mean(values), rel=2e-4, abs=1e-30), name
+    assert got["W_o"].mean == 0 and got["W_out"].mean == 0 and got["b_z"].mean > 0
+    with pytest.raises(ValueError, match="^of must be 'output' or 'state', got 'h'$"):
+        mc.carousel_sensitivity(net, params, x.astype(np.float32), of="h")

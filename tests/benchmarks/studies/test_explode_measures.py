@@ -81,3 +81,12 @@ def test_growth_agrees_only_when_the_largest_sizes_interval_lies_above_the_small
         em.claim_growth({"growth": [row(32, 0, 0.0, 0.31), row(512, 10, 0.3, 0.7)]}, False).verdict
         == "disagrees"
     )
+
+
+def test_the_theory_is_read_on_the_memory_state_when_it_was_measured():
+    """The output's exponents can bend (tanh at c_T); the verdict reads the state's."""
+    state = {"W_z": _fit(-1.0), "b_z": _fit(-2.0), "gate": _fit(-3.0)}
+    output = {"W_z": _fit(-0.5), "b_z": _fit(-1.4), "gate": _fit(-3.6), "W_out": _fit(0.0)}
+    lstm = {**_gated(output), "state_fits": state}
+    claim = em.claim_lstm_theory({"gated": {"lstm": lstm}, "hidden_curse": 16}, small=False)
+    assert claim.verdict == "agrees" and "output y_T: W_z -0.50" in claim.ours
