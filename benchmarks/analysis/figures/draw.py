@@ -40,14 +40,22 @@ def reduce_seeds(a: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray, np.n
     On log axes the mean and interval are those of log10(a), mapped back (a geometric mean
     and a multiplicative interval), and non-positive values are ignored too, so one seed
     with a huge norm does not hide the others. The interval is NaN where fewer than two
-    values count. No NumPy warnings on empty slices."""
+    values count, and on log axes where a bound leaves float32's range. No NumPy warnings on
+    empty slices."""
     a = np.asarray(a, dtype=float)
     ok = np.isfinite(a) & (a > 0) if log else np.isfinite(a)
     v = np.where(ok, np.log10(np.where(ok, a, 1.0)) if log else a, np.nan)
     mid, lo, hi = mean_interval(v)
-    if log:
+    if not log:
+        return mid, lo, hi
+    with np.errstate(over="ignore", under="ignore"):
         mid, lo, hi = (np.power(10.0, x) for x in (mid, lo, hi))
-    return mid, lo, hi
+    # a bound past float32's range, where the stored norms live (a t-interval over two seeds,
+    # one diverged, can span 500 decades) is not drawn: it says nothing, and such a range
+    # breaks matplotlib's log ticks (OverflowError)
+    tiny, big = float(np.finfo(np.float32).smallest_subnormal), float(np.finfo(np.float32).max)
+    inside = lambda x: np.where((x >= tiny) & (x <= big), x, np.nan)  # noqa: E731
+    return mid, inside(lo), inside(hi)
 
 
 def band(ax: Axes, x: np.ndarray, a: np.ndarray, *, log: bool, **style: Any) -> bool:

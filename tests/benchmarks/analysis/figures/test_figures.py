@@ -235,3 +235,24 @@ def test_a_run_that_cannot_be_read_is_left_out_of_the_sweep_points_with_one_warn
     )
     with pytest.raises(figures.FigureError, match=f"^{re.escape(f'cannot read {metrics}: ')}"):
         across_runs.load_points(root)
+
+
+def test_a_log_band_over_seeds_that_span_hundreds_of_decades_still_draws():
+    """Two seeds at 1e-30 and 1e30 (one diverging): log10 mean 0, a t-interval (1 degree of
+    freedom) of 10^(+-381), past float32's range. The mean is drawn, those bounds are not,
+    and the log axis renders (matplotlib raised OverflowError on such a range in a study)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from benchmarks.analysis.figures.draw import band, reduce_seeds
+
+    a = np.array([[1e-30, 1e-30], [1e30, 1e30]])
+    mid, lo, hi = reduce_seeds(a, log=True)
+    np.testing.assert_allclose(mid, [1.0, 1.0])
+    assert np.isnan(lo).all() and np.isnan(hi).all()
+    fig = Figure()
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    assert band(ax, np.arange(2), a, log=True)
+    ax.set_yscale("log")
+    fig.canvas.draw()
