@@ -15,7 +15,8 @@ OmegaConf themselves reject an unknown key, a value outside the choices or a mis
 value while composing, sweeps included, naming what is valid (see :mod:`benchmarks.cli`
 for the one-line form). :func:`build` turns a composed config back into the frozen specs
 (plain ``str`` fields) and raises one-line ValueErrors for out-of-range values: a
-non-finite number (the specs' own checks), seeds outside the 32-bit key range, and sizes
+non-finite number (the specs' own checks), seeds outside the 32-bit key range, more
+``train.devices`` than the backend has, and sizes
 whose largest arrays cannot fit in memory (:mod:`benchmarks.run.memory`); all before anything
 is allocated or written.
 """
@@ -38,6 +39,7 @@ from benchmarks.core.online import SCHEDULES
 from benchmarks.core.optim import CLIPPING, OPTIMIZERS, OptimSpec
 from benchmarks.core.trainer import PRECISIONS, STRATEGIES, Trainer, TrainSpec
 from benchmarks.run.memory import check_memory
+from benchmarks.run.strategies import model_devices
 from carousel_checks import check_choice
 from models import make_model
 from models.base import ACTIVATIONS, CELLS, INITIALIZERS, READOUTS, SQUASHINGS, InitSpec, ModelSpec
@@ -276,6 +278,8 @@ def build(cfg: DictConfig) -> Experiment:
     seeds = seed_range(cfg.seeds, cfg.seed_offset)
     logger = LoggerSpec(**_dict(cfg.logger))
     check_precision(spec.precision)
+    if spec.devices is not None:
+        model_devices(spec.devices)  # a one-line error when the backend has fewer
     trainer = Trainer(model, task, optim, spec, diagnostics)
     check_memory(trainer, len(seeds))
     return Experiment(trainer, seeds, logger, cfg.model.name, cfg.task.name)

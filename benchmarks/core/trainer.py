@@ -92,7 +92,10 @@ class TrainSpec:
     that end at their first error (Gers et al. 2000; ``task=continual_reber``): a training
     step is then the next ``task.length`` symbols of ``batch_size`` independent streams,
     whose state, traces and position carry over from step to step (:class:`TrainState`'s
-    ``stream``)."""
+    ``stream``); devices: how many of the default backend's local devices the ``vmap``
+    strategy shards its models over (None: all of them;
+    :class:`benchmarks.run.strategies.VmapStrategy`); the other strategies run on one
+    device and accept only None or 1."""
 
     steps: int = 2000
     batch_size: int = 20
@@ -105,6 +108,7 @@ class TrainSpec:
     precision: str = "float32"
     gradient: str = "full"
     schedule: str = "batch"
+    devices: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 0:
@@ -119,6 +123,13 @@ class TrainSpec:
         check_choice("train.schedule", self.schedule, online.SCHEDULES)
         if self.workers is not None:
             check_positive("train.workers", self.workers)
+        if self.devices is not None:
+            check_positive("train.devices", self.devices)
+            if self.devices > 1 and self.strategy in ("loop", "processes"):
+                raise ValueError(
+                    f"train.devices={self.devices} shards the vmap strategy's models over devices;"
+                    f" train.strategy={self.strategy} runs on one device; valid with it: null or 1"
+                )
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
             raise ValueError(
                 f"train.checkpoint_every must be a non-negative integer, got {self.checkpoint_every!r}"
@@ -432,7 +443,9 @@ class Compiled(NamedTuple):
 def compiled(trainer: Trainer, batched: bool) -> Compiled:
     """One set of compiled functions per (program, vmapped over seeds or not), reused by
     every run in this process whose trainer differs from this one only in numbers the
-    programs take as inputs (:meth:`Trainer.program`)."""
+    programs take as inputs (:meth:`Trainer.program`). A jitted function compiles once per
+    device it is called on: a run sharded over several devices
+    (:class:`benchmarks.run.strategies.VmapStrategy`) runs this one-device program on each."""
     return _compiled(trainer.program(), batched)
 
 

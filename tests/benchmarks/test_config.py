@@ -154,6 +154,14 @@ BAD = [
     (["seed_offset=4294967296"], "seed_offset + seeds must be <= 2**32 = 4294967296 (jax.random.key"),
     (["seeds=2", "seed_offset=4294967295"], "got 4294967295 + 2 = 4294967297"),
     (["seed_offset=-1"], "seed_offset must be an integer >= 0, got -1"),
+    (["train.devices=0"], "train.devices must be a positive integer, got 0"),
+    (["train.devices=auto"], "train.devices must be an integer, got 'auto'"),
+    (  # the test process has one CPU device
+        ["train.devices=2"],
+        "train.devices=2, but the cpu backend has 1 local device(s); valid: null (all of them) or an"
+        " integer from 1 to 1",
+    ),
+    (["train.strategy=loop", "train.devices=2"], "=loop runs on one device; valid with it: null or 1"),
     (["task.length=100000000"], "GiB for diagnostics: diagnostics: 4 x 109999999 step Jacobians of 100"),
     (["model.squashing=logistic"], "unknown model.squashing 'logistic'; valid: hochreiter1997, tanh"),
     (["model.readout=softmax"], "unknown model.readout 'softmax'; valid: linear, sigmoid"),

@@ -1,6 +1,7 @@
 """Seed strategies, peers behind one interface (:class:`SeedStrategy`):
 
-vmap       all seeds in one compiled program: the GPU/TPU path
+vmap       all seeds in one compiled program: the GPU/TPU path; on a node with several
+           devices the seeds are sharded over them (``train.devices``)
 loop       a jitted single-seed program called once per seed, in this process
 processes  seeds spread over pinned single-thread worker processes, each running
            ``loop`` for its share: the fastest on a multi-core CPU
@@ -16,7 +17,7 @@ from benchmarks.core.trainer import STRATEGIES, Trainer
 from benchmarks.run.strategies.base import SeedStrategy
 from benchmarks.run.strategies.loop import LoopStrategy
 from benchmarks.run.strategies.processes import ProcessStrategy, WorkerFailed, usable_cores
-from benchmarks.run.strategies.vmap import VmapStrategy
+from benchmarks.run.strategies.vmap import MODELS_AXIS, VmapStrategy, model_devices
 
 # Below this many model-steps (seeds x steps) the worker processes' start-up (about 8 s of
 # process start and compilation on 2 cores) costs more than their speed-up saves.
@@ -47,6 +48,7 @@ def make_strategy(name: str, trainer: Trainer, seeds: list[int]) -> SeedStrategy
 
 
 __all__ = [
+    "MODELS_AXIS",
     "PROCESSES_MIN_MODEL_STEPS",
     "STRATEGIES",
     "LoopStrategy",
@@ -55,6 +57,7 @@ __all__ = [
     "VmapStrategy",
     "WorkerFailed",
     "make_strategy",
+    "model_devices",
     "resolve_strategy",
     "usable_cores",
 ]
