@@ -20,7 +20,7 @@ the gradient as it is.
 A pack checkpoints into ``<sweep dir>/.pack/<hash of its jobs>/`` and resumes from there
 when the same sweep is launched again; jobs already finished are not trained again.
 The launcher ``hydra/launcher=pack`` (``hydra_plugins/carousel_pack``) does this for a
-Hydra multirun.
+Hydra multirun; ``hydra/launcher=pack_slurm`` submits each pack as a SLURM job of its own.
 """
 
 from __future__ import annotations
@@ -291,14 +291,10 @@ def run_pack(todo: list[Job], root: Path, progress: bool = True) -> dict[Path, d
 Outcome = dict[str, Any] | Exception  # a job's summary, or what stopped it
 
 
-def run_jobs(
-    jobs: list[Job], root: Path, *, progress: bool = True, isolate: bool = True
-) -> dict[Path, Outcome]:
-    """Every job not already finished in its directory, packed by program (:func:`plan`);
-    returns each job's summary, or the exception that stopped it: a directory holding
-    another run, or a failed pack (recorded for each of its jobs; the other packs go on).
-    With ``isolate`` each pack trains in a child process (:mod:`benchmarks.run.isolation`), so
-    a pack whose process dies (an XLA abort, the out-of-memory killer) fails alone."""
+def unfinished(jobs: list[Job]) -> tuple[list[Job], dict[Path, Outcome]]:
+    """The jobs still to train, and the outcome of each other one: its summary where it is
+    already finished in its directory, the RunDirConflict where that directory holds
+    another run."""
     out: dict[Path, Outcome] = {}
     todo = []
     for job in jobs:
@@ -312,6 +308,18 @@ def run_jobs(
         else:
             print(f"already finished: {job.out}", flush=True)
             out[job.out] = summary
+    return todo, out
+
+
+def run_jobs(
+    jobs: list[Job], root: Path, *, progress: bool = True, isolate: bool = True
+) -> dict[Path, Outcome]:
+    """Every job not already finished in its directory, packed by program (:func:`plan`);
+    returns each job's summary, or the exception that stopped it: a directory holding
+    another run, or a failed pack (recorded for each of its jobs; the other packs go on).
+    With ``isolate`` each pack trains in a child process (:mod:`benchmarks.run.isolation`), so
+    a pack whose process dies (an XLA abort, the out-of-memory killer) fails alone."""
+    todo, out = unfinished(jobs)
     packs = plan(todo)
     print(f"{len(todo)} jobs to train in {len(packs)} compiled program(s)", flush=True)
     for pack in packs:

@@ -11,7 +11,8 @@ further packs, trained one after another, each in a child process of its own
 (:mod:`benchmarks.run.isolation`), so a pack whose process dies fails alone. A job that fails
 to build, or a pack that fails, is recorded in each job's ``error.json`` and named at the
 end, as for any sweep; a directory another run holds gets none (it is not ours), and the
-final line says so.
+final line says so. ``hydra/launcher=pack_slurm`` (:mod:`.pack_submitit`) submits each pack
+as a SLURM job of its own instead.
 """
 
 import logging
@@ -39,7 +40,7 @@ class PackLauncherConf:
 ConfigStore.instance().store(group="hydra/launcher", name="pack", node=PackLauncherConf, provider="carousel")
 
 
-def _collect(cfg: DictConfig) -> Any:
+def build_job(cfg: DictConfig) -> Any:
     """The task of one job in the first pass: its experiment and run directory, or None
     when its config does not build (recorded like any failed sweep job)."""
     from benchmarks.config import build
@@ -70,29 +71,9 @@ class PackLauncher(Launcher):
         from benchmarks.run import pack
         from benchmarks.run.experiment import record_failure
 
-        setup_globals()
-        logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "no TPU" notices
         assert self.hydra_context is not None and self.config is not None
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        runs = compose_jobs(self.config, self.hydra_context, job_overrides, initial_job_idx, build_job)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        runs: list[JobReturn] = []
-        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
-            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-            sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-            with open_dict(sweep_config):
-                sweep_config.hydra.job.id = idx
-                sweep_config.hydra.job.num = idx
-            runs.append(
-                run_job(
-                    hydra_context=self.hydra_context,
-                    task_function=_collect,
-                    config=sweep_config,
-                    job_dir_key="hydra.sweep.dir",
-                    job_subdir_key="hydra.sweep.subdir",
-                )
-            )
-            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         jobs = [r.return_value for r in runs if r.return_value is not None]
         outcomes = pack.run_jobs(jobs, sweep_dir, progress=self.progress)
         for r in runs:
@@ -106,3 +87,37 @@ class PackLauncher(Launcher):
             else:
                 r.return_value = outcome
         return runs
+
+
+def compose_jobs(
+    config: DictConfig,
+    hydra_context: HydraContext,
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int,
+    task: TaskFunction,
+) -> list[JobReturn]:
+    """The first pass of a packed sweep: every job composed and given its run directory
+    (its ``.hydra/`` files, its ``train.log``) as Hydra's own launcher does, and ``task``
+    run there (:func:`build_job`: the job built, or None); the sweep directory made."""
+    setup_globals()
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "no TPU" notices
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    runs: list[JobReturn] = []
+    for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+        log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+        sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.id = idx
+            sweep_config.hydra.job.num = idx
+        runs.append(
+            run_job(
+                hydra_context=hydra_context,
+                task_function=task,
+                config=sweep_config,
+                job_dir_key="hydra.sweep.dir",
+                job_subdir_key="hydra.sweep.subdir",
+            )
+        )
+        configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    return runs
