@@ -38,14 +38,24 @@ ratios compare systems under the same machine load. Workloads:
    padding the shorter jobs with masked steps would run), each cold.
 5. ``roofline``: analytic FLOPs per step, achieved GFLOP/s, and this machine's measured
    dense-matmul GFLOP/s (large and at the recurrent matmul's own shape).
+6. ``accelerator`` (``--gpu``; added to the others when JAX's default backend is not the
+   CPU): N = 1, 4, ... 4,096 paper-scale LSTMs (B=20, T=200, H=50, as ``many_seeds``)
+   packed in one program (``vmap``) against one PyTorch ``nn.LSTM`` (cuDNN) and a PyTorch
+   loop over the N models (at most 64 of them timed), in true float32 on both sides;
+   model-steps/s, device memory, and the share of the dense float32 matmul measured on
+   the same device. A failing size (out of memory) is recorded and the run goes on. On a
+   CPU-only machine the same code runs on the CPU (``--gpu --quick --max-models 4``: the
+   smoke run of the tests).
 
-Writes ``bench_results/speed-<time>.json`` and prints ``results: <path>`` last.
+Writes ``bench_results/speed-<time>.json`` (or ``--out-file``) and prints ``results: <path>`` last.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import importlib.util
 import json
 import os
 import statistics
@@ -302,15 +312,203 @@ def lstm_flops(B: int, T: int, H: int, D: int, gates: int = 4) -> float:
     return 3.0 * forward
 
 
-def matmul_gflops(n: int, m: int, k: int, repeats: int = 20) -> float:
+def matmul_gflops(n: int, m: int, k: int, repeats: int = 20, precision: str | None = None) -> float:
+    """GFLOP/s of a jitted [n, k] x [k, m] float32 matmul on JAX's default device, traced at
+    ``precision`` (a ``jax_default_matmul_precision`` value; None: JAX's default, which is
+    TF32 on recent NVIDIA GPUs)."""
     import jax
     import jax.numpy as jnp
 
     a = jax.random.normal(jax.random.key(0), (n, k), jnp.float32)
     b = jax.random.normal(jax.random.key(1), (k, m), jnp.float32)
-    f = jax.jit(lambda a, b: a @ b)
+    with contextlib.nullcontext() if precision is None else jax.default_matmul_precision(precision):
+        f = jax.jit(lambda a, b: a @ b).lower(a, b).compile()
     t = median_time(lambda: jax.block_until_ready(f(a, b)), repeats)
     return 2.0 * n * m * k / t / 1e9
+
+
+# ----------------------------------------------------------------------------- accelerator
+
+ACCEL_MODELS = (1, 4, 16, 64, 256, 1024, 4096)
+TORCH_LOOP_TIMED = 64  # models the PyTorch loop times at most; its rate holds for any N
+
+
+def accel_models(max_models: int | None) -> list[int]:
+    """The packed sizes N of the ``accelerator`` workload, at most ``max_models``."""
+    cap = ACCEL_MODELS[-1] if max_models is None else max_models
+    if cap < 1:
+        raise ValueError(f"--max-models must be at least 1, got {cap}")
+    return [n for n in ACCEL_MODELS if n <= cap]
+
+
+def is_oom(e: BaseException) -> bool:
+    """Out of device (or host) memory: XLA's RESOURCE_EXHAUSTED, torch's OutOfMemoryError."""
+    text = f"{type(e).__name__}: {e}".lower()
+    return "outofmemory" in text or "out of memory" in text or "resource_exhausted" in text
+
+
+def attempt(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``fn()``'s fields with ``status: ok``, or ``status: oom | error`` and the error: one
+    size that fails is recorded and the benchmark goes on."""
+    try:
+        return {"status": "ok", **fn()}
+    except Exception as e:  # noqa: BLE001 - every failure is recorded, none stops the run
+        import gc
+
+        gc.collect()
+        return {"status": "oom" if is_oom(e) else "error", "error": f"{type(e).__name__}: {e}"[:2000]}
+
+
+def finite_or_none(entry: dict[str, Any]) -> dict[str, Any]:
+    """Non-finite numbers become None (JSON has no NaN) and are named in ``nonfinite``."""
+    bad = [k for k, v in entry.items() if isinstance(v, float) and not np.isfinite(v)]
+    return {**{k: None if k in bad else v for k, v in entry.items()}, **({"nonfinite": bad} if bad else {})}
+
+
+def with_rates(entry: dict[str, Any], flops_per_model_step: float, peak_gflops: float | None) -> dict:
+    """The achieved GFLOP/s of an entry's model-steps/s and its share of the device's peak
+    (achieved / the dense matmul measured on the same device in the same run)."""
+    rate = entry.get("model_steps_per_s")
+    if entry.get("status") != "ok" or rate is None:
+        return entry
+    gflops = rate * flops_per_model_step / 1e9
+    share = gflops / peak_gflops if peak_gflops else None
+    return finite_or_none({**entry, "gflops": gflops, "share_of_peak": share})
+
+
+def device_peak_bytes() -> int | None:
+    """JAX's first device's ``peak_bytes_in_use`` (the process's peak so far); None where
+    the device keeps no statistics (the CPU)."""
+    import jax
+
+    stats = jax.local_devices()[0].memory_stats() or {}
+    return int(stats["peak_bytes_in_use"]) if "peak_bytes_in_use" in stats else None
+
+
+def carousel_packed(n_models: int, steps: int, repeats: int, shape: dict[str, int]) -> dict[str, Any]:
+    """N paper-scale LSTMs packed in one program (the ``vmap`` strategy, one device):
+    one warm-up chunk of ``steps`` steps (compiles), then the median of ``repeats`` timed
+    chunks. ``model_steps_timed`` is read back from the models' Adam step counts."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from benchmarks.core.optim import hyper
+    from benchmarks.run.strategies import make_strategy
+    from benchmarks.run.training_loop import init_params
+
+    trainer = carousel_trainer("lstm", shape["B"], shape["T"], shape["H"], eval_size=shape["B"])
+    one_device = {"devices": 1} if hasattr(trainer.spec, "devices") else {}
+    spec = dataclasses.replace(trainer.spec, steps=steps, eval_every=steps, **one_device)
+    trainer = dataclasses.replace(trainer, spec=spec)
+    seeds = list(range(n_models))
+    h = jax.tree.map(lambda x: jnp.broadcast_to(x, (n_models,)), hyper(trainer.optim))
+    states = jax.jit(jax.vmap(trainer.init_state))(init_params(trainer.model, seeds), h)
+    counted = lambda s: int(np.sum(jax.device_get(optax.tree.get(s.opt_state, "count"))))  # noqa: E731
+    with make_strategy("vmap", trainer, seeds) as runner:
+        chunk = jnp.arange(steps, dtype=jnp.int32)
+        t = time.perf_counter()
+        states, m = runner.train_chunk(states, chunk)
+        jax.block_until_ready(m.loss)
+        compile_s = time.perf_counter() - t
+        before, times = counted(states), []
+        for r in range(repeats):
+            t = time.perf_counter()
+            states, m = runner.train_chunk(states, chunk + (r + 1) * steps)
+            jax.block_until_ready((states, m.loss))
+            times.append(time.perf_counter() - t)
+        done = counted(states) - before
+        nonfinite = int(np.sum(~np.isfinite(np.asarray(jax.device_get(m.loss))[:, -1])))
+    seconds = statistics.median(times)
+    return {
+        "model_steps_per_s": n_models * steps / seconds,
+        "model_steps_timed": done,
+        "seconds_per_chunk": seconds,
+        "first_chunk_s": compile_s,
+        "nonfinite_models": nonfinite,
+        "peak_bytes_in_use": device_peak_bytes(),
+    }
+
+
+def workload_accelerator(quick: bool, prior: dict[str, Any], max_models: int | None = None) -> dict[str, Any]:
+    """carousel's packed LSTMs (``vmap``) for N = 1 ... 4,096 against one PyTorch
+    ``nn.LSTM`` (cuDNN on a GPU) and a PyTorch loop over the N models (the first
+    :data:`TORCH_LOOP_TIMED` of them timed, each for as many steps as carousel times per
+    model), with the share of the device's dense float32 matmul each reaches. Runs on
+    whatever JAX's default backend is: a smoke run on a CPU."""
+    import jax
+
+    from benchmarks.core.trainer import PRECISIONS, TrainSpec
+    from scripts.bench.baselines_torch import cuda_or_cpu, float32_exact, torch_loop, torch_single
+
+    has_torch = importlib.util.find_spec("torch") is not None
+    _setup(quick, torch_too=has_torch)
+    backend = jax.default_backend()
+    shape = {k: PAPER[k] for k in ("B", "T", "H", "D")} | ({"T": 50} if quick else {})
+    steps, repeats = (2, 1) if quick else (20, 3)
+    flops = lstm_flops(**shape)
+    precision = TrainSpec().precision
+    n_peak = (256 if quick else 1024) if backend == "cpu" else 8192
+    peak = attempt(lambda: {"gflops": matmul_gflops(n_peak, n_peak, n_peak, precision=PRECISIONS[precision])})
+    peak_gflops = peak.get("gflops")
+    device = cuda_or_cpu() if has_torch else "none"
+    torch_ok = has_torch and (backend == "cpu" or device == "cuda")  # never PyTorch's CPU against a GPU
+    no_cuda = (
+        {"status": "error", "error": "this PyTorch build has no CUDA (or sees no GPU)"}
+        if has_torch
+        else {"status": "missing", "error": "PyTorch is not installed: pip install -e '.[bench]'"}
+    )
+    w: dict[str, Any] = {
+        "unit": "model-steps/s",
+        "backend": backend,
+        "device": str(jax.local_devices()[0]),
+        "torch_device": device,
+        "shape": shape,
+        "steps_per_chunk": steps,
+        "timed_chunks": repeats,
+        "flops_per_model_step": flops,
+        "precision": {"carousel": precision, "jax_matmul_precision": PRECISIONS[precision]}
+        | (float32_exact() if has_torch else {}),
+        "matmul_peak": {"n": n_peak, "precision": PRECISIONS[precision], **peak},
+        "torch_loop_models_timed_max": TORCH_LOOP_TIMED,
+        "torch_single": with_rates(
+            attempt(lambda: torch_single(steps * repeats, device, shape)) if torch_ok else no_cuda,
+            flops,
+            peak_gflops,
+        ),
+        "models": {},
+    }
+    loops: dict[int, dict[str, Any]] = {}
+    oom_at: int | None = None
+    for n in accel_models(max_models):
+        if oom_at is None:
+            c = attempt(functools.partial(carousel_packed, n, steps, repeats, shape))
+            oom_at = n if c["status"] == "oom" else None
+        else:
+            c = {"status": "skipped", "error": f"out of memory at N={oom_at}"}
+        timed = min(n, TORCH_LOOP_TIMED)
+        if timed not in loops:  # for N above TORCH_LOOP_TIMED the one timing of that many models
+            loop = functools.partial(torch_loop, timed, steps * repeats, device, shape)
+            loops[timed] = attempt(loop) if torch_ok else no_cuda
+        c, t = with_rates(c, flops, peak_gflops), with_rates(loops[timed], flops, peak_gflops)
+        ok = c.get("model_steps_per_s") and t.get("model_steps_per_s")
+        w["models"][str(n)] = {
+            "carousel": c,
+            "torch_loop": t,
+            "carousel/torch_loop": c["model_steps_per_s"] / t["model_steps_per_s"] if ok else None,
+        }
+        print(
+            f"  accelerator N={n}: carousel {_rate(c)}  torch loop ({timed} timed) {_rate(t)} model-steps/s",
+            flush=True,
+        )
+    return {"accelerator": w}
+
+
+def _rate(entry: dict[str, Any]) -> str:
+    r = entry.get("model_steps_per_s")
+    return f"{r:.1f}" if r is not None else entry.get("status", "missing")
 
 
 # ----------------------------------------------------------------------------- main
@@ -605,7 +803,9 @@ WORKLOADS = (
     "sweep_packed_vmap",
     "lengths_separate",
     "lengths_padded",
+    "accelerator",
 )
+CPU_WORKLOADS = WORKLOADS[:-1]  # make bench on a CPU: all but ``accelerator``
 
 
 def machine() -> dict[str, Any]:
@@ -621,14 +821,19 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run(quick: bool, timeout: float = 900.0) -> dict[str, Any]:
+def run(
+    quick: bool,
+    timeout: float = 900.0,
+    workloads: tuple[str, ...] = CPU_WORKLOADS,
+    max_models: int | None = None,
+) -> dict[str, Any]:
     """Every workload in its own process (a clean JAX/PyTorch state each, and a stuck one
     is stopped after ``timeout`` seconds and tried once more)."""
     import subprocess
     import tempfile
 
     out: dict[str, Any] = {"machine": machine(), "workloads": {}}
-    for name in WORKLOADS:
+    for name in workloads:
         for attempt in (1, 2):
             with tempfile.TemporaryDirectory() as tmp:
                 prior, result = Path(tmp) / "prior.json", Path(tmp) / "result.json"
@@ -644,6 +849,8 @@ def run(quick: bool, timeout: float = 900.0) -> dict[str, Any]:
                     "--result",
                     str(result),
                 ] + (["--quick"] if quick else [])
+                if max_models is not None:
+                    cmd += ["--max-models", str(max_models)]
                 try:
                     subprocess.run(cmd, check=True, timeout=timeout)
                     out["workloads"].update(json.loads(result.read_text()))
@@ -655,11 +862,46 @@ def run(quick: bool, timeout: float = 900.0) -> dict[str, Any]:
     return out
 
 
+def print_accelerator(a: dict[str, Any]) -> None:
+    """The ``accelerator`` workload's table: one row per packed size N."""
+    peak, prec = a["matmul_peak"], a["precision"]
+    peak_text = f"{peak['gflops']:.1f} GFLOP/s" if peak.get("gflops") else peak["status"]
+    print(
+        f"\naccelerator on {a['device']} (PyTorch on {a['torch_device']}), LSTM {a['shape']},"
+        f" precision {prec['carousel']} (torch TF32 matmul {prec['torch_cuda_matmul_allow_tf32']},"
+        f" cuDNN {prec['torch_cudnn_allow_tf32']}); dense {peak['n']}^3 matmul {peak_text}"
+    )
+
+    def cell(e: dict[str, Any], key: str, scale: float = 1.0, fmt: str = "10.1f") -> str:
+        v, width = e.get(key), fmt.split(".")[0]
+        if isinstance(v, int | float):
+            return f"{v * scale:{fmt}}"
+        return f"{'-' if e.get('status') == 'ok' else e.get('status', '-'):>{width}}"  # None: not measured
+
+    single = a["torch_single"]
+    print(
+        f"torch nn.LSTM, one model: {cell(single, 'model_steps_per_s', fmt='.1f')} model-steps/s,"
+        f" {cell(single, 'share_of_peak', 100, '.2f')}% of peak"
+    )
+    print("      N   carousel  % of peak     memory MiB   torch loop  % of peak   memory MiB   vs loop")
+    for n, r in a["models"].items():
+        c, t = r["carousel"], r["torch_loop"]
+        ratio = r["carousel/torch_loop"]
+        print(
+            f"{n:>7s} {cell(c, 'model_steps_per_s')} {cell(c, 'share_of_peak', 100, '10.2f')}"
+            f" {cell(c, 'peak_bytes_in_use', 2**-20, '14.1f')} {cell(t, 'model_steps_per_s', fmt='12.1f')}"
+            f" {cell(t, 'share_of_peak', 100, '10.2f')} {cell(t, 'max_memory_allocated', 2**-20, '12.1f')}"
+            f" {f'{ratio:8.2f}x' if ratio is not None else '       -'}"
+        )
+
+
 def print_table(result: dict[str, Any]) -> None:
     w = {k: v for k, v in result["workloads"].items() if "error" not in v}
     for k, v in result["workloads"].items():
         if "error" in v:
             print(f"{k}: not measured ({v['error']})")
+    if "accelerator" in w:
+        print_accelerator(w["accelerator"])
     if not all(
         k in w
         for k in ("single_lstm", "single_gru", "single_rnn", "many_seeds", "scaling", "overhead", "roofline")
@@ -722,25 +964,50 @@ def print_table(result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repetitions (a smoke run)")
-    parser.add_argument("--out", type=Path, default=Path("bench_results"))
+    parser.add_argument("--out", type=Path, default=Path("bench_results"), help="folder of the result file")
+    parser.add_argument("--out-file", type=Path, help="the result file (default: OUT/speed-<time>.json)")
+    parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="only the accelerator workload, on JAX's default backend (a smoke run on a CPU);"
+        " without it, a GPU or TPU backend runs it after the others",
+    )
+    parser.add_argument(
+        "--max-models", type=int, help=f"accelerator workload: packed sizes N up to this (of {ACCEL_MODELS})"
+    )
     parser.add_argument("--workload", choices=WORKLOADS, help=argparse.SUPPRESS)
     parser.add_argument("--prior", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.max_models is not None and args.max_models < 1:
+        parser.error(f"--max-models must be at least 1, got {args.max_models}")
+    # JAX takes 75% of a GPU's memory at start-up unless told not to; PyTorch shares the GPU
+    # in the accelerator workload (the children inherit this)
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     if args.workload:  # one workload, in a child process of run()
         prior = json.loads(args.prior.read_text()) if args.prior else {}
-        result = globals()[f"workload_{args.workload}"](args.quick, prior)
+        options = {"max_models": args.max_models} if args.workload == "accelerator" else {}
+        result = globals()[f"workload_{args.workload}"](args.quick, prior, **options)
         args.result.write_text(json.dumps(result))
         return
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        print("error: PyTorch is needed for the benchmark: pip install -e '.[bench]'", file=sys.stderr)
-        sys.exit(2)
-    result = run(args.quick)
+    if importlib.util.find_spec("torch") is None:
+        if not args.gpu:
+            print("error: PyTorch is needed for the benchmark: pip install -e '.[bench]'", file=sys.stderr)
+            sys.exit(2)
+        print(
+            "warning: PyTorch is not installed: carousel's rows only (pip install -e '.[bench]')", flush=True
+        )
+    import jax
+
+    on_cpu = jax.default_backend() == "cpu"
+    workloads = ("accelerator",) if args.gpu else CPU_WORKLOADS if on_cpu else WORKLOADS
+    if args.gpu and args.quick and on_cpu:  # the tests' smoke run: compile in half the time
+        flags = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
+    result = run(args.quick, workloads=workloads, max_models=args.max_models)
     print_table(result)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"speed-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = args.out_file or args.out / f"speed-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2))
     print(f"results: {path}")
 
