@@ -2,10 +2,13 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-stamp
+# RESOLUTION=lowest-direct installs every direct dependency at the lower bound of its range in
+# pyproject.toml (uv's resolution of that name): what `make test-oldest` tests.
+RESOLUTION ?= highest
+STAMP := $(VENV)/.installed-stamp-$(RESOLUTION)
 DEMO_DIR := runs/demo/$(shell date +%Y-%m-%d_%H-%M-%S)
 
-.PHONY: install browser demo test lint bench clean
+.PHONY: install browser demo test test-oldest lint bench gpu-check clean wheelhouse install-offline
 
 # uv installs the same versions as pip from the same index, faster (a fresh .venv: 51 s with
 # pip, 20 s with uv, 2 cores). --compile-bytecode as pip does: where PYTHONDONTWRITEBYTECODE
@@ -16,7 +19,7 @@ DEMO_DIR := runs/demo/$(shell date +%Y-%m-%d_%H-%M-%S)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q 'uv>=0.13,<0.14'
-	$(PY) -m uv pip install -q --compile-bytecode --python $(PY) -e '.[test,dev]'
+	$(PY) -m uv pip install -q --compile-bytecode --resolution $(RESOLUTION) --python $(PY) -e '.[test,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -39,6 +42,12 @@ test: $(STAMP) browser
 	$(PY) -m compileall -q benchmarks models tasks scripts carousel_checks.py >/dev/null
 	WANDB_MODE=disabled $(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder --durations=20
 
+# The same suite in a second environment at the other end of every supported range: JAX 0.8.0,
+# jaxlib 0.8.0, Flax 0.12.0, Optax 0.2.5, NumPy 2.2.0, ... (the lower bounds in
+# pyproject.toml); `make test` runs it at the newest versions the ranges allow.
+test-oldest:
+	$(MAKE) test VENV=.venv-oldest RESOLUTION=lowest-direct
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -48,5 +57,36 @@ bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m scripts.bench.speed
 
+# The accelerator check (scripts/gpu_check.py): versions and devices, the accelerator-relevant
+# tests, the benchmark's GPU workload, one paper-scale study; at most 8 minutes on one GPU,
+# one folder runs/gpu-check/<time>/ and a summary line. On a CPU-only machine the same steps,
+# smaller (CI runs it so). Install JAX's accelerator build first (.[cuda13], .[cuda12], .[tpu])
+# and PyTorch's for its baselines (.[bench]); without PyTorch the benchmark has carousel's rows only.
+gpu-check: $(STAMP)
+	$(PY) scripts/gpu_check.py
+
+# For a node that reaches no package index (conf/README.md, "Installing on a GPU node without
+# internet"). `make wheelhouse` downloads every wheel carousel needs into $(WHEELS), for the
+# node's Python and platform (scripts/wheelhouse.py; empty: this python3's, manylinux_2_28):
+# the system python3 runs it with its own pip, no .venv needed. EXCLUDE: names left out;
+# HAVE: a `pip freeze` of the node, whose packages are left out.
+WHEELS ?= wheels
+EXTRAS ?= test
+PYVER ?=
+PLATFORM ?=
+EXCLUDE ?=
+HAVE ?=
+wheelhouse:
+	$(PYTHON) scripts/wheelhouse.py $(WHEELS) --extras '$(EXTRAS)' $(if $(PYVER),--python-version $(PYVER)) \
+	  $(if $(PLATFORM),--platform $(PLATFORM)) $(if $(EXCLUDE),--exclude '$(EXCLUDE)') $(if $(HAVE),--have '$(HAVE)')
+
+# On the node: pip (not uv) with no index at all, only $(WHEELS), pinned to its
+# requirements.txt. A new .venv sees the node's own site-packages, so what the wheelhouse
+# left out (HAVE) counts as installed. The stamp keeps `make test` from installing again.
+install-offline:
+	test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --no-index --find-links $(WHEELS) -c $(WHEELS)/requirements.txt -e '.$(if $(EXTRAS),[$(EXTRAS)])'
+	touch $(STAMP)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .venv-oldest .pytest_cache .ruff_cache .mypy_cache

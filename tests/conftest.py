@@ -12,7 +12,12 @@ import pytest
 import yaml
 
 os.environ.setdefault("WANDB_MODE", "disabled")
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# The platform the tests and every process they start run on: the CPU unless
+# ``CAROUSEL_TEST_PLATFORM`` names another (gpu, tpu: ``scripts/gpu_check.py`` runs the
+# accelerator-relevant tests so). Tests read it back from ``JAX_PLATFORMS``.
+os.environ["JAX_PLATFORMS"] = (
+    os.environ.get("CAROUSEL_TEST_PLATFORM") or os.environ.get("JAX_PLATFORMS") or "cpu"
+)
 
 
 def _session_compilation_cache() -> None:
@@ -123,7 +128,12 @@ def _forked_study_sweeps(monkeypatch):
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    return {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "JAX_PLATFORMS": os.environ["JAX_PLATFORMS"],
+        "PYTHONPATH": str(REPO),
+    }
 
 
 def _train(run_dir: Path, model: str, steps: int) -> Any:

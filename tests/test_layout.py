@@ -300,7 +300,12 @@ def test_a_plain_run_reaches_its_training_step_through_five_modules(tmp_path, st
     args = ["model=rnn", "model.hidden=4", "task.length=10", "seeds=1", "train.steps=2"]
     args += ["train.eval_every=2", "train.eval_size=8", "train.batch_size=4", "diagnostics=none"]
     args += ["logger=none", f"train.strategy={strategy}", f"hydra.run.dir={tmp_path}"]
-    env = {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "JAX_PLATFORMS": os.environ["JAX_PLATFORMS"],
+        "PYTHONPATH": str(ROOT),
+    }
     proc = subprocess.run(
         [sys.executable, "-c", RUN_PATH_SPY, *args], cwd=ROOT, env=env, capture_output=True, text=True
     )

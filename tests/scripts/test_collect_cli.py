@@ -11,7 +11,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _env():
-    return {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    return {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "JAX_PLATFORMS": os.environ["JAX_PLATFORMS"],
+        "PYTHONPATH": str(REPO),
+    }
 
 
 def _collect(*args):

@@ -196,7 +196,12 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, half_finished_sweep, fake_ru
 
 
 def test_the_script_runs_from_the_command_line(sweep):
-    env = {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "JAX_PLATFORMS": os.environ["JAX_PLATFORMS"],
+        "PYTHONPATH": str(REPO),
+    }
     proc = subprocess.run(
         [sys.executable, "scripts/compare.py", str(sweep)],
         cwd=REPO,

@@ -21,7 +21,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    return {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "JAX_PLATFORMS": os.environ["JAX_PLATFORMS"],
+        "PYTHONPATH": str(REPO),
+    }
 
 
 @pytest.mark.slow

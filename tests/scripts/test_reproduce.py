@@ -23,7 +23,12 @@ STUDY_NAMES = (
 
 
 def _run(*args):
-    env = {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "JAX_PLATFORMS": os.environ["JAX_PLATFORMS"],
+        "PYTHONPATH": str(REPO),
+    }
     return subprocess.run(
         [sys.executable, "scripts/reproduce.py", *args], cwd=REPO, env=env, capture_output=True, text=True
     )

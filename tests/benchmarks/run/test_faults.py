@@ -42,7 +42,12 @@ def tmpfs(tmp_path):
 
 
 def train(*args):
-    env = {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "JAX_PLATFORMS": os.environ["JAX_PLATFORMS"],
+        "PYTHONPATH": str(REPO),
+    }
     proc = forked_train.run(*args, env=env)
     lines = [line for line in proc.stderr.splitlines() if line.strip() and "step/s" not in line]
     return proc.returncode, lines

@@ -185,7 +185,7 @@ def test_launcher_vmap_sweep_equals_jobs_run_alone(tmp_path):
     env = {
         **os.environ,
         "WANDB_MODE": "disabled",
-        "JAX_PLATFORMS": "cpu",
+        "JAX_PLATFORMS": os.environ["JAX_PLATFORMS"],
         "PYTHONPATH": str(REPO),
         "XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type= --xla_backend_optimization_level=0",
     }
@@ -210,7 +210,12 @@ def test_launcher_vmap_sweep_equals_jobs_run_alone(tmp_path):
 def test_launcher_records_a_bad_job_and_trains_the_others(tmp_path):
     """A job whose config does not build gets its one-line error.json; the others are
     trained, and the sweep exits with status 2 naming the failed job."""
-    env = {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "JAX_PLATFORMS": os.environ["JAX_PLATFORMS"],
+        "PYTHONPATH": str(REPO),
+    }
     args = ["hydra/launcher=pack", "hydra.launcher.progress=false", *BASE, "train.steps=40"]
     res = _sweep([*args, "optim.lr=0.01,-1"], tmp_path, env)
     assert res.returncode == 2
@@ -231,7 +236,12 @@ def test_program_key_ignores_numbers(tmp_path, key):
 def test_a_preempted_pack_resumes_to_the_same_numbers(tmp_path):
     """SIGTERM (what a cluster sends before preemption) checkpoints the pack and exits;
     the same sweep launched again resumes it and writes what an uninterrupted pack wrote."""
-    env = {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "JAX_PLATFORMS": os.environ["JAX_PLATFORMS"],
+        "PYTHONPATH": str(REPO),
+    }
     args = [
         "hydra/launcher=pack",
         "hydra.launcher.progress=false",
@@ -272,7 +282,12 @@ def test_a_pack_blocked_by_a_held_directory_names_it_and_points_to_no_missing_er
     sweep starts: the pack writes nothing; the held job's error names its own directory and
     the holder's pid, the other job's names the held one, no error.json is written and the
     last line points to none."""
-    env = {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "JAX_PLATFORMS": os.environ["JAX_PLATFORMS"],
+        "PYTHONPATH": str(REPO),
+    }
     args = ["hydra/launcher=pack", "hydra.launcher.progress=false", *BASE, "train.steps=40"]
     free, held = tmp_path / "0_lstm_adding", tmp_path / "1_lstm_adding"
     held.mkdir()

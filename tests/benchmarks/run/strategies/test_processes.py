@@ -99,7 +99,12 @@ def test_an_exception_in_a_worker_is_raised_in_the_parent_with_its_seeds():
 def test_no_worker_outlives_a_killed_parent(tmp_path, sig):
     psutil = pytest.importorskip("psutil")
     repo = Path(__file__).resolve().parents[4]
-    env = {**os.environ, "WANDB_MODE": "disabled", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(repo)}
+    env = {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "JAX_PLATFORMS": os.environ["JAX_PLATFORMS"],
+        "PYTHONPATH": str(repo),
+    }
     args = ["model=lstm", "model.hidden=8", "task.length=10", "seeds=2", "train.steps=100000"]
     args += ["train.strategy=processes", "train.workers=2", "diagnostics=none", "logger=none"]
     args += ["train.eval_every=20", "train.eval_size=64"]  # the first evaluation comes soon
