@@ -38,9 +38,10 @@ browser:
 
 # carousel's own .pyc files, for the same reason (the editable install leaves them to the
 # first import, and with PYTHONDONTWRITEBYTECODE set every process compiles them again).
+PYTEST_WORKERS ?= auto
 test: $(STAMP) browser
 	$(PY) -m compileall -q benchmarks models tasks scripts carousel_checks.py >/dev/null
-	WANDB_MODE=disabled $(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder --durations=20
+	WANDB_MODE=disabled $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20
 
 # The same suite in a second environment at the other end of every supported range: JAX 0.8.0,
 # jaxlib 0.8.0, Flax 0.12.0, Optax 0.2.5, NumPy 2.2.0, ... (the lower bounds in

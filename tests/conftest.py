@@ -71,13 +71,17 @@ REPO = Path(__file__).resolve().parents[1]
 # (longest-processing-time-first scheduling) instead of one running a long file alone at
 # the end. A file missing here only runs later; nothing else depends on the order.
 LONGEST_FILES = (
+    "tests/scripts/test_reproduce.py",  # 160 s
     "tests/benchmarks/run/test_pack.py",  # 129 s
     "tests/benchmarks/run/test_resume.py",  # 94 s
     "tests/benchmarks/test_train_cli.py",  # 85 s
-    "tests/scripts/test_reproduce.py",  # 60 s
-    "tests/benchmarks/run/test_memory.py",  # 59 s
+    "tests/benchmarks/run/test_memory.py",  # 62 s
+    "tests/benchmarks/run/test_pack_slurm.py",  # 55 s
     "tests/benchmarks/core/test_diagnostics.py",  # 56 s
     "tests/benchmarks/run/strategies/test_processes.py",  # 47 s
+    "tests/scripts/test_wheelhouse.py",  # 44 s
+    "tests/benchmarks/run/strategies/test_devices.py",  # 35 s
+    "tests/scripts/test_speed.py",  # 30 s
     "tests/benchmarks/test_model_task_pairs.py",  # 27 s
     "tests/benchmarks/analysis/figures/test_figures.py",  # 24 s
     "tests/benchmarks/run/test_training_loop.py",  # 23 s

@@ -443,7 +443,7 @@ def workload_accelerator(quick: bool, prior: dict[str, Any], max_models: int | N
     from benchmarks.core.trainer import PRECISIONS, TrainSpec
     from scripts.bench.baselines_torch import cuda_or_cpu, float32_exact, torch_loop, torch_single
 
-    has_torch = importlib.util.find_spec("torch") is not None
+    has_torch = torch_installed()
     _setup(quick, torch_too=has_torch)
     backend = jax.default_backend()
     shape = {k: PAPER[k] for k in ("B", "T", "H", "D")} | ({"T": 50} if quick else {})
@@ -808,16 +808,25 @@ WORKLOADS = (
 CPU_WORKLOADS = WORKLOADS[:-1]  # make bench on a CPU: all but ``accelerator``
 
 
+def torch_installed() -> bool:
+    """Whether PyTorch can be imported (the ``bench`` extra)."""
+    return importlib.util.find_spec("torch") is not None
+
+
 def machine() -> dict[str, Any]:
     import jax
-    import torch
 
+    torch_version = None
+    if torch_installed():
+        import torch
+
+        torch_version = torch.__version__
     return {
         "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
         "cpus": os.cpu_count(),
         "jax": jax.__version__,
-        "torch": torch.__version__,
+        "torch": torch_version,
     }
 
 
@@ -868,8 +877,8 @@ def print_accelerator(a: dict[str, Any]) -> None:
     peak_text = f"{peak['gflops']:.1f} GFLOP/s" if peak.get("gflops") else peak["status"]
     print(
         f"\naccelerator on {a['device']} (PyTorch on {a['torch_device']}), LSTM {a['shape']},"
-        f" precision {prec['carousel']} (torch TF32 matmul {prec['torch_cuda_matmul_allow_tf32']},"
-        f" cuDNN {prec['torch_cudnn_allow_tf32']}); dense {peak['n']}^3 matmul {peak_text}"
+        f" precision {prec['carousel']} (torch TF32 matmul {prec.get('torch_cuda_matmul_allow_tf32', '-')},"
+        f" cuDNN {prec.get('torch_cudnn_allow_tf32', '-')}); dense {peak['n']}^3 matmul {peak_text}"
     )
 
     def cell(e: dict[str, Any], key: str, scale: float = 1.0, fmt: str = "10.1f") -> str:
@@ -990,7 +999,7 @@ def main(argv: list[str] | None = None) -> None:
         result = globals()[f"workload_{args.workload}"](args.quick, prior, **options)
         args.result.write_text(json.dumps(result))
         return
-    if importlib.util.find_spec("torch") is None:
+    if not torch_installed():
         if not args.gpu:
             print("error: PyTorch is needed for the benchmark: pip install -e '.[bench]'", file=sys.stderr)
             sys.exit(2)

@@ -118,6 +118,7 @@ def test_accelerator_records_an_oom_and_goes_on(monkeypatch):
         return {"model_steps_per_s": 5.0, "model_steps_timed": n * steps, "models_timed": n}
 
     monkeypatch.setattr(speed, "_setup", lambda *a, **k: None)  # no compile cache, no torch import
+    monkeypatch.setattr(speed, "torch_installed", lambda: True)  # the stand-ins below, not PyTorch
     monkeypatch.setattr(speed, "carousel_packed", packed)
     monkeypatch.setattr(speed, "matmul_gflops", lambda *a, **k: 1000.0)
     monkeypatch.setattr(baselines_torch, "cuda_or_cpu", lambda: "cpu")
