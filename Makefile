@@ -43,8 +43,8 @@ test: $(STAMP) browser
 	$(PY) -m compileall -q benchmarks models tasks scripts carousel_checks.py >/dev/null
 	WANDB_MODE=disabled $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20
 
-# The same suite in a second environment at the other end of every supported range: JAX 0.10.1,
-# jaxlib 0.10.1, Flax 0.12.2, Optax 0.2.5, NumPy 2.2.0, ... (the lower bounds in
+# The same suite in a second environment at the other end of every supported range: Flax
+# 0.12.2, Optax 0.2.5, NumPy 2.2.0, pandas 2.2.2, ... (the lower bounds in
 # pyproject.toml); `make test` runs it at the newest versions the ranges allow.
 test-oldest:
 	$(MAKE) test VENV=.venv-oldest RESOLUTION=lowest-direct
