@@ -10,9 +10,9 @@ from pathlib import Path
 
 import forked_train
 import numpy as np
-import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
+from run_files import assert_same_runs
 
 from benchmarks import cli
 from benchmarks.config import build, register
@@ -43,8 +43,6 @@ FULL = [  # full diagnostics every 100 steps: measured at 0, 120, 240 and at eac
     "diagnostics.jacobian_sequences=1",
     "diagnostics.lyapunov_k=2",
 ]
-# how it ran, not what it computed (and the train.strategy/workers it was given)
-VOLATILE = ("wall_time_s", "pack", "strategy")
 
 
 def jobs(root: Path, sweep: list[list[str]]) -> list[pack.Job]:
@@ -54,35 +52,6 @@ def jobs(root: Path, sweep: list[list[str]]) -> list[pack.Job]:
             pack.Job(build(compose(config_name="config", overrides=o)), root / f"job{i}")
             for i, o in enumerate(sweep)
         ]
-
-
-def assert_same_runs(a: Path, b: Path) -> None:
-    """Every job directory under ``a`` holds exactly the numbers of its twin under ``b``:
-    each array of each .npz (NaN where NaN), each metrics row, the summary less timings."""
-    dirs = sorted(p.name for p in a.iterdir() if p.is_dir() and not p.name.startswith("."))
-    assert dirs and dirs == sorted(p.name for p in b.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for name in dirs:
-        files = sorted(f.name for f in (a / name).iterdir() if f.suffix in (".npz", ".parquet", ".json"))
-        assert files == sorted(
-            f.name for f in (b / name).iterdir() if f.suffix in (".npz", ".parquet", ".json")
-        )
-        for f in files:
-            fa, fb = a / name / f, b / name / f
-            if f.endswith(".npz"):
-                with np.load(fa) as x, np.load(fb) as y:
-                    assert sorted(x.files) == sorted(y.files), f
-                    for k in x.files:
-                        np.testing.assert_array_equal(x[k], y[k], err_msg=f"{name}/{f}:{k}")
-            elif f.endswith(".parquet"):
-                pd.testing.assert_frame_equal(pd.read_parquet(fa), pd.read_parquet(fb), check_exact=True)
-            else:
-                x, y = json.loads(fa.read_text()), json.loads(fb.read_text())
-                for d in (x, y):
-                    for k in VOLATILE:
-                        d.pop(k, None)
-                    for k in ("strategy", "workers"):
-                        d.get("train", {}).pop(k, None)
-                assert x == y, f"{name}/{f}"
 
 
 def run_alone(js: list[pack.Job]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import forked_train
 import pytest
 from hydra import compose, initialize_config_dir
-from test_pack import assert_same_runs
+from run_files import assert_same_runs
 
 from benchmarks import cli
 from benchmarks.config import register
